@@ -1,0 +1,11 @@
+//! The only code that touches `/proc`, `/sys` and system calls.
+//!
+//! Everything above this layer speaks in plain data: namespace sets, process tables,
+//! cgroup concepts. cgroup v1 and v2 differ only inside [`cgroup`].
+
+pub mod cgroup;
+pub mod net;
+pub mod ns;
+pub mod procs;
+pub mod sys;
+pub mod trace;

@@ -1,0 +1,366 @@
+//! Processes, signals and mounts: the system calls lessons make, each recorded in the
+//! trace as a learner would see it in `strace`.
+
+use super::{procs, trace};
+use crate::ledger::{self, Resource};
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Catch Ctrl-C (SIGINT) and SIGTERM as a flag the engine polls, so that a run always
+/// tears down what it made. A handler, not a thread: threads would break user namespaces.
+pub fn install_interrupt_handler() {
+    let action = signal::SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        signal::SaFlags::empty(),
+        signal::SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        let _ = signal::sigaction(Signal::SIGINT, &action);
+        let _ = signal::sigaction(Signal::SIGTERM, &action);
+    }
+}
+
+/// Has Ctrl-C been pressed since the handler was installed?
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// `Err(Interrupted)` once Ctrl-C has been pressed: long waits call this in their loops.
+pub fn check_interrupt() -> Result<()> {
+    if interrupted() {
+        Err(crate::error::Problem::Interrupted.into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Wait until `fd` has something to read, in short slices so Ctrl-C is noticed.
+/// Returns false on timeout.
+pub fn wait_readable(fd: &impl AsFd, timeout: Option<Duration>) -> Result<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let start = Instant::now();
+    loop {
+        check_interrupt()?;
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(0) => {}
+            Ok(_) => return Ok(true),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e).context("poll"),
+        }
+        if let Some(t) = timeout {
+            if start.elapsed() >= t {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+/// Sleep in slices, noticing Ctrl-C.
+pub fn sleep(d: Duration) -> Result<()> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        check_interrupt()?;
+        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
+    }
+    check_interrupt()
+}
+
+/// The child's side of a forked child: messages to the parent, orders from it.
+pub struct ChildIo {
+    to_parent: File,
+    from_parent: BufReader<File>,
+}
+
+impl ChildIo {
+    /// Send one message (a JSON line) to the parent.
+    pub fn send<T: Serialize>(&mut self, msg: &T) {
+        if let Ok(mut line) = serde_json::to_string(msg) {
+            line.push('\n');
+            let _ = self.to_parent.write_all(line.as_bytes());
+        }
+    }
+
+    /// Block until the parent sends a line; `None` when the parent has gone.
+    pub fn wait_order(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.from_parent.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end().to_string()),
+        }
+    }
+}
+
+/// A child process nslab forked, on its ledger until reaped.
+pub struct Forked {
+    pub pid: Pid,
+    pub start_time: u64,
+    from_child: BufReader<File>,
+    to_child: Option<File>,
+    reaped: bool,
+}
+
+impl Forked {
+    pub fn resource(&self) -> Resource {
+        Resource::Process { pid: self.pid.as_raw(), start_time: self.start_time }
+    }
+
+    /// Read the child's next message, waiting at most `timeout`.
+    pub fn recv<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
+        let mut line = String::new();
+        if self.from_child.buffer().is_empty()
+            && !wait_readable(self.from_child.get_ref(), Some(timeout))?
+        {
+            bail!("child {} sent nothing for {:?}", self.pid, timeout);
+        }
+        let n = self.from_child.read_line(&mut line).context("reading from child")?;
+        if n == 0 {
+            bail!("child {} ended without reporting", self.pid);
+        }
+        serde_json::from_str(line.trim_end())
+            .with_context(|| format!("child {} sent an unreadable message: {line}", self.pid))
+    }
+
+    /// Send the child a line (an order it waits for with [`ChildIo::wait_order`]).
+    pub fn order(&mut self, line: &str) -> Result<()> {
+        let f = self.to_child.as_mut().context("child's order pipe is closed")?;
+        f.write_all(format!("{line}\n").as_bytes()).context("writing to child")
+    }
+
+    /// Close the order pipe: a child blocked in `wait_order` sees `None`.
+    pub fn close_orders(&mut self) {
+        self.to_child = None;
+    }
+
+    /// Wait for the child to end (noticing Ctrl-C) and strike it off the ledger.
+    pub fn wait(&mut self, timeout: Duration) -> Result<WaitStatus> {
+        let start = Instant::now();
+        loop {
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                Ok(status) => {
+                    self.reaped = true;
+                    ledger::forget(&self.resource());
+                    return Ok(status);
+                }
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e).context("waitpid"),
+            }
+            check_interrupt()?;
+            if start.elapsed() > timeout {
+                bail!("child {} did not end within {:?}", self.pid, timeout);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kill the child (SIGKILL) and reap it.
+    pub fn kill(&mut self) -> Result<()> {
+        if self.reaped {
+            return Ok(());
+        }
+        let _ = signal::kill(self.pid, Signal::SIGKILL);
+        let status = waitpid(self.pid, None);
+        self.reaped = true;
+        ledger::forget(&self.resource());
+        match status {
+            Ok(_) | Err(Errno::ECHILD) => Ok(()),
+            Err(e) => Err(e).context("waitpid"),
+        }
+    }
+}
+
+impl Drop for Forked {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.kill();
+        }
+    }
+}
+
+fn pipe_files() -> Result<(File, File)> {
+    let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    Ok((File::from(r), File::from(w)))
+}
+
+/// Fork a child that runs `body` and exits with its return value.
+///
+/// The child is on the ledger before it does anything: it waits for the parent's go-ahead,
+/// which comes only once its PID is recorded. It also dies with nslab (PR_SET_PDEATHSIG),
+/// so even `kill -9` of nslab ends it; the ledger entry covers the rest.
+///
+/// nslab is single-threaded when it forks, so the child may run ordinary Rust code.
+pub fn fork_recorded(body: impl FnOnce(&mut ChildIo) -> i32) -> Result<Forked> {
+    let (from_child_r, from_child_w) = pipe_files()?;
+    let (to_child_r, to_child_w) = pipe_files()?;
+    let parent_pid = nix::unistd::getpid();
+    // SAFETY: nslab does not run threads while forking (see module docs); the child only
+    // runs `body` and exits without returning into the parent's stack.
+    match unsafe { nix::unistd::fork() }.context("fork")? {
+        ForkResult::Child => {
+            drop(from_child_r);
+            drop(to_child_w);
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            if nix::unistd::getppid() != parent_pid {
+                unsafe { libc::_exit(1) };
+            }
+            // Restore default Ctrl-C behaviour in children: the parent does the cleanup.
+            unsafe {
+                let _ = signal::signal(Signal::SIGINT, SigHandler::SigDfl);
+                let _ = signal::signal(Signal::SIGTERM, SigHandler::SigDfl);
+            }
+            let mut io = ChildIo { to_parent: from_child_w, from_parent: BufReader::new(to_child_r) };
+            // Wait for "go": the parent has written our PID into the ledger.
+            if io.wait_order().as_deref() != Some("go") {
+                unsafe { libc::_exit(1) };
+            }
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut io)))
+                .unwrap_or(101);
+            let _ = std::io::stdout().flush();
+            unsafe { libc::_exit(code) };
+        }
+        ForkResult::Parent { child } => {
+            drop(from_child_w);
+            drop(to_child_r);
+            let start_time = procs::start_time(child.as_raw()).unwrap_or(0);
+            let mut forked = Forked {
+                pid: child,
+                start_time,
+                from_child: BufReader::new(from_child_r),
+                to_child: Some(to_child_w),
+                reaped: false,
+            };
+            ledger::record(forked.resource())?;
+            forked.order("go")?;
+            Ok(forked)
+        }
+    }
+}
+
+/// unshare(2) with the given flags, recorded in the trace.
+pub fn unshare(flags: nix::sched::CloneFlags) -> Result<()> {
+    let names = clone_flag_names(flags);
+    let r = nix::sched::unshare(flags);
+    trace::syscall(format!("unshare({names}) = {}", errno_result(&r)));
+    r.with_context(|| format!("unshare({names})"))
+}
+
+/// `CLONE_NEWPID|CLONE_NEWNS` for a set of flags.
+pub fn clone_flag_names(flags: nix::sched::CloneFlags) -> String {
+    use nix::sched::CloneFlags as F;
+    let table = [
+        (F::CLONE_NEWCGROUP, "CLONE_NEWCGROUP"),
+        (F::CLONE_NEWIPC, "CLONE_NEWIPC"),
+        (F::CLONE_NEWNS, "CLONE_NEWNS"),
+        (F::CLONE_NEWNET, "CLONE_NEWNET"),
+        (F::CLONE_NEWPID, "CLONE_NEWPID"),
+        (F::CLONE_NEWUSER, "CLONE_NEWUSER"),
+        (F::CLONE_NEWUTS, "CLONE_NEWUTS"),
+    ];
+    let names: Vec<&str> = table.iter().filter(|(f, _)| flags.contains(*f)).map(|(_, n)| *n).collect();
+    names.join("|")
+}
+
+/// `0` or `-1 EPERM (Operation not permitted)`, as strace prints results.
+pub fn errno_result<T>(r: &nix::Result<T>) -> String {
+    match r {
+        Ok(_) => "0".into(),
+        Err(e) => format!("-1 {} ({})", e, e.desc()),
+    }
+}
+
+/// Make every mount in this mount namespace private, so what follows does not propagate
+/// back to the host (`mount --make-rprivate /`, which `unshare --mount` does too).
+pub fn make_mounts_private() -> Result<()> {
+    use nix::mount::{mount, MsFlags};
+    let r = mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>);
+    trace::syscall(format!("mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL) = {}", errno_result(&r)));
+    r.context("making / private (mount --make-rprivate /)")
+}
+
+/// Mount a fresh procfs at `target` (`mount -t proc proc /proc`).
+pub fn mount_proc(target: &Path) -> Result<()> {
+    use nix::mount::{mount, MsFlags};
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let r = mount(Some("proc"), target, Some("proc"), flags, None::<&str>);
+    trace::syscall(format!(
+        "mount(\"proc\", \"{}\", \"proc\", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL) = {}",
+        target.display(),
+        errno_result(&r)
+    ));
+    r.with_context(|| format!("mounting proc on {}", target.display()))
+}
+
+/// Kill a process nslab started, if `pid` still names it, and wait until it is gone.
+/// A PID that now names another process is left alone.
+pub fn kill_and_reap(pid: i32, start_time: u64) -> Result<()> {
+    if !procs::is_same_process(pid, start_time) {
+        // Gone already; reap it if it is our zombie child.
+        let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        return Ok(());
+    }
+    signal::kill(Pid::from_raw(pid), Signal::SIGKILL).with_context(|| format!("kill({pid}, SIGKILL)"))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        // Our own child: reap it. Someone else's (a killed run's orphan): init reaps it.
+        let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        if !procs::is_same_process(pid, start_time) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("process {pid} did not end after SIGKILL");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Unmount `path` (lazily, so a busy mount still goes); not mounted counts as done.
+pub fn unmount(path: &Path) -> Result<()> {
+    use nix::mount::{umount2, MntFlags};
+    match umount2(path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("umount {}", path.display())),
+    }
+}
+
+/// Remove a directory tree nslab made; already gone counts as done. Refuses to cross
+/// into a mount (a rootfs with /proc still mounted) rather than delete through it.
+pub fn remove_tree(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("stat {}", path.display())),
+        Ok(_) => {}
+    }
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in mounted.lines() {
+        if let Some(mp) = line.split(' ').nth(4) {
+            if Path::new(mp).starts_with(path) {
+                unmount(Path::new(mp))?;
+            }
+        }
+    }
+    std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))
+}
+
+/// The raw fd number, for trace lines.
+pub fn fd_number(f: &impl AsRawFd) -> i32 {
+    f.as_raw_fd()
+}

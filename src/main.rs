@@ -1,0 +1,10 @@
+//! nslab: a workshop in one binary for Linux namespaces and cgroups.
+
+mod error;
+mod fsutil;
+mod kernel;
+mod ledger;
+
+fn main() {
+    kernel::sys::install_interrupt_handler();
+}
