@@ -4,8 +4,10 @@
 //! cgroup concepts. cgroup v1 and v2 differ only inside [`cgroup`].
 
 pub mod cgroup;
+pub mod machine;
 pub mod net;
 pub mod ns;
+pub mod pidns;
 pub mod procs;
 pub mod sys;
 pub mod trace;
