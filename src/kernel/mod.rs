@@ -5,8 +5,10 @@
 
 pub mod cgroup;
 pub mod container;
+pub mod machine;
 pub mod net;
 pub mod ns;
+pub mod pidns;
 pub mod procs;
 pub mod rootfs;
 pub mod sys;
