@@ -258,15 +258,9 @@ pub fn start(spec: &Spec) -> Result<Container> {
             }
         }
     };
+    // PID 1 is not put on the ledger: it dies with the outer process (parent-death signal),
+    // which is on it, and with the cgroup, which `nslab cleanup` empties before removing.
     let pid1_start = procs::start_time(pid1).unwrap_or(0);
-    // PID 1 dies with the outer process (parent-death signal); this is a second guard for
-    // `nslab cleanup` should both outlive nslab somehow.
-    if pid1_start != 0 {
-        ledger::record(Resource::Process {
-            pid: pid1,
-            start_time: pid1_start,
-        })?;
-    }
     Ok(Container {
         outer,
         pid1,
@@ -458,7 +452,7 @@ fn outer_child(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
             }
             if let Some(call) = exec_call {
                 io.send(&Report::Trace {
-                    lines: vec![format!("[pid 1] {call} = 0")],
+                    lines: vec![format!("{call} = 0")],
                 });
             }
             io.send(&Report::Started {
