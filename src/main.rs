@@ -4,6 +4,7 @@ mod error;
 mod fsutil;
 mod kernel;
 mod ledger;
+mod views;
 
 fn main() {
     kernel::sys::install_interrupt_handler();
