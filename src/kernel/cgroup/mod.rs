@@ -239,6 +239,26 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Keep the cgroup's memory out of swap, so its limit is a wall and not a slope into
+    /// swapping: v2 `memory.swap.max` = 0, v1 `memory.swappiness` = 0 (the v1 memcg
+    /// reclaims no anonymous memory to swap then). A file that does not exist (no swap
+    /// accounting) is skipped. Returns the files written.
+    pub fn forbid_swap(&self) -> Result<Vec<String>> {
+        let Some(d) = self.dir_for("memory") else {
+            bail!("this cgroup has no memory controller")
+        };
+        let (file, value) = match d.version {
+            CgVersion::V1 => ("memory.swappiness", "0"),
+            CgVersion::V2 => ("memory.swap.max", "0"),
+        };
+        let p = d.path.join(file);
+        if !p.exists() {
+            return Ok(Vec::new());
+        }
+        write_file(&p, value)?;
+        Ok(vec![file.to_string()])
+    }
+
     /// PIDs in it (from every directory, deduplicated).
     pub fn pids(&self) -> Result<Vec<i32>> {
         let mut all = Vec::new();
@@ -624,7 +644,6 @@ fn is_nslab_path(path: &Path) -> bool {
 /// SIGKILL everything in a cgroup directory nslab made, until `cgroup.procs` is empty.
 fn kill_inside(dir: &Path) -> Result<()> {
     use nix::sys::signal::{kill, Signal};
-    use nix::sys::wait::{waitpid, WaitPidFlag};
     use nix::unistd::Pid;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -632,10 +651,10 @@ fn kill_inside(dir: &Path) -> Result<()> {
         if pids.is_empty() {
             return Ok(());
         }
+        // A killed process leaves cgroup.procs as soon as it is a zombie; reaping is left
+        // to the handle that forked it (reaping here could let it kill a reused PID later).
         for pid in &pids {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-            // Our own child: reap it, or it stays a zombie.
-            let _ = waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG));
         }
         if Instant::now() > deadline {
             bail!(

@@ -116,6 +116,29 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The inverse of [`Layout::dir_for_path`]: the cgroup path (as /proc/PID/cgroup and the
+    /// kernel log spell it) of directory `dir` in the hierarchy holding `controller`.
+    pub fn path_in_hierarchy(&self, controller: &str, dir: &Path) -> Option<String> {
+        let (mp, root) = match self.home(controller)? {
+            Home::V1(h) => (&h.mount_point, &h.root),
+            Home::V2(u) => (&u.mount_point, &u.root),
+        };
+        let rel = dir.strip_prefix(mp).ok()?;
+        let base = root.trim_end_matches('/');
+        let rel = rel.to_string_lossy();
+        Some(if rel.is_empty() {
+            if base.is_empty() {
+                "/".to_string()
+            } else {
+                base.to_string()
+            }
+        } else {
+            format!("{base}/{rel}")
+        })
+    }
+}
+
 /// `mount_point` + the part of `path` below the mount's root.
 fn join_under_root(mount_point: &Path, root: &str, path: &str) -> Option<PathBuf> {
     let rel = if root == "/" {
@@ -395,6 +418,18 @@ mod tests {
             PathBuf::from("/sys/fs/cgroup/unified")
         );
         assert!(matches!(l.home("memory"), Some(Home::V1(_))));
+        let d = l
+            .dir_for_path("memory", "/process_api/x/nslab/oom")
+            .unwrap();
+        assert_eq!(
+            l.path_in_hierarchy("memory", &d).unwrap(),
+            "/process_api/x/nslab/oom"
+        );
+        assert_eq!(
+            l.path_in_hierarchy("cpu", Path::new("/sys/fs/cgroup/cpu"))
+                .unwrap(),
+            "/"
+        );
         assert!(l.home("io").is_none());
     }
 
@@ -478,6 +513,14 @@ mod tests {
             l.dir_of(&procs, "cpu").unwrap(),
             PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
         );
+        assert_eq!(
+            l.path_in_hierarchy("memory", Path::new("/sys/fs/cgroup/memory/inner/nslab/oom"))
+                .unwrap(),
+            "/docker/0123abcd/inner/nslab/oom"
+        );
+        assert!(l
+            .path_in_hierarchy("memory", Path::new("/elsewhere"))
+            .is_none());
         // A path outside the mounted subtree cannot be reached from here.
         assert!(l.dir_for_path("memory", "/docker/0123abcdef").is_none());
         assert!(l.dir_for_path("memory", "/other").is_none());
