@@ -5,8 +5,10 @@
 
 pub mod cgroup;
 pub mod hog;
+pub mod machine;
 pub mod net;
 pub mod ns;
+pub mod pidns;
 pub mod procs;
 pub mod sys;
 pub mod trace;

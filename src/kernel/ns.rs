@@ -5,11 +5,11 @@
 //! readable; where they are not (a container, WSL, or a machine whose PID 1 hides them)
 //! nslab's own process stands in and the reference says so.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The kinds of namespace, in the order `ls /proc/PID/ns` lists them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NsKind {
     Cgroup,
@@ -86,7 +86,7 @@ impl NsKind {
 }
 
 /// One `/proc/PID/ns/<kind>` link as read just now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NsLink {
     pub kind: NsKind,
     /// The namespace's inode, when the link could be read.
@@ -96,7 +96,7 @@ pub struct NsLink {
 }
 
 /// All namespace links of one process.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NsSet {
     pub pid: i32,
     pub links: Vec<NsLink>,

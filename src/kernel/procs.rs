@@ -5,11 +5,11 @@
 //! namespace, which is exactly the difference lesson 1 teaches.
 
 use super::ns::{self, NsKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// One process as read just now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcInfo {
     /// The PID in the PID namespace of the `/proc` it was read from.
     pub pid: i32,
@@ -135,4 +135,29 @@ mod tests {
         let chain = ancestors(&t, me);
         assert_eq!(chain[0].pid, me);
     }
+}
+
+/// Programs that start a command for someone else; the learner's shell is above them.
+const LAUNCHERS: &[&str] = &["sudo", "su", "doas", "pkexec", "nslab", "timeout", "env"];
+
+/// The shell (or other program) the learner ran nslab from: nslab's nearest ancestor that
+/// is not sudo-like.
+pub fn caller() -> Option<ProcInfo> {
+    let me = process(std::process::id() as i32)?;
+    let mut cur = process(me.ppid)?;
+    for _ in 0..8 {
+        if !LAUNCHERS.contains(&cur.comm.as_str()) {
+            return Some(cur);
+        }
+        cur = process(cur.ppid)?;
+    }
+    Some(cur)
+}
+
+/// Common interactive shells, by command name.
+pub fn is_shell(comm: &str) -> bool {
+    matches!(
+        comm,
+        "bash" | "sh" | "dash" | "zsh" | "fish" | "ksh" | "mksh" | "ash" | "busybox" | "tcsh" | "csh" | "nu" | "elvish"
+    )
 }
