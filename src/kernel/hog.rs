@@ -171,7 +171,7 @@ impl MemoryHog {
 
     /// Tell a holding hog to exit and reap it.
     pub fn release(mut self) -> Result<HogEnd> {
-        self.child.close_orders();
+        self.child.channel.close_orders();
         let status = self.child.wait(Duration::from_secs(10))?;
         Ok(HogEnd::from_status(status, self.touched))
     }
