@@ -216,8 +216,18 @@ pub fn show(ui: &Ui, what: &ShowWhat) -> Result<i32> {
 }
 
 fn show_cgroup(ui: &Ui, p: &procs::ProcInfo) -> Result<()> {
-    let text = std::fs::read_to_string(format!("/proc/{}/cgroup", p.pid))?;
-    ui.view(&format!("/proc/{}/cgroup ({})", p.pid, p.comm), &text);
+    use crate::kernel::cgroup::{self, Cgroup, Concept, Layout, LESSON_CONTROLLERS};
+    let layout = Layout::read()?;
+    let entries = cgroup::proc_cgroup(p.pid)?;
+    ui.view(
+        &format!("Where {} (PID {}) is, on every hierarchy", p.comm, p.pid),
+        &views::cgroup::render_layout(&layout, &entries, &format!("{} (PID {})", p.comm, p.pid)),
+    );
+    let cg = Cgroup::of_pid(&layout, p.pid, &LESSON_CONTROLLERS)?;
+    ui.view(
+        "Its limits and usage, with the files they come from",
+        &views::cgroup::render_cgroup(&cg.dirs, &cg.read_all(&Concept::ALL)),
+    );
     Ok(())
 }
 

@@ -147,6 +147,11 @@ pub fn teardown() -> Vec<(Resource, String)> {
     failed
 }
 
+/// What this run has on record.
+pub fn current() -> Vec<Resource> {
+    with_ledger(|l| Ok(l.run.resources.clone())).unwrap_or_default()
+}
+
 /// What one cleanup found and did.
 #[derive(Debug, Default, Serialize)]
 pub struct CleanupReport {

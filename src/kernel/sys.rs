@@ -191,6 +191,11 @@ impl Forked {
         self.channel.recv(timeout)
     }
 
+    /// Send the child a line (an order it waits for with [`ChildIo::wait_order`]).
+    pub fn order(&mut self, line: &str) -> Result<()> {
+        self.channel.order(line)
+    }
+
     /// Has the child ended? Reaps it if so.
     pub fn try_wait(&mut self) -> Result<Option<WaitStatus>> {
         if self.reaped {
