@@ -16,21 +16,42 @@ pub fn add_findings(add: &mut dyn FnMut(bool, bool, String, &str)) {
             return;
         }
     };
-    add(true, false, format!("cgroups: {}", layout.version.describe()), "");
+    add(
+        true,
+        false,
+        format!("cgroups: {}", layout.version.describe()),
+        "",
+    );
     match cgroup::availability() {
         Ok(st) => {
             for s in st {
-                let v = s.version.map(|v| format!(" (cgroup {})", v.label())).unwrap_or_default();
+                let v = s
+                    .version
+                    .map(|v| format!(" (cgroup {})", v.label()))
+                    .unwrap_or_default();
                 let what = if s.usable {
-                    let at = s.parent.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+                    let at = s
+                        .parent
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
                     format!("{} controller{v}: nslab's cgroups go in {at}", s.controller)
                 } else {
-                    format!("{} controller{v}: {}", s.controller, s.problem.as_deref().unwrap_or("not usable"))
+                    format!(
+                        "{} controller{v}: {}",
+                        s.controller,
+                        s.problem.as_deref().unwrap_or("not usable")
+                    )
                 };
                 // Memory is what lesson 3 needs; cpu and pids only lessons 4 and 5.
                 add(s.usable, false, what, s.fix.as_deref().unwrap_or(""));
             }
         }
-        Err(e) => add(false, false, format!("cgroups: cannot tell which controllers work: {e:#}"), ""),
+        Err(e) => add(
+            false,
+            false,
+            format!("cgroups: cannot tell which controllers work: {e:#}"),
+            "",
+        ),
     }
 }

@@ -16,12 +16,16 @@ pub struct RunOptions {
     pub yes: bool,
     /// Start at this step letter.
     pub start: Option<char>,
+    /// Lesson 3's `--limit`, in bytes.
+    pub limit: Option<u64>,
 }
 
 /// What a step uses to show its work: the shell command, the system calls, the views.
 pub struct Stage<'a> {
     pub ui: &'a Ui,
     pub yes: bool,
+    /// Lesson 3's `--limit`, in bytes.
+    pub limit: Option<u64>,
 }
 
 impl Stage<'_> {
@@ -91,7 +95,7 @@ fn run_steps(info: &'static LessonInfo, ui: &Ui, opts: RunOptions, first: usize)
     if first == 0 {
         ui.markdown(info.intro());
     }
-    let mut stage = Stage { ui, yes: opts.yes };
+    let mut stage = Stage { ui, yes: opts.yes, limit: opts.limit };
     let mut stopped = false;
     for (i, step) in info.steps.iter().enumerate().skip(first) {
         sys::check_interrupt()?;
