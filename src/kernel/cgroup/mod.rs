@@ -387,12 +387,16 @@ fn make_dir_recorded(dir: &Path) -> Result<bool> {
     let res = Resource::Cgroup {
         path: dir.to_path_buf(),
     };
+    // Another cgroup of this run may have recorded it already: its record must stay.
+    let already = ledger::current().contains(&res);
     ledger::record(res.clone())?;
     match mkdir_traced(dir) {
         Ok(()) => Ok(true),
         Err(e) => {
             // Not made by us: another run made it meanwhile, or mkdir failed.
-            ledger::forget(&res);
+            if !already {
+                ledger::forget(&res);
+            }
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 Ok(false)
             } else {
