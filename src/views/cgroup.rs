@@ -2,6 +2,7 @@
 //! a process sits in each hierarchy) and a cgroup's values with the real file names.
 
 use crate::kernel::cgroup::concepts::{human_bytes, Max, Reading};
+use crate::kernel::cgroup::kmsg::OomKill;
 use crate::kernel::cgroup::{CgDir, CgVersion, ConceptValue, ControllerStatus, Layout, ProcCgroup};
 
 /// Left-aligned columns, two spaces apart, each line indented by two.
@@ -90,6 +91,31 @@ pub fn render_layout(layout: &Layout, own: &[ProcCgroup], who: &str) -> String {
     }
     out.push('\n');
     out.push_str(&table(&["controller", "version", "directory"], &lines));
+    out
+}
+
+/// `/proc/PID/cgroup` as the kernel prints it, one `id:controllers:path` per line.
+pub fn render_proc_cgroup(entries: &[ProcCgroup]) -> String {
+    entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}:{}\n",
+                e.hierarchy_id,
+                e.controllers.join(","),
+                e.path
+            )
+        })
+        .collect()
+}
+
+/// The kernel's own report of one OOM kill: its summary line and the "Killed process" line.
+pub fn render_oom_kill(k: &OomKill) -> String {
+    let mut out = format!("{}\n", k.line);
+    if let Some(l) = &k.killed_line {
+        out.push_str(l);
+        out.push('\n');
+    }
     out
 }
 
@@ -341,6 +367,20 @@ mod tests {
             !concepts::human_bytes(1).contains('\u{1b}'),
             "no colour codes"
         );
+    }
+
+    #[test]
+    fn proc_cgroup_and_kernel_line() {
+        let own = mountinfo::parse_proc_cgroup(HYBRID_SYSTEMD_PROC);
+        assert_eq!(render_proc_cgroup(&own), HYBRID_SYSTEMD_PROC);
+        let rec = crate::kernel::cgroup::kmsg::Record {
+            seq: 424,
+            usec: 785793266,
+            message: "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/mytest,task_memcg=/mytest,task=tail,pid=16804,uid=0".into(),
+        };
+        let mut k = crate::kernel::cgroup::kmsg::parse_oom_kill(&rec).unwrap();
+        k.killed_line = Some("Memory cgroup out of memory: Killed process 16804 (tail) total-vm:33444kB, anon-rss:30592kB, file-rss:1456kB, shmem-rss:0kB, UID:0 pgtables:108kB oom_score_adj:0".into());
+        insta::assert_snapshot!(render_oom_kill(&k));
     }
 
     #[test]
