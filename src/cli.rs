@@ -37,6 +37,9 @@ pub enum Command {
         /// Start at this step (a, b, c, ...).
         #[arg(long, value_name = "K")]
         step: Option<char>,
+        /// Lesson 3: the memory limit to set (default 30M; 31457280, 30MiB and 30MB work too).
+        #[arg(long, value_name = "SIZE")]
+        limit: Option<String>,
     },
     /// Judge your exercise on the live system.
     Check {
@@ -48,6 +51,10 @@ pub enum Command {
         /// Judge the namespace or cgroup of this host PID instead of searching.
         #[arg(long)]
         pid: Option<i32>,
+        /// Lesson 3: judge this cgroup (a name, a path as /proc/PID/cgroup shows it, or its
+        /// directory) instead of searching.
+        #[arg(long, value_name = "NAME-OR-PATH")]
+        cgroup: Option<String>,
     },
     /// A hint for the exercise (all of them, or the one for a problem id).
     Hint {
