@@ -7,6 +7,7 @@
 //! with it.
 
 use crate::error::{Problem, EXIT_INTERRUPTED};
+use crate::kernel::cgroup::{concepts, Concept, CpuQuota, Max, NslabCgroup, Reading};
 use crate::kernel::container::{self, Spec, StartError};
 use crate::kernel::rootfs::Rootfs;
 use crate::kernel::trace;
@@ -46,33 +47,16 @@ impl Limits {
     }
 }
 
-/// `100M`, `1G`, `512k`, `4096` (bytes); binary units as `docker run --memory` reads them.
+/// `100M`, `1G`, `512k`, `100MiB`, `4096` (bytes), as the cgroup layer reads sizes.
 pub fn parse_memory(text: &str) -> Result<u64> {
-    let fix = "give a size such as 100M, 512k or 1G (at least 1M)";
-    let t = text.trim();
-    let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        None => (t, 1u64),
-        Some((i, _)) => {
-            let unit = t[i..].to_ascii_lowercase();
-            let mult = match unit.trim_end_matches("ib").trim_end_matches('b') {
-                "" => 1,
-                "k" => 1 << 10,
-                "m" => 1 << 20,
-                "g" => 1 << 30,
-                _ => return Err(Problem::usage(format!("--memory {text}: unknown unit"), fix)),
-            };
-            (&t[..i], mult)
-        }
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| Problem::usage(format!("--memory {text}: not a size"), fix))?;
-    let bytes = n
-        .checked_mul(mult)
-        .ok_or_else(|| Problem::usage(format!("--memory {text}: too large"), fix))?;
+    let fix = "give a size such as 100M, 512M or 1G (at least 1M)";
+    let bytes = concepts::parse_size(text)
+        .map_err(|e| Problem::usage(format!("--memory {text}: {e:#}"), fix))?;
     if bytes < (1 << 20) {
-        return Err(Problem::usage(format!("--memory {text}: too small for a container to start"), fix));
+        return Err(Problem::usage(
+            format!("--memory {text}: too small for a container to start"),
+            fix,
+        ));
     }
     Ok(bytes)
 }
@@ -95,7 +79,10 @@ pub fn parse_pids(text: &str) -> Result<u64> {
     let fix = "give a whole number of processes, at least 1, such as 50";
     match text.trim().parse::<u64>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(Problem::usage(format!("--pids {text}: not a number of processes"), fix)),
+        _ => Err(Problem::usage(
+            format!("--pids {text}: not a number of processes"),
+            fix,
+        )),
     }
 }
 
@@ -126,7 +113,10 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let limits = args.limits()?;
     let hostname = args.hostname()?;
     if args.command.is_empty() {
-        return Err(Problem::usage("no command to run", "put it after --:  sudo nslab run -- /bin/sh"));
+        return Err(Problem::usage(
+            "no command to run",
+            "put it after --:  sudo nslab run -- /bin/sh",
+        ));
     }
     crate::error::require_root("nslab run", "nslab run -- CMD")?;
     trace::take();
@@ -136,10 +126,16 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     }
     // Whatever happened, nothing stays (the guards have done it; this catches the rest).
     for (r, why) in ledger::teardown() {
-        eprintln!("nslab: could not remove {}: {why}; `sudo nslab cleanup` will retry", r.describe());
+        eprintln!(
+            "nslab: could not remove {}: {why}; `sudo nslab cleanup` will retry",
+            r.describe()
+        );
     }
     match result {
-        Err(e) if e.downcast_ref::<Problem>().is_some_and(|p| matches!(p, Problem::Interrupted)) => {
+        Err(e)
+            if e.downcast_ref::<Problem>()
+                .is_some_and(|p| matches!(p, Problem::Interrupted)) =>
+        {
             eprintln!("nslab: interrupted; the container and everything it used have been removed");
             Ok(EXIT_INTERRUPTED)
         }
@@ -170,7 +166,7 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
     let cgroup = make_cgroup(limits)?;
     let mut spec = Spec::new(&rootfs.path, &args.command).with_hostname(hostname);
     spec.network = args.net;
-    spec.cgroup_dirs = cgroup.as_ref().map(cgroup_dirs).unwrap_or_default();
+    spec.cgroup_dirs = cgroup.as_ref().map(limited_dirs).unwrap_or_default();
     let mut c = container::start(&spec)?;
     let code = c.wait()?;
     drop(c);
@@ -179,19 +175,58 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
     Ok(code)
 }
 
-// ---- cgroup ----
-
-struct RunCgroup;
-
-fn cgroup_dirs(_: &RunCgroup) -> Vec<PathBuf> {
-    Vec::new()
-}
-
-fn make_cgroup(limits: &Limits) -> Result<Option<RunCgroup>> {
-    if !limits.any() {
+/// The run's cgroup, with only the controllers whose limits were asked for.
+fn make_cgroup(limits: &Limits) -> Result<Option<NslabCgroup>> {
+    let mut controllers = Vec::new();
+    if limits.memory_bytes.is_some() {
+        controllers.push("memory");
+    }
+    if limits.cpu_quota_us.is_some() {
+        controllers.push("cpu");
+    }
+    if limits.pids.is_some() {
+        controllers.push("pids");
+    }
+    if controllers.is_empty() {
         return Ok(None);
     }
-    Err(Problem::environment("cgroup limits need the cgroup layer", ""))
+    let cg = NslabCgroup::create_for(&format!("run-{}", std::process::id()), &controllers)?;
+    apply_limits(&cg, limits)?;
+    Ok(Some(cg))
+}
+
+/// The directories whose controllers hold a limit. On v1, `cpuacct` (made beside `cpu`
+/// for usage figures) is not joined: every join is a cgroup migration, which waits for
+/// an RCU grace period, and it limits nothing.
+pub fn limited_dirs(cg: &NslabCgroup) -> Vec<PathBuf> {
+    cg.cgroup
+        .dirs
+        .iter()
+        .filter(|d| {
+            d.controllers
+                .iter()
+                .any(|c| ["memory", "cpu", "pids"].contains(&c.as_str()))
+        })
+        .map(|d| d.path.clone())
+        .collect()
+}
+
+/// Write each limit to the file of this machine's cgroup version (in the trace).
+pub fn apply_limits(cg: &NslabCgroup, limits: &Limits) -> Result<()> {
+    if let Some(b) = limits.memory_bytes {
+        cg.set(Concept::MemoryLimit, &Reading::Limit(Max::Value(b)))?;
+    }
+    if let Some(q) = limits.cpu_quota_us {
+        let quota = CpuQuota {
+            quota_us: Some(q),
+            period_us: CPU_PERIOD_US,
+        };
+        cg.set(Concept::CpuQuota, &Reading::CpuQuota(quota))?;
+    }
+    if let Some(n) = limits.pids {
+        cg.set(Concept::PidsLimit, &Reading::Limit(Max::Value(n)))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -206,7 +241,7 @@ mod tests {
         assert_eq!(parse_memory("2048k").unwrap(), 2 << 20);
         assert_eq!(parse_memory("1MiB").unwrap(), 1 << 20);
         assert_eq!(parse_memory("10485760").unwrap(), 10 << 20);
-        for bad in ["", "abc", "10X", "-1M", "100", "99999999999999G"] {
+        for bad in ["", "abc", "10X", "-1M", "100", "99999999999999999999G"] {
             assert!(parse_memory(bad).is_err(), "{bad}");
         }
     }
@@ -227,10 +262,21 @@ mod tests {
 
     #[test]
     fn bad_values_are_usage_errors() {
-        let a = RunArgs { memory: Some("lots".into()), command: vec!["true".into()], ..Default::default() };
+        let a = RunArgs {
+            memory: Some("lots".into()),
+            command: vec!["true".into()],
+            ..Default::default()
+        };
         let e = run(&a).unwrap_err();
         assert_eq!(crate::error::exit_code_of(&e), crate::error::EXIT_USAGE);
-        let a = RunArgs { hostname: Some("no spaces".into()), command: vec!["true".into()], ..Default::default() };
-        assert_eq!(crate::error::exit_code_of(&run(&a).unwrap_err()), crate::error::EXIT_USAGE);
+        let a = RunArgs {
+            hostname: Some("no spaces".into()),
+            command: vec!["true".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            crate::error::exit_code_of(&run(&a).unwrap_err()),
+            crate::error::EXIT_USAGE
+        );
     }
 }

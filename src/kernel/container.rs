@@ -344,6 +344,8 @@ impl Drop for Container {
 
 /// The outer child: joins the cgroups, unshares, forks PID 1, relays its report, waits.
 fn outer_child(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
+    // Lines nslab recorded before the fork were copied into this process: not ours to send.
+    trace::take();
     let fail = |io: &mut sys::ChildIo, e: StartError| {
         io.send(&Report::Trace {
             lines: trace::take(),
@@ -840,6 +842,7 @@ pub fn escape_attempt(rootfs: &Path, mode: RootMode) -> Result<EscapeReport> {
     let host_id = (host_root.dev(), host_root.ino());
     let rootfs = rootfs.to_path_buf();
     let mut child = sys::fork_recorded(move |io| {
+        trace::take();
         let result = escape_in_child(&rootfs, mode, host_id);
         io.send(&trace::take());
         io.send(&result);
