@@ -41,12 +41,6 @@ pub struct Limits {
 /// The CFS period nslab uses with a CPU quota: 100 ms, the kernel's default.
 pub const CPU_PERIOD_US: u64 = 100_000;
 
-impl Limits {
-    pub fn any(&self) -> bool {
-        self.memory_bytes.is_some() || self.cpu_quota_us.is_some() || self.pids.is_some()
-    }
-}
-
 /// `100M`, `1G`, `512k`, `100MiB`, `4096` (bytes), as the cgroup layer reads sizes.
 pub fn parse_memory(text: &str) -> Result<u64> {
     let fix = "give a size such as 100M, 512M or 1G (at least 1M)";
@@ -68,7 +62,7 @@ pub fn parse_cpus(text: &str) -> Result<u64> {
         .trim()
         .parse()
         .map_err(|_| Problem::usage(format!("--cpus {text}: not a number"), fix))?;
-    if !cpus.is_finite() || cpus < 0.01 || cpus > 1024.0 {
+    if !cpus.is_finite() || !(0.01..=1024.0).contains(&cpus) {
         return Err(Problem::usage(format!("--cpus {text}: out of range"), fix));
     }
     Ok((cpus * CPU_PERIOD_US as f64).round() as u64)

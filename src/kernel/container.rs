@@ -277,11 +277,6 @@ fn restore_terminal(gave: bool) {
 }
 
 impl Container {
-    /// The host PID of the outer process (in the host's namespaces, the container's parent).
-    pub fn outer_pid(&self) -> i32 {
-        self.outer.pid.as_raw()
-    }
-
     /// Wait for the container's command to end; its exit status (128 + signal if killed).
     /// Ctrl-C or SIGTERM sent to nslab itself ends the wait with `Interrupted`.
     pub fn wait(&mut self) -> Result<i32> {
@@ -714,11 +709,6 @@ pub fn root_identity(pid: i32) -> Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
-/// Where a process's root is, as the host names it (`readlink /proc/PID/root`).
-pub fn root_path(pid: i32) -> Option<PathBuf> {
-    std::fs::read_link(format!("/proc/{pid}/root")).ok()
-}
-
 /// The hostname a process sees: read in a child that joins its UTS namespace (setns),
 /// since /proc/sys/kernel/hostname answers for the reader's own namespace.
 pub fn hostname_of(pid: i32) -> Result<String> {
@@ -802,6 +792,42 @@ pub fn mountinfo_of(pid: i32) -> Result<Vec<MountEntry>> {
     let path = format!("/proc/{pid}/mountinfo");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     Ok(parse_mountinfo(&text))
+}
+
+/// Network interfaces in the network namespace of `pid` (`/proc/PID/net/dev` shows that
+/// process's namespace, whoever reads it).
+pub fn interfaces_of(pid: i32) -> Result<Vec<String>> {
+    let path = format!("/proc/{pid}/net/dev");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    Ok(parse_net_dev(&text))
+}
+
+/// Interface names from /proc/net/dev text (two header lines, then `name: counters`).
+pub fn parse_net_dev(text: &str) -> Vec<String> {
+    text.lines()
+        .skip(2)
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n.trim().to_string()))
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// IPv4 routes in the network namespace of `pid` (`/proc/PID/net/route`, minus its header).
+pub fn routes_of(pid: i32) -> Result<usize> {
+    let path = format!("/proc/{pid}/net/route");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .count())
+}
+
+/// How many forks the pids controller refused in the cgroup directory `dir`: the `max`
+/// key of `pids.events`, the same file on cgroup v1 and v2.
+pub fn pids_refused(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("pids.events")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("max ").and_then(|n| n.trim().parse().ok()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -968,6 +994,16 @@ garbage line
     fn own_mountinfo_has_a_root() {
         let m = mountinfo_of(std::process::id() as i32).unwrap();
         assert!(m.iter().any(|e| e.mount_point == "/"));
+    }
+
+    #[test]
+    fn parses_net_dev() {
+        let text = "Inter-|   Receive                            |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes
+    lo:       0       0    0    0    0     0          0         0        0
+  eth0: 1234 5 0 0 0 0 0 0 99 1 0 0 0 0 0 0
+";
+        assert_eq!(parse_net_dev(text), vec!["lo", "eth0"]);
     }
 
     #[test]

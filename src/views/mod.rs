@@ -4,6 +4,7 @@
 
 pub mod cgroup;
 pub mod check;
+pub mod container;
 pub mod diff;
 pub mod ns;
 pub mod procs;
