@@ -116,6 +116,9 @@ fn root_lesson_3_transcript_and_nothing_left() {
     }
     let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
+    // The transcript shows nslab making its `nslab` parent: an empty one left by an earlier
+    // run of these tests would hide that (only nslab makes directories of that name).
+    let _ = std::fs::remove_dir(own_memory_dir().join("nslab"));
     let out = env
         .nslab(&["--plain", "lesson", "3", "--yes"])
         .output()
@@ -185,6 +188,8 @@ fn start_until_climbing(env: &Env) -> (std::process::Child, String) {
             return (child, seen);
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the hog never started climbing:\n{seen}");
 }
 
