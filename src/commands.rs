@@ -11,8 +11,14 @@ use anyhow::Result;
 
 fn lesson(key: &str) -> Result<&'static LessonInfo> {
     lessons::find(key).ok_or_else(|| {
-        let known: Vec<String> = lessons::ALL.iter().map(|l| format!("{} ({})", l.number, l.slug)).collect();
-        Problem::usage(format!("there is no lesson '{key}'"), format!("choose one of: {}  (nslab list)", known.join(", ")))
+        let known: Vec<String> = lessons::ALL
+            .iter()
+            .map(|l| format!("{} ({})", l.number, l.slug))
+            .collect();
+        Problem::usage(
+            format!("there is no lesson '{key}'"),
+            format!("choose one of: {}  (nslab list)", known.join(", ")),
+        )
     })
 }
 
@@ -23,9 +29,17 @@ pub fn status(ui: &Ui) -> Result<i32> {
         ui.warn(&n);
     }
     ui.title("nslab — Linux namespaces and cgroups, done for real");
-    let next = lessons::ALL.iter().find(|l| progress::status(&p, l.number) != "passed");
+    let next = lessons::ALL
+        .iter()
+        .find(|l| progress::status(&p, l.number) != "passed");
     for l in lessons::ALL {
-        ui.out(&format!("  {:>2}  {:<10} {:<14} {}", l.number, l.slug, progress::status(&p, l.number), l.title));
+        ui.out(&format!(
+            "  {:>2}  {:<10} {:<14} {}",
+            l.number,
+            l.slug,
+            progress::status(&p, l.number),
+            l.title
+        ));
     }
     ui.blank();
     match next {
@@ -40,7 +54,9 @@ pub fn status(ui: &Ui) -> Result<i32> {
         None => ui.say("Every exercise passed. `nslab list` shows them all."),
     }
     if !nix::unistd::geteuid().is_root() {
-        ui.say("Lessons and checks need root: run them with sudo. `nslab doctor` checks this machine.");
+        ui.say(
+            "Lessons and checks need root: run them with sudo. `nslab doctor` checks this machine.",
+        );
     }
     Ok(EXIT_OK)
 }
@@ -50,29 +66,63 @@ pub fn list(ui: &Ui) -> Result<i32> {
     let rows: Vec<Vec<String>> = lessons::ALL
         .iter()
         .map(|l| {
-            vec![l.number.to_string(), l.slug.to_string(), progress::status(&p, l.number).to_string(), l.summary.to_string()]
+            vec![
+                l.number.to_string(),
+                l.slug.to_string(),
+                progress::status(&p, l.number).to_string(),
+                l.summary.to_string(),
+            ]
         })
         .collect();
-    ui.out(&views::table::render(&["#", "LESSON", "STATUS", "WHAT HAPPENS"], &rows));
+    ui.out(&views::table::render(
+        &["#", "LESSON", "STATUS", "WHAT HAPPENS"],
+        &rows,
+    ));
     Ok(EXIT_OK)
 }
 
-pub fn run_lesson(ui: &Ui, key: &str, yes: bool, step: Option<char>, limit: Option<&str>) -> Result<i32> {
+pub fn run_lesson(
+    ui: &Ui,
+    key: &str,
+    yes: bool,
+    step: Option<char>,
+    limit: Option<&str>,
+) -> Result<i32> {
     let info = lesson(key)?;
     let limit = match limit {
         None => None,
         Some(_) if info.slug != "oom" => {
-            return Err(Problem::usage("--limit is an option of lesson 3 (oom)", format!("drop it: nslab lesson {}", info.number)))
+            return Err(Problem::usage(
+                "--limit is an option of lesson 3 (oom)",
+                format!("drop it: nslab lesson {}", info.number),
+            ))
         }
         Some(text) => Some(lessons::oom::parse_limit_flag(text)?),
     };
-    engine::run(info, ui, engine::RunOptions { yes, start: step, limit })?;
+    engine::run(
+        info,
+        ui,
+        engine::RunOptions {
+            yes,
+            start: step,
+            limit,
+        },
+    )?;
     Ok(EXIT_OK)
 }
 
-pub fn check(ui: &Ui, key: &str, json: bool, pid: Option<i32>, cgroup: Option<String>) -> Result<i32> {
+pub fn check(
+    ui: &Ui,
+    key: &str,
+    json: bool,
+    pid: Option<i32>,
+    cgroup: Option<String>,
+) -> Result<i32> {
     let info = lesson(key)?;
-    crate::error::require_root(&format!("check {}", info.number), &format!("nslab check {}", info.number))?;
+    crate::error::require_root(
+        &format!("check {}", info.number),
+        &format!("nslab check {}", info.number),
+    )?;
     let obs = (info.make)().check(&CheckArgs { pid, cgroup })?;
     let report: CheckReport = checks::judge(info, obs);
     progress::record_check(info.number, report.passed);
@@ -121,7 +171,10 @@ pub fn solution(ui: &Ui, key: &str) -> Result<i32> {
 fn target_pid(pid: Option<i32>) -> Result<procs::ProcInfo> {
     match pid {
         Some(p) => procs::process(p).ok_or_else(|| {
-            Problem::usage(format!("there is no process with PID {p}"), "list processes with `ps -ef`")
+            Problem::usage(
+                format!("there is no process with PID {p}"),
+                "list processes with `ps -ef`",
+            )
         }),
         None => procs::caller()
             .or_else(|| procs::process(std::process::id() as i32))
@@ -133,32 +186,53 @@ pub fn show(ui: &Ui, what: &ShowWhat) -> Result<i32> {
     match what {
         ShowWhat::Ns { pid } => {
             let p = target_pid(*pid)?;
-            let set = ns::of_pid(p.pid).ok_or_else(|| Problem::usage(format!("PID {} has exited", p.pid), ""))?;
+            let set = ns::of_pid(p.pid)
+                .ok_or_else(|| Problem::usage(format!("PID {} has exited", p.pid), ""))?;
             let me = std::process::id() as i32;
-            let mine = ns::of_pid(me).unwrap_or(ns::NsSet { pid: me, links: vec![] });
+            let mine = ns::of_pid(me).unwrap_or(ns::NsSet {
+                pid: me,
+                links: vec![],
+            });
             let host = ns::host_reference();
             ui.view(
-                &format!("Namespaces of {} (PID {}) beside nslab's ({})", p.comm, p.pid, host.whose),
+                &format!(
+                    "Namespaces of {} (PID {}) beside nslab's ({})",
+                    p.comm, p.pid, host.whose
+                ),
                 &views::ns::compare(&[
-                    views::ns::Column { label: format!("nslab (PID {me})"), set: &mine },
-                    views::ns::Column { label: format!("{} (PID {})", p.comm, p.pid), set: &set },
+                    views::ns::Column {
+                        label: format!("nslab (PID {me})"),
+                        set: &mine,
+                    },
+                    views::ns::Column {
+                        label: format!("{} (PID {})", p.comm, p.pid),
+                        set: &set,
+                    },
                 ]),
             );
-            if set.links.iter().any(|l| l.unreadable.as_deref() == Some("permission denied")) {
+            if set
+                .links
+                .iter()
+                .any(|l| l.unreadable.as_deref() == Some("permission denied"))
+            {
                 ui.say("Some links are unreadable: run with sudo to see other users' processes.");
             }
         }
         ShowWhat::Procs { pid } => {
             let p = target_pid(*pid)?;
             let table = procs::table()?;
-            let members: Vec<procs::ProcInfo> =
-                table.into_iter().filter(|q| q.pid_ns.is_some() && q.pid_ns == p.pid_ns).collect();
+            let members: Vec<procs::ProcInfo> = table
+                .into_iter()
+                .filter(|q| q.pid_ns.is_some() && q.pid_ns == p.pid_ns)
+                .collect();
             ui.view(
                 &format!(
                     "Processes in the PID namespace of {} (PID {}): pid:[{}]",
                     p.comm,
                     p.pid,
-                    p.pid_ns.map(|n| n.to_string()).unwrap_or_else(|| "unreadable".into())
+                    p.pid_ns
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "unreadable".into())
                 ),
                 &views::procs::summary(&members, 40),
             );
@@ -172,8 +246,18 @@ pub fn show(ui: &Ui, what: &ShowWhat) -> Result<i32> {
 }
 
 fn show_cgroup(ui: &Ui, p: &procs::ProcInfo) -> Result<()> {
-    let text = std::fs::read_to_string(format!("/proc/{}/cgroup", p.pid))?;
-    ui.view(&format!("/proc/{}/cgroup ({})", p.pid, p.comm), &text);
+    use crate::kernel::cgroup::{self, Cgroup, Concept, Layout, LESSON_CONTROLLERS};
+    let layout = Layout::read()?;
+    let entries = cgroup::proc_cgroup(p.pid)?;
+    ui.view(
+        &format!("Where {} (PID {}) is, on every hierarchy", p.comm, p.pid),
+        &views::cgroup::render_layout(&layout, &entries, &format!("{} (PID {})", p.comm, p.pid)),
+    );
+    let cg = Cgroup::of_pid(&layout, p.pid, &LESSON_CONTROLLERS)?;
+    ui.view(
+        "Its limits and usage, with the files they come from",
+        &views::cgroup::render_cgroup(&cg.dirs, &cg.read_all(&Concept::ALL)),
+    );
     Ok(())
 }
 
@@ -200,7 +284,10 @@ pub fn show_progress(ui: &Ui, json: bool) -> Result<i32> {
             ]
         })
         .collect();
-    ui.out(&views::table::render(&["#", "LESSON", "STEPS SEEN", "FINISHED", "EXERCISE"], &rows));
+    ui.out(&views::table::render(
+        &["#", "LESSON", "STEPS SEEN", "FINISHED", "EXERCISE"],
+        &rows,
+    ));
     ui.say(&format!("Saved in {}", progress::owner().file.display()));
     Ok(EXIT_OK)
 }
@@ -215,18 +302,29 @@ pub fn cleanup(ui: &Ui) -> Result<i32> {
         ui.bad(&format!("could not remove {f}"));
     }
     for d in &report.damaged {
-        ui.warn(&format!("a run record was unreadable and was set aside as {d}"));
+        ui.warn(&format!(
+            "a run record was unreadable and was set aside as {d}"
+        ));
     }
     if !report.live_runs.is_empty() {
         ui.say(&format!(
             "Left alone: what running nslab processes ({}) are using.",
-            report.live_runs.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+            report
+                .live_runs
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if report.removed.is_empty() && report.failed.is_empty() {
         ui.say("Nothing to clean up: no nslab run left anything behind.");
     }
-    Ok(if report.failed.is_empty() { EXIT_OK } else { EXIT_NOT_YET })
+    Ok(if report.failed.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_NOT_YET
+    })
 }
 
 struct Finding {
@@ -239,14 +337,28 @@ struct Finding {
 pub fn doctor(ui: &Ui) -> Result<i32> {
     let mut f: Vec<Finding> = Vec::new();
     let mut add = |ok: bool, essential: bool, what: String, fix: &str| {
-        f.push(Finding { ok, essential, what, fix: fix.to_string() })
+        f.push(Finding {
+            ok,
+            essential,
+            what,
+            fix: fix.to_string(),
+        })
     };
-    add(true, false, format!("kernel {}", machine::kernel_release()), "");
+    add(
+        true,
+        false,
+        format!("kernel {}", machine::kernel_release()),
+        "",
+    );
     let root = nix::unistd::geteuid().is_root();
     add(
         root,
         true,
-        if root { "running as root".into() } else { "not running as root".into() },
+        if root {
+            "running as root".into()
+        } else {
+            "not running as root".into()
+        },
         "lessons and checks need root: run `sudo nslab doctor`, then `sudo nslab lesson 1`",
     );
     let kinds = machine::namespace_kinds();
@@ -259,7 +371,12 @@ pub fn doctor(ui: &Ui) -> Result<i32> {
         "this kernel lacks PID/mount/network namespaces: use a recent distribution kernel (see README for VMs)",
     );
     let host = ns::host_reference();
-    add(true, false, format!("host namespaces taken from {}", host.whose), "");
+    add(
+        true,
+        false,
+        format!("host namespaces taken from {}", host.whose),
+        "",
+    );
     let (max_userns, userns_clone) = machine::unprivileged_userns();
     let userns_ok = max_userns.unwrap_or(1) > 0 && userns_clone.unwrap_or(1) != 0;
     add(
@@ -271,9 +388,19 @@ pub fn doctor(ui: &Ui) -> Result<i32> {
         ),
         "only needed for `unshare --user` without sudo: sysctl -w user.max_user_namespaces=15000",
     );
-    crate::doctor_cgroups::add_findings(&mut |ok, essential, what, fix| add(ok, essential, what, fix));
+    crate::doctor_cgroups::add_findings(&mut |ok, essential, what, fix| {
+        add(ok, essential, what, fix)
+    });
     let kmsg = machine::kmsg_readable();
-    add(kmsg, false, format!("kernel log /dev/kmsg {}", if kmsg { "readable" } else { "not readable" }), "the OOM lesson shows the kernel's log line only when run as root");
+    add(
+        kmsg,
+        false,
+        format!(
+            "kernel log /dev/kmsg {}",
+            if kmsg { "readable" } else { "not readable" }
+        ),
+        "the OOM lesson shows the kernel's log line only when run as root",
+    );
     for tool in ["unshare", "nsenter", "ip", "chroot", "mount", "ps"] {
         let path = machine::which(tool);
         add(
@@ -300,5 +427,9 @@ pub fn doctor(ui: &Ui) -> Result<i32> {
             essential_missing |= x.essential;
         }
     }
-    Ok(if essential_missing { EXIT_ENVIRONMENT } else { EXIT_OK })
+    Ok(if essential_missing {
+        EXIT_ENVIRONMENT
+    } else {
+        EXIT_OK
+    })
 }

@@ -23,6 +23,8 @@ pub struct RunOptions {
 /// What a step uses to show its work: the shell command, the system calls, the views.
 pub struct Stage<'a> {
     pub ui: &'a Ui,
+    /// Under `--yes`: no live redraws, no waiting for the learner.
+    #[allow(dead_code)] // read by lessons with live views
     pub yes: bool,
     /// Lesson 3's `--limit`, in bytes.
     pub limit: Option<u64>,
@@ -45,7 +47,8 @@ impl Stage<'_> {
 
     /// A before/after view of the same rendering, as a line diff.
     pub fn before_after(&self, label: &str, before: &str, after: &str) {
-        self.ui.view(label, &views::diff::before_after(before, after));
+        self.ui
+            .view(label, &views::diff::before_after(before, after));
     }
 
     pub fn say(&self, text: &str) {
@@ -68,7 +71,10 @@ fn pause(ui: &Ui, next: &str) -> Result<bool> {
 
 /// Run lesson `info` from its first step (or `opts.start`).
 pub fn run(info: &'static LessonInfo, ui: &Ui, opts: RunOptions) -> Result<()> {
-    crate::error::require_root(&format!("lesson {}", info.number), &format!("nslab lesson {}", info.number))?;
+    crate::error::require_root(
+        &format!("lesson {}", info.number),
+        &format!("nslab lesson {}", info.number),
+    )?;
     let first = match opts.start {
         None => 0,
         Some(k) => info.steps.iter().position(|s| s.id == k).ok_or_else(|| {
@@ -84,7 +90,10 @@ pub fn run(info: &'static LessonInfo, ui: &Ui, opts: RunOptions) -> Result<()> {
     // Whatever happened, remove everything this run created.
     let failed = ledger::teardown();
     for (r, why) in &failed {
-        ui.warn(&format!("could not remove {}: {why}; `sudo nslab cleanup` will retry", r.describe()));
+        ui.warn(&format!(
+            "could not remove {}: {why}; `sudo nslab cleanup` will retry",
+            r.describe()
+        ));
     }
     result
 }
@@ -95,7 +104,11 @@ fn run_steps(info: &'static LessonInfo, ui: &Ui, opts: RunOptions, first: usize)
     if first == 0 {
         ui.markdown(info.intro());
     }
-    let mut stage = Stage { ui, yes: opts.yes, limit: opts.limit };
+    let mut stage = Stage {
+        ui,
+        yes: opts.yes,
+        limit: opts.limit,
+    };
     let mut stopped = false;
     for (i, step) in info.steps.iter().enumerate().skip(first) {
         sys::check_interrupt()?;

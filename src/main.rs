@@ -24,12 +24,18 @@ fn main() {
     let result = match &cli.command {
         None => commands::status(&ui),
         Some(Command::List) => commands::list(&ui),
-        Some(Command::Lesson { lesson, yes, step, limit }) => {
-            commands::run_lesson(&ui, lesson, *yes, *step, limit.as_deref())
-        }
-        Some(Command::Check { lesson, json, pid, cgroup }) => {
-            commands::check(&ui, lesson, *json, *pid, cgroup.clone())
-        }
+        Some(Command::Lesson {
+            lesson,
+            yes,
+            step,
+            limit,
+        }) => commands::run_lesson(&ui, lesson, *yes, *step, limit.as_deref()),
+        Some(Command::Check {
+            lesson,
+            json,
+            pid,
+            cgroup,
+        }) => commands::check(&ui, lesson, *json, *pid, cgroup.clone()),
         Some(Command::Hint { lesson, id }) => commands::hint(&ui, lesson, id.as_deref()),
         Some(Command::Solution { lesson }) => commands::solution(&ui, lesson),
         Some(Command::Show { what }) => commands::show(&ui, what),

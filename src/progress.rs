@@ -41,7 +41,9 @@ pub struct Owner {
 pub fn owner() -> Owner {
     let euid = nix::unistd::geteuid().as_raw();
     let egid = nix::unistd::getegid().as_raw();
-    let sudo_uid = std::env::var("SUDO_UID").ok().and_then(|v| v.parse::<u32>().ok());
+    let sudo_uid = std::env::var("SUDO_UID")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok());
     let (uid, gid, home) = match sudo_uid.filter(|_| euid == 0) {
         Some(uid) => match nix::unistd::User::from_uid(uid.into()) {
             Ok(Some(u)) => (uid, u.gid.as_raw(), Some(u.dir)),
@@ -89,7 +91,11 @@ pub fn load() -> (Progress, Option<String>) {
                 "your progress file {} was damaged ({e}); it was kept as {} and {}",
                 owner.file.display(),
                 aside.display(),
-                if restored.is_some() { "the last good copy was restored" } else { "progress starts afresh" }
+                if restored.is_some() {
+                    "the last good copy was restored"
+                } else {
+                    "progress starts afresh"
+                }
             );
             let p = restored.unwrap_or_default();
             let _ = save(&p);
@@ -102,7 +108,10 @@ pub fn load() -> (Progress, Option<String>) {
 /// the learner (under sudo nslab runs as root).
 pub fn save(p: &Progress) -> Result<()> {
     let owner = owner();
-    let dir = owner.file.parent().context("progress file has no directory")?;
+    let dir = owner
+        .file
+        .parent()
+        .context("progress file has no directory")?;
     if !dir.exists() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         chown(dir, &owner);
@@ -126,7 +135,10 @@ fn chown(path: &std::path::Path, owner: &Owner) {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn update(lesson: u32, f: impl FnOnce(&mut LessonProgress)) {

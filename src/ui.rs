@@ -6,6 +6,8 @@ use std::io::Write;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Ui {
+    /// No colour and no progress bars.
+    #[allow(dead_code)] // read by lessons with live views
     pub plain: bool,
 }
 
@@ -114,7 +116,11 @@ impl Ui {
     }
 
     pub fn warn(&self, message: &str) {
-        let _ = writeln!(std::io::stderr(), "{} {message}", style("warning:").yellow().bold());
+        let _ = writeln!(
+            std::io::stderr(),
+            "{} {message}",
+            style("warning:").yellow().bold()
+        );
     }
 }
 
@@ -146,7 +152,9 @@ mod tests {
     #[test]
     fn markdown_drops_fences_and_indents_code() {
         console::set_colors_enabled(false);
-        let r = super::render_markdown("Run this:\n\n```sh\nunshare --pid --fork bash\n```\nThen look.\n");
+        let r = super::render_markdown(
+            "Run this:\n\n```sh\nunshare --pid --fork bash\n```\nThen look.\n",
+        );
         insta::assert_snapshot!(r, @r"
         Run this:
 

@@ -18,7 +18,10 @@ pub struct Fact {
 
 impl Fact {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Fact {
-        Fact { name: name.into(), value: value.into() }
+        Fact {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -56,7 +59,10 @@ pub struct CheckReport {
 
 /// Facts as the snapshot stores them: `name: value`, one per line.
 pub fn render_facts(facts: &[Fact]) -> String {
-    facts.iter().map(|f| format!("{}: {}\n", f.name, f.value)).collect()
+    facts
+        .iter()
+        .map(|f| format!("{}: {}\n", f.name, f.value))
+        .collect()
 }
 
 /// Compare an observation with the lesson's expected snapshot.
@@ -65,8 +71,14 @@ pub fn judge(info: &LessonInfo, obs: Observation) -> CheckReport {
     let expected = info.expected_check.trim_end().to_string() + "\n";
     let diff = views::diff::changes_only(&expected, &observed);
     let passed = diff.is_empty();
-    let hint_id = if passed { None } else { Some(obs.problem.unwrap_or("general")) };
-    let hint = hint_id.and_then(|id| info.hint(id).or_else(|| info.hint("general"))).map(str::to_string);
+    let hint_id = if passed {
+        None
+    } else {
+        Some(obs.problem.unwrap_or("general"))
+    };
+    let hint = hint_id
+        .and_then(|id| info.hint(id).or_else(|| info.hint("general")))
+        .map(str::to_string);
     CheckReport {
         lesson: info.number,
         slug: info.slug,

@@ -12,7 +12,7 @@
 
 use super::ns::{self, NsSet};
 use super::procs::{self, ProcInfo};
-use super::sys::{self, ChildIo, Channel, Forked};
+use super::sys::{self, Channel, ChildIo, Forked};
 use super::trace;
 use crate::ledger::{self, Resource};
 use anyhow::{anyhow, bail, Context, Result};
@@ -34,7 +34,10 @@ struct Reply<T> {
 }
 
 fn reply<T: Serialize>(io: &mut ChildIo, result: Result<T>) {
-    io.send(&Reply { trace: trace::take(), result: result.map_err(|e| format!("{e:#}")) });
+    io.send(&Reply {
+        trace: trace::take(),
+        result: result.map_err(|e| format!("{e:#}")),
+    });
 }
 
 fn ask<T: DeserializeOwned>(channel: &mut Channel, order: &str) -> Result<T> {
@@ -83,22 +86,37 @@ struct Init {
 
 impl Init {
     fn resource(&self) -> Resource {
-        Resource::Process { pid: self.host_pid, start_time: self.start_time }
+        Resource::Process {
+            pid: self.host_pid,
+            start_time: self.start_time,
+        }
     }
 }
 
 fn self_view() -> Result<SelfView> {
     let getpid = nix::unistd::getpid().as_raw();
     // /proc here may be the host's or a fresh one; /proc/self works in both.
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let nspid = status
         .lines()
         .find_map(|l| l.strip_prefix("NSpid:"))
-        .map(|v| v.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
         .unwrap_or_else(|| vec![getpid]);
     let own = nspid.first().copied().unwrap_or(getpid);
-    let namespaces = ns::of_pid(own).unwrap_or(NsSet { pid: own, links: Vec::new() });
-    Ok(SelfView { getpid, nspid, namespaces })
+    let namespaces = ns::of_pid(own).unwrap_or(NsSet {
+        pid: own,
+        links: Vec::new(),
+    });
+    Ok(SelfView {
+        getpid,
+        nspid,
+        namespaces,
+    })
 }
 
 fn try_fork() -> ForkAttempt {
@@ -107,9 +125,15 @@ fn try_fork() -> ForkAttempt {
         Ok(ForkResult::Child) => unsafe { libc::_exit(0) },
         Ok(ForkResult::Parent { child }) => {
             let _ = waitpid(child, None);
-            ForkAttempt { succeeded: true, shown: format!("fork() = {child}") }
+            ForkAttempt {
+                succeeded: true,
+                shown: format!("fork() = {child}"),
+            }
         }
-        Err(e) => ForkAttempt { succeeded: false, shown: format!("fork() = -1 {}", sys::errno_text(e)) },
+        Err(e) => ForkAttempt {
+            succeeded: false,
+            shown: format!("fork() = -1 {}", sys::errno_text(e)),
+        },
     }
 }
 
@@ -170,7 +194,10 @@ fn init_main(io: &mut ChildIo) {
     while let Some(order) = io.wait_order() {
         match order.as_str() {
             "whoami" => reply(io, self_view()),
-            "ps" => reply(io, procs::table_at(Path::new("/proc")).map_err(anyhow::Error::from)),
+            "ps" => reply(
+                io,
+                procs::table_at(Path::new("/proc")).map_err(anyhow::Error::from),
+            ),
             "mount-proc" => {
                 let r = sys::unshare(CloneFlags::CLONE_NEWNS)
                     .and_then(|_| sys::make_mounts_private())
@@ -213,7 +240,11 @@ impl PidNamespace {
         let before = before.context("unsharer's /proc entry vanished")?;
         let after = after.context("unsharer's /proc entry vanished")?;
         // The init's end of its channel travelled into the unsharer with the fork.
-        let ns = PidNamespace { unsharer, pending_init: Some(init_channel), init: None };
+        let ns = PidNamespace {
+            unsharer,
+            pending_init: Some(init_channel),
+            init: None,
+        };
         Ok((ns, Unshared { before, after }))
     }
 
@@ -223,10 +254,17 @@ impl PidNamespace {
 
     /// The unsharer forks: its child is the first process of the new namespace, PID 1.
     pub fn start_init(&mut self) -> Result<i32> {
-        let channel = self.pending_init.take().context("PID 1 was already started")?;
+        let channel = self
+            .pending_init
+            .take()
+            .context("PID 1 was already started")?;
         let host_pid: i32 = ask(&mut self.unsharer.channel, "fork-init")?;
         let start_time = procs::start_time(host_pid).unwrap_or(0);
-        let init = Init { host_pid, start_time, channel };
+        let init = Init {
+            host_pid,
+            start_time,
+            channel,
+        };
         ledger::record(init.resource())?;
         self.init = Some(init);
         self.init_mut()?.channel.order("go")?;
@@ -234,7 +272,9 @@ impl PidNamespace {
     }
 
     fn init_mut(&mut self) -> Result<&mut Init> {
-        self.init.as_mut().context("the namespace has no PID 1 (not started, or it has exited)")
+        self.init
+            .as_mut()
+            .context("the namespace has no PID 1 (not started, or it has exited)")
     }
 
     /// The PID 1's host PID, while it runs.
@@ -269,7 +309,10 @@ impl PidNamespace {
         let mut channel = init.channel;
         ask::<()>(&mut channel, "exit")?;
         let _: String = ask(&mut self.unsharer.channel, "reap")?;
-        ledger::forget(&Resource::Process { pid: init.host_pid, start_time: init.start_time });
+        ledger::forget(&Resource::Process {
+            pid: init.host_pid,
+            start_time: init.start_time,
+        });
         Ok(())
     }
 
@@ -285,7 +328,10 @@ impl PidNamespace {
             ledger::forget(&init.resource());
         }
         self.unsharer.channel.close_orders();
-        self.unsharer.wait(Duration::from_secs(5)).map(|_| ()).or_else(|_| self.unsharer.kill())
+        self.unsharer
+            .wait(Duration::from_secs(5))
+            .map(|_| ())
+            .or_else(|_| self.unsharer.kill())
     }
 }
 
@@ -301,7 +347,10 @@ pub fn pid1_start_time_seen_by(pid: i32) -> Option<u64> {
 
 /// Host PIDs of every process whose PID namespace is `pid_ns`, from the host's /proc.
 pub fn members(pid_ns: u64) -> Result<Vec<ProcInfo>> {
-    Ok(procs::table()?.into_iter().filter(|p| p.pid_ns == Some(pid_ns)).collect())
+    Ok(procs::table()?
+        .into_iter()
+        .filter(|p| p.pid_ns == Some(pid_ns))
+        .collect())
 }
 
 /// Start an interactive shell as PID 1 of a new PID and mount namespace with its own
@@ -318,12 +367,18 @@ pub fn run_shell(shell: &str, prompt: &str) -> Result<i32> {
         match unsafe { nix::unistd::fork() } {
             Ok(ForkResult::Child) => {
                 sys::child_setup(None);
-                if sys::make_mounts_private().is_err() || sys::mount_proc(Path::new("/proc")).is_err() {
+                if sys::make_mounts_private().is_err()
+                    || sys::mount_proc(Path::new("/proc")).is_err()
+                {
                     unsafe { libc::_exit(1) };
                 }
                 std::env::set_var("PS1", &prompt);
                 let argv = [shell_c.clone(), CString::new("--norc").unwrap_or_default()];
-                let argv: &[CString] = if shell.ends_with("bash") { &argv } else { &argv[..1] };
+                let argv: &[CString] = if shell.ends_with("bash") {
+                    &argv
+                } else {
+                    &argv[..1]
+                };
                 let _ = nix::unistd::execv(&shell_c, argv);
                 unsafe { libc::_exit(127) };
             }

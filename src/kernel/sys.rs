@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -75,6 +75,7 @@ pub fn wait_readable(fd: &impl AsFd, timeout: Option<Duration>) -> Result<bool> 
 }
 
 /// Sleep in slices, noticing Ctrl-C.
+#[allow(dead_code)] // for lessons that wait on the kernel (OOM, CPU)
 pub fn sleep(d: Duration) -> Result<()> {
     let end = Instant::now() + d;
     while Instant::now() < end {
@@ -125,7 +126,10 @@ impl Channel {
         {
             bail!("{} sent nothing for {:?}", self.peer, timeout);
         }
-        let n = self.from_child.read_line(&mut line).context("reading from child")?;
+        let n = self
+            .from_child
+            .read_line(&mut line)
+            .context("reading from child")?;
         if n == 0 {
             bail!("{} ended without reporting", self.peer);
         }
@@ -135,8 +139,12 @@ impl Channel {
 
     /// Send the child a line (an order it waits for with [`ChildIo::wait_order`]).
     pub fn order(&mut self, line: &str) -> Result<()> {
-        let f = self.to_child.as_mut().context("child's order pipe is closed")?;
-        f.write_all(format!("{line}\n").as_bytes()).with_context(|| format!("writing to {}", self.peer))
+        let f = self
+            .to_child
+            .as_mut()
+            .context("child's order pipe is closed")?;
+        f.write_all(format!("{line}\n").as_bytes())
+            .with_context(|| format!("writing to {}", self.peer))
     }
 
     /// Close the order pipe: a child blocked in `wait_order` sees `None`.
@@ -151,8 +159,15 @@ pub fn channel(peer: &str) -> Result<(Channel, ChildIo)> {
     let (from_child_r, from_child_w) = pipe_files()?;
     let (to_child_r, to_child_w) = pipe_files()?;
     Ok((
-        Channel { from_child: BufReader::new(from_child_r), to_child: Some(to_child_w), peer: peer.into() },
-        ChildIo { to_parent: from_child_w, from_parent: BufReader::new(to_child_r) },
+        Channel {
+            from_child: BufReader::new(from_child_r),
+            to_child: Some(to_child_w),
+            peer: peer.into(),
+        },
+        ChildIo {
+            to_parent: from_child_w,
+            from_parent: BufReader::new(to_child_r),
+        },
     ))
 }
 
@@ -166,13 +181,17 @@ pub struct Forked {
 
 impl Forked {
     pub fn resource(&self) -> Resource {
-        Resource::Process { pid: self.pid.as_raw(), start_time: self.start_time }
+        Resource::Process {
+            pid: self.pid.as_raw(),
+            start_time: self.start_time,
+        }
     }
 
     pub fn recv<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
         self.channel.recv(timeout)
     }
 
+    /// Send the child a line (an order it waits for with [`ChildIo::wait_order`]).
     pub fn order(&mut self, line: &str) -> Result<()> {
         self.channel.order(line)
     }
@@ -233,7 +252,8 @@ impl Drop for Forked {
 }
 
 fn pipe_files() -> Result<(File, File)> {
-    let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    let (r, w): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     Ok((File::from(r), File::from(w)))
 }
 
@@ -276,14 +296,22 @@ pub fn fork_with(
         ForkResult::Parent { child } => {
             drop(io);
             let start_time = procs::start_time(child.as_raw()).unwrap_or(0);
-            let resource = Resource::Process { pid: child.as_raw(), start_time };
+            let resource = Resource::Process {
+                pid: child.as_raw(),
+                start_time,
+            };
             if let Err(e) = ledger::record(resource) {
                 let _ = signal::kill(child, Signal::SIGKILL);
                 let _ = waitpid(child, None);
                 return Err(e);
             }
             channel.order("go")?;
-            Ok(Forked { pid: child, start_time, channel, reaped: false })
+            Ok(Forked {
+                pid: child,
+                start_time,
+                channel,
+                reaped: false,
+            })
         }
     }
 }
@@ -324,7 +352,11 @@ pub fn clone_flag_names(flags: nix::sched::CloneFlags) -> String {
         (F::CLONE_NEWUSER, "CLONE_NEWUSER"),
         (F::CLONE_NEWUTS, "CLONE_NEWUTS"),
     ];
-    let names: Vec<&str> = table.iter().filter(|(f, _)| flags.contains(*f)).map(|(_, n)| *n).collect();
+    let names: Vec<&str> = table
+        .iter()
+        .filter(|(f, _)| flags.contains(*f))
+        .map(|(_, n)| *n)
+        .collect();
     names.join("|")
 }
 
@@ -339,7 +371,11 @@ pub fn errno_result<T>(r: &nix::Result<T>) -> String {
 /// `ENOMEM (Cannot allocate memory)`: the name and the C library's message, as strace.
 pub fn errno_text(e: Errno) -> String {
     let message = std::io::Error::from_raw_os_error(e as i32).to_string();
-    let message = message.split(" (os error").next().unwrap_or(&message).to_string();
+    let message = message
+        .split(" (os error")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
     format!("{e:?} ({message})")
 }
 
@@ -347,8 +383,17 @@ pub fn errno_text(e: Errno) -> String {
 /// back to the host (`mount --make-rprivate /`, which `unshare --mount` does too).
 pub fn make_mounts_private() -> Result<()> {
     use nix::mount::{mount, MsFlags};
-    let r = mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>);
-    trace::syscall(format!("mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL) = {}", errno_result(&r)));
+    let r = mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    );
+    trace::syscall(format!(
+        "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL) = {}",
+        errno_result(&r)
+    ));
     r.context("making / private (mount --make-rprivate /)")
 }
 
@@ -373,7 +418,8 @@ pub fn kill_and_reap(pid: i32, start_time: u64) -> Result<()> {
         let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
         return Ok(());
     }
-    signal::kill(Pid::from_raw(pid), Signal::SIGKILL).with_context(|| format!("kill({pid}, SIGKILL)"))?;
+    signal::kill(Pid::from_raw(pid), Signal::SIGKILL)
+        .with_context(|| format!("kill({pid}, SIGKILL)"))?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         // Our own child: reap it. Someone else's (a killed run's orphan): init reaps it.
@@ -414,11 +460,6 @@ pub fn remove_tree(path: &Path) -> Result<()> {
         }
     }
     std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))
-}
-
-/// The raw fd number, for trace lines.
-pub fn fd_number(f: &impl AsRawFd) -> i32 {
-    f.as_raw_fd()
 }
 
 /// Take the terminal back for nslab's process group after an interactive child (a shell

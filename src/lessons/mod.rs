@@ -61,7 +61,9 @@ pub fn find(key: &str) -> Option<&'static LessonInfo> {
     if let Ok(n) = key.parse::<u32>() {
         return ALL.iter().copied().find(|l| l.number == n);
     }
-    ALL.iter().copied().find(|l| l.slug.eq_ignore_ascii_case(key))
+    ALL.iter()
+        .copied()
+        .find(|l| l.slug.eq_ignore_ascii_case(key))
 }
 
 /// The `## ` sections of a markdown text: (heading, body).
@@ -83,7 +85,10 @@ fn sections(text: &'static str) -> Vec<(&'static str, &'static str)> {
         let end = starts.get(i + 1).copied().unwrap_or(text.len());
         let chunk = &text[s..end];
         let (head, body) = chunk.split_once('\n').unwrap_or((chunk, ""));
-        out.push((head.trim_start_matches("## ").trim(), body.trim_matches('\n')));
+        out.push((
+            head.trim_start_matches("## ").trim(),
+            body.trim_matches('\n'),
+        ));
     }
     out
 }
@@ -107,12 +112,17 @@ impl LessonInfo {
 
     /// The `## Exercise…` section: heading and body.
     pub fn exercise(&self) -> Option<(&'static str, &'static str)> {
-        sections(self.text).into_iter().find(|(h, _)| h.starts_with("Exercise"))
+        sections(self.text)
+            .into_iter()
+            .find(|(h, _)| h.starts_with("Exercise"))
     }
 
     /// The hint for problem `id` (a `## id` section of hints.md).
     pub fn hint(&self, id: &str) -> Option<&'static str> {
-        sections(self.hints).into_iter().find(|(h, _)| *h == id).map(|(_, b)| b)
+        sections(self.hints)
+            .into_iter()
+            .find(|(h, _)| *h == id)
+            .map(|(_, b)| b)
     }
 
     /// Hint ids in the order hints.md gives them.
@@ -139,11 +149,26 @@ mod tests {
         for l in ALL {
             assert!(!l.intro().is_empty(), "lesson {} has an intro", l.number);
             for s in l.steps {
-                let (title, body) = l.step_text(s.id).unwrap_or_else(|| panic!("lesson {} step {}", l.number, s.id));
-                assert!(!title.is_empty() && !body.is_empty(), "lesson {} step {}", l.number, s.id);
+                let (title, body) = l
+                    .step_text(s.id)
+                    .unwrap_or_else(|| panic!("lesson {} step {}", l.number, s.id));
+                assert!(
+                    !title.is_empty() && !body.is_empty(),
+                    "lesson {} step {}",
+                    l.number,
+                    s.id
+                );
             }
-            assert!(l.exercise().is_some(), "lesson {} has an exercise", l.number);
-            assert!(l.hint("general").is_some(), "lesson {} has a general hint", l.number);
+            assert!(
+                l.exercise().is_some(),
+                "lesson {} has an exercise",
+                l.number
+            );
+            assert!(
+                l.hint("general").is_some(),
+                "lesson {} has a general hint",
+                l.number
+            );
             assert!(!l.expected_check.trim().is_empty());
         }
     }

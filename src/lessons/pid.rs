@@ -21,11 +21,26 @@ pub static INFO: LessonInfo = LessonInfo {
     solution: include_str!("../../lessons/01-pid/solution.md"),
     expected_check: include_str!("../../lessons/01-pid/expected/check.txt"),
     steps: &[
-        StepSpec { id: 'a', interactive: false },
-        StepSpec { id: 'b', interactive: false },
-        StepSpec { id: 'c', interactive: false },
-        StepSpec { id: 'd', interactive: false },
-        StepSpec { id: 'e', interactive: true },
+        StepSpec {
+            id: 'a',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'b',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'c',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'd',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'e',
+            interactive: true,
+        },
     ],
     make: || Box::new(PidLesson::default()),
 };
@@ -61,25 +76,47 @@ impl PidLesson {
 
     fn step_a(&mut self, stage: &mut Stage) -> Result<()> {
         stage.command("ls -l /proc/self/ns/");
-        let me = procs::process(std::process::id() as i32).context("reading nslab's own /proc entry")?;
+        let me =
+            procs::process(std::process::id() as i32).context("reading nslab's own /proc entry")?;
         let mine = ns::of_pid(me.pid).context("reading /proc/self/ns")?;
-        stage.view(&format!("/proc/{}/ns (nslab itself)", me.pid), &views::ns::links(&mine));
+        stage.view(
+            &format!("/proc/{}/ns (nslab itself)", me.pid),
+            &views::ns::links(&mine),
+        );
 
-        let mut columns = vec![views::ns::Column { label: label("nslab", me.pid), set: &mine }];
+        let mut columns = vec![views::ns::Column {
+            label: label("nslab", me.pid),
+            set: &mine,
+        }];
         let shell = procs::caller();
         let shell_set = shell.as_ref().and_then(|s| ns::of_pid(s.pid));
         if let (Some(s), Some(set)) = (&shell, &shell_set) {
-            columns.push(views::ns::Column { label: label(&s.comm, s.pid), set });
+            columns.push(views::ns::Column {
+                label: label(&s.comm, s.pid),
+                set,
+            });
         }
         let init = ns::of_pid(1);
         if let Some(set) = &init {
-            columns.push(views::ns::Column { label: "PID 1".into(), set });
+            columns.push(views::ns::Column {
+                label: "PID 1".into(),
+                set,
+            });
         }
-        stage.view("The same namespaces, side by side", &views::ns::compare(&columns));
+        stage.view(
+            "The same namespaces, side by side",
+            &views::ns::compare(&columns),
+        );
 
         if let (Some(s), Some(set)) = (&shell, &shell_set) {
-            let same = NsKind::ALL.iter().filter(|&&k| set.inode(k).is_some() && set.inode(k) == mine.inode(k)).count();
-            let readable = NsKind::ALL.iter().filter(|&&k| mine.inode(k).is_some()).count();
+            let same = NsKind::ALL
+                .iter()
+                .filter(|&&k| set.inode(k).is_some() && set.inode(k) == mine.inode(k))
+                .count();
+            let readable = NsKind::ALL
+                .iter()
+                .filter(|&&k| mine.inode(k).is_some())
+                .count();
             stage.say(&format!(
                 "nslab and {} (PID {}) have the same inode in {same} of {readable} rows: they share those namespaces.",
                 s.comm, s.pid
@@ -105,7 +142,9 @@ impl PidLesson {
         let unsharer = ns.unsharer_pid();
         stage.syscalls();
         stage.before_after(
-            &format!("The unsharer's links (PID {unsharer}) before and after unshare(CLONE_NEWPID)"),
+            &format!(
+                "The unsharer's links (PID {unsharer}) before and after unshare(CLONE_NEWPID)"
+            ),
             &views::ns::links(&unshared.before),
             &views::ns::links(&unshared.after),
         );
@@ -124,16 +163,30 @@ impl PidLesson {
         stage.view(
             "The unsharer and its first child",
             &views::ns::compare(&[
-                views::ns::Column { label: label("unsharer", unsharer), set: &after_fork },
-                views::ns::Column { label: format!("child (host PID {host_pid})"), set: &inside.namespaces },
+                views::ns::Column {
+                    label: label("unsharer", unsharer),
+                    set: &after_fork,
+                },
+                views::ns::Column {
+                    label: format!("child (host PID {host_pid})"),
+                    set: &inside.namespaces,
+                },
             ]),
         );
-        stage.view("The child, seen from the host's /proc", &views::procs::table(&[outside.clone()]));
+        stage.view(
+            "The child, seen from the host's /proc",
+            &views::procs::table(std::slice::from_ref(&outside)),
+        );
         stage.say(&format!(
             "Inside, getpid() returns {}. The host knows the same process as PID {host_pid}. \
              Its status file says `NSpid: {}`: one number per PID namespace, outermost first.",
             inside.getpid,
-            outside.nspid.iter().map(i32::to_string).collect::<Vec<_>>().join(" ")
+            outside
+                .nspid
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
         ));
         self.ns = Some(ns);
         Ok(())
@@ -152,9 +205,11 @@ impl PidLesson {
             seen.len(),
             first.map(|p| p.comm.as_str()).unwrap_or("?")
         ));
-        let ours: Vec<ProcInfo> = seen.iter().filter(|p| p.pid == host_pid || p.pid == 1).cloned().collect();
-        stage.view("Two rows of what ps would print", &views::procs::table(&ours));
-
+        let ours: Vec<ProcInfo> = seen.iter().filter(|p| p.pid == host_pid).cloned().collect();
+        stage.view(
+            "Our own row in what ps would print",
+            &views::procs::table(&ours),
+        );
         stage.command("sudo unshare --pid --fork --mount-proc ps aux");
         ns.mount_fresh_proc()?;
         stage.syscalls();
@@ -162,7 +217,10 @@ impl PidLesson {
         self.sleeper_inside = Some(sleeper);
         stage.syscalls();
         let fresh = ns.ps_inside()?;
-        stage.view("ps inside, after a private mount namespace and a fresh /proc", &views::procs::table(&fresh));
+        stage.view(
+            "ps inside, after a private mount namespace and a fresh /proc",
+            &views::procs::table(&fresh),
+        );
         stage.say(&format!(
             "Now {} processes: PID 1 is our own process and PID {sleeper} the child it just forked. \
              The host's /proc is untouched: the new mount lives in the child's private mount namespace.",
@@ -178,12 +236,19 @@ impl PidLesson {
             self.sleeper_inside = Some(ns.spawn_sleeper()?);
             stage.syscalls();
         }
-        let pid_ns = self.new_pid_ns.context("the new namespace's inode is unknown")?;
+        let pid_ns = self
+            .new_pid_ns
+            .context("the new namespace's inode is unknown")?;
         let ns = self.ns.as_mut().expect("ensured above");
         let host_pid = ns.init_host_pid().context("PID 1 is not running")?;
         let before = pidns::members(pid_ns)?;
-        stage.view("Members of the namespace, seen from the host", &views::procs::table(&before));
-        stage.command(&format!("sudo kill {host_pid}      # PID 1 of the namespace ends"));
+        stage.view(
+            "Members of the namespace, seen from the host",
+            &views::procs::table(&before),
+        );
+        stage.command(&format!(
+            "sudo kill {host_pid}      # PID 1 of the namespace ends"
+        ));
         ns.end_init()?;
         stage.syscalls();
         let after = pidns::members(pid_ns)?;
@@ -200,7 +265,10 @@ impl PidLesson {
         let attempt = ns.unsharer_tries_fork()?;
         stage.syscalls();
         if attempt.succeeded {
-            stage.say(&format!("The unsharer could still fork ({}).", attempt.shown));
+            stage.say(&format!(
+                "The unsharer could still fork ({}).",
+                attempt.shown
+            ));
         } else {
             stage.say(&format!(
                 "The unsharer's next child would go into that finished namespace, and the kernel refuses: \
@@ -227,7 +295,9 @@ impl PidLesson {
         let code = pidns::run_shell(shell, "[nslab pid-ns] \\w # ")?;
         crate::kernel::sys::clear_interrupt();
         stage.syscalls();
-        stage.say(&format!("The shell exited with status {code}; its namespace ended with it."));
+        stage.say(&format!(
+            "The shell exited with status {code}; its namespace ended with it."
+        ));
         Ok(())
     }
 }
@@ -285,18 +355,33 @@ fn nslab_pids() -> Vec<i32> {
 
 fn check(args: &CheckArgs) -> Result<Observation> {
     let me = std::process::id() as i32;
-    let host_ns = ns::link(me, NsKind::Pid).inode.context("reading nslab's own /proc/self/ns/pid")?;
+    let host_ns = ns::link(me, NsKind::Pid)
+        .inode
+        .context("reading nslab's own /proc/self/ns/pid")?;
     let table = procs::table().context("reading the process table")?;
     let ours = nslab_pids();
     let by_pid = |pid: i32| table.iter().find(|p| p.pid == pid);
     // nslab's own namespaces (a lesson running in another terminal) are not the learner's.
-    let is_ours = |p: &ProcInfo| procs::ancestors(&table, p.pid).iter().any(|a| ours.contains(&a.pid));
+    let is_ours = |p: &ProcInfo| {
+        procs::ancestors(&table, p.pid)
+            .iter()
+            .any(|a| ours.contains(&a.pid))
+    };
 
     let entered_all: Vec<Entered> = table
         .iter()
-        .filter(|p| !p.is_zombie() && p.pid_ns.is_some() && p.pid_ns != Some(host_ns) && p.innermost_pid() == 1)
+        .filter(|p| {
+            !p.is_zombie()
+                && p.pid_ns.is_some()
+                && p.pid_ns != Some(host_ns)
+                && p.innermost_pid() == 1
+        })
         .filter(|p| !is_ours(p))
-        .map(|p| Entered { init: p, creator: by_pid(p.ppid), pid_ns: p.pid_ns.unwrap_or(0) })
+        .map(|p| Entered {
+            init: p,
+            creator: by_pid(p.ppid),
+            pid_ns: p.pid_ns.unwrap_or(0),
+        })
         .collect();
     let outside_all: Vec<Outside> = table
         .iter()
@@ -307,8 +392,14 @@ fn check(args: &CheckArgs) -> Result<Observation> {
         .filter_map(|p| {
             let l = ns::link(p.pid, NsKind::PidForChildren);
             match (l.inode, l.unreadable.as_deref()) {
-                (Some(i), _) if i != host_ns => Some(Outside { shell: p, pending_ns: Some(i) }),
-                (None, Some("no such namespace")) => Some(Outside { shell: p, pending_ns: None }),
+                (Some(i), _) if i != host_ns => Some(Outside {
+                    shell: p,
+                    pending_ns: Some(i),
+                }),
+                (None, Some("no such namespace")) => Some(Outside {
+                    shell: p,
+                    pending_ns: None,
+                }),
                 _ => None,
             }
         })
@@ -316,12 +407,23 @@ fn check(args: &CheckArgs) -> Result<Observation> {
 
     if let Some(pid) = args.pid {
         let p = by_pid(pid).ok_or_else(|| {
-            Problem::usage(format!("there is no process with PID {pid}"), "give the host PID of a process inside your namespace (ps -ef --forest)")
+            Problem::usage(
+                format!("there is no process with PID {pid}"),
+                "give the host PID of a process inside your namespace (ps -ef --forest)",
+            )
         })?;
         if let Some(ns_inode) = p.pid_ns.filter(|&n| n != host_ns) {
             return Ok(match entered_all.iter().find(|e| e.pid_ns == ns_inode) {
-                Some(e) => judge_entered(e, &table, vec![format!("judging the namespace of PID {pid}, as asked with --pid")]),
-                None => nothing_found(vec![format!("PID {pid} is in PID namespace {ns_inode}, which has no PID 1 visible")]),
+                Some(e) => judge_entered(
+                    e,
+                    &table,
+                    vec![format!(
+                        "judging the namespace of PID {pid}, as asked with --pid"
+                    )],
+                ),
+                None => nothing_found(vec![format!(
+                    "PID {pid} is in PID namespace {ns_inode}, which has no PID 1 visible"
+                )]),
             });
         }
         if let Some(o) = outside_all.iter().find(|o| o.shell.pid == pid) {
@@ -346,14 +448,22 @@ fn check(args: &CheckArgs) -> Result<Observation> {
             .to_string(),
     );
     if strangers > 0 {
-        notes.push(format!("ignored {strangers} other PID namespace(s) not made by unshare (containers, services)"));
+        notes.push(format!(
+            "ignored {strangers} other PID namespace(s) not made by unshare (containers, services)"
+        ));
     }
     if let Some(newest) = learner.iter().max_by_key(|e| e.init.start_time) {
         if learner.len() > 1 {
-            notes.push(format!("{} namespaces made by unshare are running; judging the newest", learner.len()));
+            notes.push(format!(
+                "{} namespaces made by unshare are running; judging the newest",
+                learner.len()
+            ));
         }
         if !outside_all.is_empty() {
-            notes.push(format!("{} shell(s) ran unshare --pid without --fork; they are not judged", outside_all.len()));
+            notes.push(format!(
+                "{} shell(s) ran unshare --pid without --fork; they are not judged",
+                outside_all.len()
+            ));
         }
         return Ok(judge_entered(newest, &table, notes));
     }
@@ -366,9 +476,17 @@ fn check(args: &CheckArgs) -> Result<Observation> {
 fn nothing_found(notes: Vec<String>) -> Observation {
     Observation {
         judged: "no PID namespace made by unshare is running".into(),
-        facts: vec![Fact::new(FOUND, "not found"), Fact::new(OWN, "-"), Fact::new(INIT, "-"), Fact::new(PROC, "-")],
+        facts: vec![
+            Fact::new(FOUND, "not found"),
+            Fact::new(OWN, "-"),
+            Fact::new(INIT, "-"),
+            Fact::new(PROC, "-"),
+        ],
         problem: Some("nothing-found"),
-        verify: vec!["ps -ef --forest | grep -B1 -A2 unshare".into(), "sudo lsns -t pid".into()],
+        verify: vec![
+            "ps -ef --forest | grep -B1 -A2 unshare".into(),
+            "sudo lsns -t pid".into(),
+        ],
         notes,
     }
 }
@@ -398,7 +516,12 @@ fn judge_entered(e: &Entered, table: &[ProcInfo], notes: Vec<String>) -> Observa
         Some(c) => format!("made by `{}` (host PID {})", c.cmdline, c.pid),
         None => "its creator has exited".into(),
     };
-    let nspid = init.nspid.iter().map(i32::to_string).collect::<Vec<_>>().join(" ");
+    let nspid = init
+        .nspid
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
     Observation {
         judged: format!(
             "PID namespace pid:[{}] {creator}; its PID 1 is `{}` = host PID {} (NSpid: {nspid}); {members} process(es) inside",
@@ -424,9 +547,15 @@ fn judge_outside(o: &Outside, table: &[ProcInfo], notes: Vec<String>) -> Observa
     let s = o.shell;
     let (init_fact, problem) = match o.pending_ns {
         None => ("none yet".to_string(), "no-fork"),
-        Some(ns_inode) => match table.iter().find(|p| p.pid_ns == Some(ns_inode) && p.innermost_pid() == 1) {
+        Some(ns_inode) => match table
+            .iter()
+            .find(|p| p.pid_ns == Some(ns_inode) && p.innermost_pid() == 1)
+        {
             Some(p) => (format!("`{}`, a child of your shell", p.comm), "no-fork"),
-            None => ("gone, the namespace can start no process".to_string(), "pid1-gone"),
+            None => (
+                "gone, the namespace can start no process".to_string(),
+                "pid1-gone",
+            ),
         },
     };
     Observation {
@@ -450,4 +579,3 @@ fn judge_outside(o: &Outside, table: &[ProcInfo], notes: Vec<String>) -> Observa
         notes,
     }
 }
-

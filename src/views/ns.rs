@@ -29,7 +29,9 @@ pub fn compare(columns: &[Column]) -> String {
     header.push("ISOLATES");
     let mut rows = Vec::new();
     for kind in NsKind::ALL {
-        let present = columns.iter().any(|c| c.set.links.iter().any(|l| l.kind == kind));
+        let present = columns
+            .iter()
+            .any(|c| c.set.links.iter().any(|l| l.kind == kind));
         if !present {
             continue;
         }
@@ -37,7 +39,8 @@ pub fn compare(columns: &[Column]) -> String {
         let first = columns.first().and_then(|c| c.set.inode(kind));
         for (i, c) in columns.iter().enumerate() {
             let mut v = cell(c.set, kind);
-            if i > 0 && c.set.inode(kind).is_some() && first.is_some() && c.set.inode(kind) != first {
+            if i > 0 && c.set.inode(kind).is_some() && first.is_some() && c.set.inode(kind) != first
+            {
                 v.push_str(" *");
             }
             row.push(v);
@@ -47,7 +50,10 @@ pub fn compare(columns: &[Column]) -> String {
     }
     let mut out = table::render(&header, &rows);
     if columns.len() > 1 && rows.iter().any(|r| r.iter().any(|c| c.ends_with(" *"))) {
-        out.push_str(&format!("* differs from {}: a namespace of its own\n", columns[0].label));
+        out.push_str(&format!(
+            "* differs from {}: a namespace of its own\n",
+            columns[0].label
+        ));
     }
     out
 }
@@ -57,7 +63,12 @@ pub fn links(set: &NsSet) -> String {
     let mut out = String::new();
     for l in &set.links {
         match l.inode {
-            Some(i) => out.push_str(&format!("{} -> {}:[{}]\n", l.kind.file(), link_kind(l.kind), i)),
+            Some(i) => out.push_str(&format!(
+                "{} -> {}:[{}]\n",
+                l.kind.file(),
+                link_kind(l.kind),
+                i
+            )),
             None => out.push_str(&format!(
                 "{} -> ({})\n",
                 l.kind.file(),
@@ -105,9 +116,18 @@ mod tests {
         b.links[5].inode = Some(4026532999); // pid_for_children
         let c = set(1, 0, true);
         let t = compare(&[
-            Column { label: "nslab (PID 10)".into(), set: &a },
-            Column { label: "child (PID 20)".into(), set: &b },
-            Column { label: "PID 1".into(), set: &c },
+            Column {
+                label: "nslab (PID 10)".into(),
+                set: &a,
+            },
+            Column {
+                label: "child (PID 20)".into(),
+                set: &b,
+            },
+            Column {
+                label: "PID 1".into(),
+                set: &c,
+            },
         ]);
         insta::assert_snapshot!(t);
     }

@@ -18,7 +18,11 @@ fn command(p: &ProcInfo) -> String {
 }
 
 fn nspid(p: &ProcInfo) -> String {
-    p.nspid.iter().map(i32::to_string).collect::<Vec<_>>().join(" ")
+    p.nspid
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A ps-like table of `procs`.
@@ -28,7 +32,15 @@ pub fn table(procs: &[ProcInfo]) -> String {
     }
     let rows: Vec<Vec<String>> = procs
         .iter()
-        .map(|p| vec![p.pid.to_string(), p.ppid.to_string(), nspid(p), p.state.to_string(), command(p)])
+        .map(|p| {
+            vec![
+                p.pid.to_string(),
+                p.ppid.to_string(),
+                nspid(p),
+                p.state.to_string(),
+                command(p),
+            ]
+        })
         .collect();
     table::render(&["PID", "PPID", "NSPID", "STAT", "COMMAND"], &rows)
 }
@@ -39,7 +51,11 @@ pub fn summary(procs: &[ProcInfo], head: usize) -> String {
         return table(procs);
     }
     let mut out = table(&procs[..head]);
-    out.push_str(&format!("… and {} more ({} processes in all)\n", procs.len() - head, procs.len()));
+    out.push_str(&format!(
+        "… and {} more ({} processes in all)\n",
+        procs.len() - head,
+        procs.len()
+    ));
     out
 }
 
@@ -63,7 +79,10 @@ mod tests {
 
     #[test]
     fn shows_nspid_column() {
-        let t = table(&[p(1, 0, vec![4321, 1], "bash"), p(2, 1, vec![4322, 2], "ps aux")]);
+        let t = table(&[
+            p(1, 0, vec![4321, 1], "bash"),
+            p(2, 1, vec![4322, 2], "ps aux"),
+        ]);
         insta::assert_snapshot!(t, @r"
         PID  PPID  NSPID   STAT  COMMAND
         1    0     4321 1  S     bash
