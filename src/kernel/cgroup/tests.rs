@@ -125,7 +125,10 @@ struct NothingLeft(Vec<PathBuf>);
 fn shared_parent(p: &Path) -> bool {
     p.file_name().is_some_and(|n| n == "nslab")
         && std::fs::read_dir(p)
-            .map(|rd| rd.flatten().any(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)))
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            })
             .unwrap_or(false)
 }
 
