@@ -194,7 +194,10 @@ mod tests {
     #[test]
     fn v2_line() {
         let k = parse_oom_kill(&parse_record(V2_KILL).unwrap()).unwrap();
-        assert_eq!(k.oom_memcg.as_deref(), Some("/user.slice/user-0.slice/nslab/oom"));
+        assert_eq!(
+            k.oom_memcg.as_deref(),
+            Some("/user.slice/user-0.slice/nslab/oom")
+        );
         assert_eq!((k.task.as_str(), k.pid), ("nslab-hog", 261));
         assert!(parse_oom_kill(&parse_record("6,1,2,-;hello").unwrap()).is_none());
         assert!(parse_record("not a record").is_none());

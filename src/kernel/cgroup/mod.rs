@@ -220,7 +220,11 @@ impl Cgroup {
                     version: d.version,
                     file: c.file_label(d.version),
                     path: d.path.clone(),
-                    reading: match c.files(d.version).iter().find(|f| !d.path.join(f.file).exists()) {
+                    reading: match c
+                        .files(d.version)
+                        .iter()
+                        .find(|f| !d.path.join(f.file).exists())
+                    {
                         // Root cgroups have no limit files (pids.max, memory.max): say so plainly.
                         Some(f) => Err(format!("no {} in this cgroup", f.file)),
                         None => read_concept(&d.path, d.version, c).map_err(|e| format!("{e:#}")),
