@@ -548,7 +548,7 @@ fn climb(stage: &Stage, hog: &mut MemoryHog, cg: &Cgroup, limit: u64) -> Result<
     let usage_file = Concept::MemoryUsage.files(version)[0].file;
     let bar = (!stage.ui.plain).then(|| {
         let b = ProgressBar::with_draw_target(Some(limit), ProgressDrawTarget::stdout());
-        if let Ok(style) = ProgressStyle::with_template("  {bar:40.cyan/blue} {msg}") {
+        if let Ok(style) = ProgressStyle::with_template("  {msg}\n  {wide_bar:.cyan/blue}") {
             b.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
         }
         b
