@@ -83,6 +83,51 @@ pub fn list_netns() -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The line of /proc/self/mountinfo that mounts something on /run/netns/NAME: the bind
+/// mount that keeps a named namespace alive (`nsfs` as its filesystem type).
+pub fn netns_mountinfo(name: &str) -> Option<String> {
+    let path = netns_path(name);
+    let path = path.to_str()?;
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()?
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(path))
+        .map(str::to_string)
+}
+
+/// The inode of the namespace mounted on /run/netns/NAME: the number in `net:[…]`.
+pub fn netns_inode(name: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(netns_path(name)).ok().map(|m| m.ino())
+}
+
+/// When /run/netns/NAME was made (seconds since the epoch, its ctime): the newest pair
+/// of namespaces is the one a learner is working on.
+pub fn netns_ctime(name: &str) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(netns_path(name))
+        .map(|m| m.ctime())
+        .unwrap_or(0)
+}
+
+/// A descriptor of nslab's own network namespace (to ask a namespace which netnsid it
+/// knows the host by).
+pub fn own_netns_fd() -> Result<OwnedFd> {
+    // A read-only query, not one of the lesson's actions: not traced.
+    nix::fcntl::open(
+        "/proc/self/ns/net",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context("opening /proc/self/ns/net")
+}
+
+/// nslab's own network namespace inode (`net:[…]` of /proc/self/ns/net).
+pub fn own_netns_inode() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/net").ok().map(|m| m.ino())
+}
+
 /// Make /run/netns a shared mount point as iproute2 does, so a namespace mounted there
 /// later shows up in every mount namespace that shares it (and its unmount too).
 fn ensure_netns_dir() -> Result<()> {
@@ -221,6 +266,8 @@ where
     check_netns_name(name)?;
     let path = netns_path(name);
     let mut child = sys::fork_recorded(move |io: &mut ChildIo| {
+        // The parent's unreported calls were copied by fork: they are not the child's.
+        trace::take();
         let result = enter(&path)
             .and_then(|()| f())
             .map_err(|e| format!("{e:#}"));
@@ -355,6 +402,7 @@ fn helper(name: &str, how: How) -> Result<(sys::Forked, Rtnl, OwnedFd)> {
     let creating = matches!(how, How::Create);
     let their_end = &theirs;
     let mut child = sys::fork_recorded(move |io: &mut ChildIo| {
+        trace::take();
         let result = (|| -> Result<()> {
             match &how {
                 How::Create => sys::unshare(CloneFlags::CLONE_NEWNET)?,
