@@ -340,3 +340,20 @@ fn root_bad_names_are_usage_errors() {
         );
     }
 }
+
+#[test]
+fn failed_calls_are_traced_as_strace_prints_them() {
+    trace::take();
+    let missing = Path::new("/proc/nslab-no-such-dir/x");
+    assert!(write_file(missing, "1").is_err());
+    assert!(rmdir_traced(missing).is_err());
+    assert_eq!(
+        trace::take(),
+        vec![
+            "write(\"/proc/nslab-no-such-dir/x\", \"1\") = -1 ENOENT (No such file or directory)"
+                .to_string(),
+            "rmdir(\"/proc/nslab-no-such-dir/x\") = -1 ENOENT (No such file or directory)"
+                .to_string(),
+        ]
+    );
+}
