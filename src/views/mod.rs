@@ -6,6 +6,8 @@ pub mod cgroup;
 pub mod check;
 pub mod container;
 pub mod diff;
+pub mod net;
 pub mod ns;
 pub mod procs;
 pub mod table;
+pub mod topology;
