@@ -295,3 +295,65 @@ pub fn is_recorded(path: &std::path::Path) -> bool {
         _ => false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger_in(dir: &std::path::Path) -> Ledger {
+        Ledger {
+            file: dir.join("runs").join("1-2.json"),
+            run: RunFile {
+                owner_pid: 1,
+                owner_start_time: 2,
+                resources: Vec::new(),
+            },
+            handle: None,
+            written: 0,
+        }
+    }
+
+    fn on_disk(l: &Ledger) -> RunFile {
+        read_run_file(&l.file).expect("the run file parses")
+    }
+
+    #[test]
+    fn run_file_is_rewritten_in_place_and_padded_when_it_shrinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut l = ledger_in(tmp.path());
+        for i in 0..3 {
+            l.run.resources.push(Resource::Dir {
+                path: PathBuf::from(format!("/var/tmp/nslab-x{i}")),
+            });
+            save(&mut l).unwrap();
+        }
+        assert_eq!(on_disk(&l).resources.len(), 3);
+        let full = std::fs::metadata(&l.file).unwrap().len();
+        l.run.resources.truncate(1);
+        save(&mut l).unwrap();
+        assert_eq!(
+            on_disk(&l).resources,
+            l.run.resources,
+            "trailing spaces are ignored"
+        );
+        assert_eq!(
+            std::fs::metadata(&l.file).unwrap().len(),
+            full,
+            "rewritten in place, padded"
+        );
+        // Past one page it is replaced whole; back under, rewritten in place again.
+        for i in 0..100 {
+            l.run.resources.push(Resource::Cgroup {
+                path: PathBuf::from(format!("/sys/fs/cgroup/pids/nslab/c{i}")),
+            });
+        }
+        save(&mut l).unwrap();
+        assert_eq!(on_disk(&l).resources.len(), 101);
+        l.run.resources.truncate(2);
+        save(&mut l).unwrap();
+        assert_eq!(on_disk(&l).resources.len(), 2);
+        l.run.resources.clear();
+        save(&mut l).unwrap();
+        assert!(!l.file.exists(), "an empty ledger leaves no file");
+    }
+}
