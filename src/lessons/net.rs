@@ -191,7 +191,7 @@ impl NetLesson {
                 &views::net::links(&pair, &|_| None),
             );
             s.say(&format!(
-                "Both ends are in nslab's own namespace, DOWN, each naming the other as its peer (PEER column: ifindex {} and {}).",
+                "Both ends are in nslab's own namespace, DOWN, each naming the other as its peer (PEER column: if{} and if{}).",
                 pair.iter().find(|l| l.name == BLUE0).map(|l| l.index).unwrap_or(0),
                 pair.iter().find(|l| l.name == RED0).map(|l| l.index).unwrap_or(0),
             ));
@@ -562,9 +562,9 @@ fn facts(values: [&str; 6]) -> Vec<Fact> {
         .collect()
 }
 
-/// nslab's own namespaces: the prefix, and anything a run recorded.
+/// nslab's own objects: the `nslab-` prefix its lessons use, and anything a run recorded.
 fn is_nslabs(name: &str) -> bool {
-    name.starts_with("nslab")
+    name.starts_with("nslab-")
         || ledger::all_recorded()
             .iter()
             .any(|r| matches!(r, Resource::NetNs { name: n } if n == name))
@@ -729,7 +729,7 @@ fn no_cable(seen: &mut [Seen], notes: Vec<String>) -> Result<Observation> {
     let pair = host_links.iter().find(|l| {
         l.kind == "veth"
             && l.link_netnsid.is_none()
-            && !l.name.starts_with("nslab")
+            && !l.name.starts_with("nslab-")
             && host_links
                 .iter()
                 .any(|p| Some(p.index) == l.peer_index && p.peer_index == Some(l.index))
@@ -831,28 +831,35 @@ fn judge_pair(
     let (mut ab, mut ba_echo) = ("not sent".to_string(), "not sent".to_string());
     let mut rtts = String::new();
     if let (Some(((a_ip, _), (b_ip, _))), None) = (target, problem) {
-        let one = |from: &Netns, to: Ipv4Addr, seq: u16| -> Result<Option<u64>> {
+        // The round trip, or why there was none. Sending can fail for real (a `prohibit`
+        // route, no route at all): that is the learner's network, not an error of nslab's.
+        let one = |from: &Netns, to: Ipv4Addr, seq: u16| -> std::result::Result<u64, String> {
             // A second try: the first packet may only trigger ARP on a slow machine.
             for attempt in 0..2 {
-                if let Some(r) = from.echo(to, seq + attempt, CHECK_ECHO_TIMEOUT)? {
-                    return Ok(Some(r.rtt_us));
+                match from.echo(to, seq + attempt, CHECK_ECHO_TIMEOUT) {
+                    Ok(Some(r)) => return Ok(r.rtt_us),
+                    Ok(None) => {}
+                    Err(e) => return Err(format!("no reply: sending failed ({})", e.root_cause())),
                 }
             }
-            Ok(None)
+            Err(format!(
+                "no reply within {}s",
+                CHECK_ECHO_TIMEOUT.as_secs() * 2
+            ))
         };
-        match one(&seen[i].ns, b_ip, 1)? {
-            Some(us) => {
+        match one(&seen[i].ns, b_ip, 1) {
+            Ok(us) => {
                 ab = "reply".into();
                 rtts.push_str(&format!("; echo {an} -> {b_ip}: {}", ms(us)));
             }
-            None => ab = format!("no reply within {}s", CHECK_ECHO_TIMEOUT.as_secs() * 2),
+            Err(why) => ab = why,
         }
-        match one(&seen[j].ns, a_ip, 11)? {
-            Some(us) => {
+        match one(&seen[j].ns, a_ip, 11) {
+            Ok(us) => {
                 ba_echo = "reply".into();
                 rtts.push_str(&format!("; echo {bn} -> {a_ip}: {}", ms(us)));
             }
-            None => ba_echo = format!("no reply within {}s", CHECK_ECHO_TIMEOUT.as_secs() * 2),
+            Err(why) => ba_echo = why,
         }
         if ab != "reply" || ba_echo != "reply" {
             problem = Some("no-reply");
