@@ -7,6 +7,18 @@ use std::path::Path;
 /// Write `data` to `path` so that a reader sees the old or the new content, never half:
 /// write a temporary file beside it, fsync, rename over.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_replacing(path, data, true)
+}
+
+/// Like [`write_atomic`] without the fsync: for files that must survive nslab's death
+/// (kill -9) but not the machine's, such as the ledger in /run (tmpfs on most machines,
+/// emptied at boot anyway). The rename alone makes the switch atomic for every reader;
+/// an fsync per ledger entry cost milliseconds each where /run is on a disk.
+pub fn replace_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_replacing(path, data, false)
+}
+
+fn write_replacing(path: &Path, data: &[u8], sync: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -16,7 +28,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {

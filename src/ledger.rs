@@ -104,7 +104,7 @@ fn save(ledger: &Ledger) -> Result<()> {
     let dir = ledger.file.parent().expect("run file has a directory");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let text = serde_json::to_string_pretty(&ledger.run)?;
-    crate::fsutil::write_atomic(&ledger.file, text.as_bytes())
+    crate::fsutil::replace_atomic(&ledger.file, text.as_bytes())
 }
 
 /// Write `resource` into this run's ledger. Call it *before* creating the object.

@@ -114,6 +114,8 @@ fn lesson_transcript() {
         (r"(sendto|recvfrom|setns)\(\d+", "$1([fd]"),
         (r"(?m)\) = \d+$", ") = [n]"),
         (r"fork\(\) = \d+", "fork() = [pid]"),
+        (r"\[child \d+\]", "[child [pid]]"),
+        (r"/proc/self/fd/\d+", "/proc/self/fd/[fd]"),
         (r"PID \d+", "PID [pid]"),
         (r"/proc/\d+/", "/proc/[pid]/"),
         (r"\bid=\d+", "id=[pid]"),

@@ -104,23 +104,6 @@ fn links_view(ns: &mut Netns, others: &[&Netns]) -> Result<String> {
     }))
 }
 
-/// Wait (briefly) until a link has its carrier: the kernel turns it on in the background
-/// once both ends are up, and packets sent before that are dropped.
-fn wait_carrier(ns: &mut Netns, dev: &str) -> Result<()> {
-    let start = Instant::now();
-    loop {
-        if let Some(l) = ns.rtnl().link(dev)? {
-            if l.lower_up && l.operstate == "UP" {
-                return Ok(());
-            }
-        }
-        if start.elapsed() > Duration::from_secs(3) {
-            return Ok(());
-        }
-        sys::sleep(Duration::from_millis(10))?;
-    }
-}
-
 fn ms(us: u64) -> String {
     format!("{:.3} ms", us as f64 / 1000.0)
 }
@@ -268,8 +251,7 @@ impl NetLesson {
                 s.syscalls();
             }
         }
-        let red = self.red.as_mut().expect("red");
-        wait_carrier(red, RED0)?;
+        self.red().wait_carrier(RED0, Duration::from_secs(3))?;
         if show {
             if let Some(s) = stage {
                 let (red, blue) = (

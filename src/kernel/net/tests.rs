@@ -1,6 +1,7 @@
 //! Root tests: real namespaces, a real veth pair, real echoes. Each skips with a reason
 //! when not root, and removes everything it made even when it fails.
 
+use super::rtnl::errno_of;
 use super::*;
 use std::net::IpAddr;
 use std::process::Command;
