@@ -2,11 +2,12 @@
 //! `ip netns add` makes them, links and addresses over rtnetlink ([`rtnl`], [`link`]),
 //! ICMP echo over a raw socket ([`icmp`]) and interface counters ([`counters`]).
 //!
-//! nslab's own process never changes network namespace. A short-lived forked child
-//! enters (or creates) the namespace, opens a netlink socket and a raw ICMP socket there
-//! and hands both back over a unix socket (SCM_RIGHTS). A socket belongs to the
-//! namespace it was opened in for its whole life, so nslab then talks to that namespace
-//! from its own process, without one fork per command.
+//! nslab's own process never changes network namespace. A helper child ([`born`]) is
+//! born in a new namespace (or enters one) and opens a netlink socket, a raw ICMP socket
+//! and the namespace's own descriptor there, straight into nslab's descriptor table. A
+//! socket belongs to the namespace it was opened in for its whole life, so nslab then
+//! talks to that namespace from its own process, without one child per command.
+//! [`in_netns`] runs arbitrary code inside a namespace in a forked child instead.
 
 // Part of the API (bridges, masters, in_netns) is for lessons after 2 and for the
 // optional exercise 2b.
