@@ -409,3 +409,98 @@ fn a_second_lesson_while_one_runs_says_why_it_cannot() {
     first.wait().unwrap();
     assert_nothing_left(&sb);
 }
+
+/// Exercise 2b by hand: a bridge in a hub namespace, three namespaces plugged into it.
+struct Bridged {
+    hub: String,
+    members: Vec<(String, String, String)>,
+}
+
+impl Bridged {
+    fn build() -> Bridged {
+        let p = std::process::id() % 100000;
+        let b = Bridged {
+            hub: format!("nslabt-hub-{p}"),
+            members: ["a", "b", "c"]
+                .iter()
+                .map(|m| {
+                    (
+                        format!("nslabt-{m}-{p}"),
+                        format!("nslabtv{m}{p}"),
+                        format!("nslabtp{m}{p}"),
+                    )
+                })
+                .collect(),
+        };
+        b.remove();
+        ip_ok(&["netns", "add", &b.hub]);
+        ip_ok(&["-n", &b.hub, "link", "add", "br0", "type", "bridge"]);
+        ip_ok(&["-n", &b.hub, "link", "set", "br0", "up"]);
+        for (i, (ns, v, port)) in b.members.iter().enumerate() {
+            ip_ok(&["netns", "add", ns]);
+            ip_ok(&["link", "add", v, "type", "veth", "peer", "name", port]);
+            ip_ok(&["link", "set", v, "netns", ns]);
+            ip_ok(&["link", "set", port, "netns", &b.hub]);
+            ip_ok(&["-n", &b.hub, "link", "set", port, "master", "br0"]);
+            ip_ok(&["-n", &b.hub, "link", "set", port, "up"]);
+            ip_ok(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("10.213.0.{}/24", i + 1),
+                "dev",
+                v,
+            ]);
+            ip_ok(&["-n", ns, "link", "set", v, "up"]);
+        }
+        b
+    }
+
+    fn remove(&self) {
+        let _ = ip(&["netns", "del", &self.hub]);
+        for (ns, v, port) in &self.members {
+            let _ = ip(&["netns", "del", ns]);
+            let _ = ip(&["link", "del", v]);
+            let _ = ip(&["link", "del", port]);
+        }
+    }
+}
+
+impl Drop for Bridged {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[test]
+fn exercise_2b_a_bridge_is_described_and_its_ports_are_not_taken_for_the_pair() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let br = Bridged::build();
+    let (code, json) = check(&sb, &["--json"]);
+    assert_eq!(code, 1, "2b alone is not exercise 2: {json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["hint_id"], "no-veth",
+        "the hub's cables are not the pair: {json}"
+    );
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains(&format!("bridge br0 in {} joins", br.hub)),
+        "{notes}"
+    );
+    assert!(notes.contains("everything UP"), "{notes}");
+    assert_eq!(
+        notes.matches("replied").count(),
+        2,
+        "an echo to each other member: {notes}"
+    );
+
+    let ex = Exercise::names();
+    ex.build(&[]);
+    let (code, text) = check(&sb, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("exercise 2b"), "{text}");
+}

@@ -560,12 +560,13 @@ fn cable_between(a: &mut Seen, b: &Seen) -> Result<Option<(Link, Link)>> {
     for l in a
         .links
         .iter()
-        .filter(|l| l.kind == "veth" && l.link_netnsid == Some(id))
+        // A bridge's port is exercise 2b's cabling, not the pair of exercise 2.
+        .filter(|l| l.kind == "veth" && l.link_netnsid == Some(id) && l.master.is_none())
     {
         if let Some(p) = b
             .links
             .iter()
-            .find(|p| Some(p.index) == l.peer_index && p.kind == "veth")
+            .find(|p| Some(p.index) == l.peer_index && p.kind == "veth" && p.master.is_none())
         {
             if p.peer_index == Some(l.index) {
                 return Ok(Some((l.clone(), p.clone())));
@@ -573,6 +574,94 @@ fn cable_between(a: &mut Seen, b: &Seen) -> Result<Option<(Link, Link)>> {
         }
     }
     Ok(None)
+}
+
+/// Exercise 2b: a bridge in one namespace whose ports are veths leading into three or
+/// more other namespaces. Described in notes (with one echo from the first member to each
+/// other one); the facts judge exercise 2's pair.
+fn bridge_notes(seen: &mut [Seen]) -> Result<Vec<String>> {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    let fds: Vec<i32> = seen.iter().map(|s| s.ns.fd().as_raw_fd()).collect();
+    let mut out = Vec::new();
+    for h in 0..seen.len() {
+        let bridges: Vec<Link> = seen[h]
+            .links
+            .iter()
+            .filter(|l| l.kind == "bridge")
+            .cloned()
+            .collect();
+        for br in bridges {
+            let ports: Vec<Link> = seen[h]
+                .links
+                .iter()
+                .filter(|l| l.kind == "veth" && l.master == Some(br.index))
+                .cloned()
+                .collect();
+            let mut members: Vec<(usize, Link)> = Vec::new();
+            for (m, fd) in fds.iter().enumerate() {
+                if m == h {
+                    continue;
+                }
+                // SAFETY: the descriptor belongs to seen[m], alive for this whole call.
+                let other = unsafe { BorrowedFd::borrow_raw(*fd) };
+                let Some(id) = seen[h].ns.rtnl().netnsid_of(other)? else {
+                    continue;
+                };
+                for p in ports.iter().filter(|p| p.link_netnsid == Some(id)) {
+                    if let Some(end) = seen[m]
+                        .links
+                        .iter()
+                        .find(|e| Some(e.index) == p.peer_index && e.kind == "veth")
+                    {
+                        members.push((m, end.clone()));
+                    }
+                }
+            }
+            if members.len() < 3 {
+                continue;
+            }
+            let names: Vec<&str> = members.iter().map(|(m, _)| seen[*m].ns.name()).collect();
+            let mut down: Vec<String> = Vec::new();
+            if !br.admin_up {
+                down.push(br.name.clone());
+            }
+            down.extend(ports.iter().filter(|p| !p.admin_up).map(|p| p.name.clone()));
+            down.extend(
+                members
+                    .iter()
+                    .filter(|(_, e)| !e.admin_up)
+                    .map(|(m, e)| format!("{} (in {})", e.name, seen[*m].ns.name())),
+            );
+            let mut echoes = Vec::new();
+            let (m0, _) = members[0].clone();
+            for (k, (m, e)) in members.iter().enumerate().skip(1) {
+                let target = v4(&seen[*m].addrs, e.index).first().map(|(ip, _)| *ip);
+                let result = match target {
+                    None => "no address".to_string(),
+                    Some(ip) => match seen[m0].ns.echo(ip, 100 + k as u16, CHECK_ECHO_TIMEOUT) {
+                        Ok(Some(r)) => format!("{ip} replied ({})", ms(r.rtt_us)),
+                        Ok(None) => format!("{ip} no reply"),
+                        Err(e) => format!("{ip} not sent ({})", e.root_cause()),
+                    },
+                };
+                echoes.push(format!("{}: {result}", seen[*m].ns.name()));
+            }
+            out.push(format!(
+                "exercise 2b: bridge {} in {} joins {}; {}; echo from {}: {}",
+                br.name,
+                seen[h].ns.name(),
+                names.join(", "),
+                if down.is_empty() {
+                    "everything UP".to_string()
+                } else {
+                    format!("DOWN: {}", down.join(", "))
+                },
+                seen[m0].ns.name(),
+                echoes.join("; ")
+            ));
+        }
+    }
+    Ok(out)
 }
 
 fn v4(addrs: &[Address], index: u32) -> Vec<(Ipv4Addr, u8)> {
@@ -643,6 +732,7 @@ fn check(_args: &CheckArgs) -> Result<Observation> {
             notes,
         });
     }
+    notes.extend(bridge_notes(&mut seen)?);
     // Every pair joined by a veth; the newest pair is the learner's current work.
     let mut pairs = Vec::new();
     for i in 0..seen.len() {
