@@ -10,6 +10,7 @@
 //! `mkdir`/`rmdir` is recorded in the trace as strace would show it.
 
 pub mod concepts;
+pub mod find;
 pub mod kmsg;
 pub mod mountinfo;
 
@@ -98,7 +99,7 @@ pub struct Cgroup {
 /// Errno of an io error, for trace lines.
 fn io_errno(e: &std::io::Error) -> String {
     let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
-    format!("-1 {} ({})", errno, errno.desc())
+    format!("-1 {errno:?} ({})", errno.desc())
 }
 
 /// Write `text` to a cgroup file, recorded as `write("path", "text") = n`.
@@ -129,7 +130,8 @@ fn mkdir_traced(path: &Path) -> std::io::Result<()> {
     r
 }
 
-fn rmdir_traced(path: &Path) -> std::io::Result<()> {
+/// rmdir(2) of a cgroup directory, recorded in the trace (EBUSY while a process is inside).
+pub fn rmdir_traced(path: &Path) -> std::io::Result<()> {
     let r = std::fs::remove_dir(path);
     let res = match &r {
         Ok(()) => "0".to_string(),
