@@ -146,8 +146,13 @@ fn charts(series: &[Series]) -> String {
 /// Sample every series for `total`, one value per window. On a terminal the chart is
 /// redrawn after each window; under `--yes` or `--plain` it is printed once at the end.
 fn sample(stage: &Stage, title: &str, series: &mut [Series], total: Duration) -> Result<()> {
-    let live = !(stage.ui.plain || stage.yes);
     let term = console::Term::stdout();
+    // Redrawing moves the cursor up over the last frame: only possible if it fits on screen.
+    let frame_lines = series.len() * 16 + 1;
+    let fits = term
+        .size_checked()
+        .is_some_and(|(rows, _)| rows as usize > frame_lines);
+    let live = !(stage.ui.plain || stage.yes) && fits;
     let mut drawn = 0usize;
     for s in series.iter_mut() {
         s.last = usage_ns(&s.cg, s.pid).context("reading the hog's CPU time")?;
@@ -759,7 +764,20 @@ fn judge(
     let stat_before = read_stat(c);
     let (cpu0, from_cgroup) = cgroup_cpu_ns(&cg, &pids);
     let t0 = Instant::now();
-    sys::sleep(sample_for)?;
+    // Look at the processes' states meanwhile: a hog is runnable (R) even while throttled
+    // or crowded out on a busy machine; an idle shell or `sleep` is not.
+    let (mut looks, mut runnable) = (0u32, 0u32);
+    while t0.elapsed() < sample_for {
+        sys::sleep(Duration::from_millis(100).min(sample_for))?;
+        looks += 1;
+        if pids
+            .iter()
+            .filter_map(|&p| procs::process(p))
+            .any(|p| p.state == 'R')
+        {
+            runnable += 1;
+        }
+    }
     let (cpu1, _) = cgroup_cpu_ns(&cg, &pids);
     let wall = t0.elapsed().as_nanos().max(1) as f64;
     let stat_after = read_stat(c);
@@ -773,7 +791,7 @@ fn judge(
         "at least one".to_string()
     };
     let empty = pids.is_empty() && now_pids.is_empty();
-    let busy = share >= BUSY_MIN;
+    let busy = share >= BUSY_MIN || (looks > 0 && runnable * 10 >= looks * 3);
     let busy_fact = if empty {
         "-".to_string()
     } else if busy {

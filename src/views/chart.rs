@@ -77,11 +77,12 @@ pub fn summary(series: &[f64], window_ms: u64) -> String {
     match stats(series) {
         None => "no samples yet\n".to_string(),
         Some(s) => format!(
-            "mean {}  min {}  max {}  ({} windows of {window_ms} ms)\n",
+            "mean {}  min {}  max {}  ({} window{} of {window_ms} ms)\n",
             percent(s.mean),
             percent(s.min),
             percent(s.max),
-            series.len()
+            series.len(),
+            if series.len() == 1 { "" } else { "s" }
         ),
     }
 }
