@@ -739,16 +739,26 @@ fn cgroup_cpu_ns(cg: &Cgroup, pids: &[i32]) -> (u64, bool) {
     )
 }
 
-fn judge(
-    layout: &Layout,
-    c: &CpuCgroup,
-    notes: Vec<String>,
-    sample_for: Duration,
-) -> Result<Observation> {
-    let cg = c.cgroup(layout);
+/// What sampling a cgroup found, as plain data for [`facts_of`].
+#[derive(Clone, Debug, PartialEq)]
+struct Sampled {
+    quota_us: u64,
+    period_us: u64,
+    /// A process was in the cgroup at the start or the end of the sample.
+    any_process: bool,
+    /// CPU used over the sample, in % of one CPU.
+    share: f64,
+    /// How often (0..1) a process inside was runnable when looked at.
+    runnable: f64,
+    /// Growth of nr_throttled over the sample; `None` when cpu.stat could not be read.
+    throttled: Option<u64>,
+}
+
+/// The facts of a sample and the first problem among them (most basic first). Pure.
+fn facts_of(s: &Sampled) -> (Vec<Fact>, Option<&'static str>) {
     let mut problem: Option<&'static str> = None;
-    let q = c.quota.quota_us.unwrap_or(0);
-    let p = c.quota.period_us.max(1);
+    let (q, p) = (s.quota_us, s.period_us.max(1));
+    // Exactly 10%: quota / period = 0.10, in any units (1000/10000, 10000/100000, ...).
     let limit_fact = if q * 10 == p {
         "10% of one CPU".to_string()
     } else {
@@ -758,6 +768,75 @@ fn judge(
             percent(q as f64 / p as f64 * 100.0)
         )
     };
+    let inside_fact = if s.any_process {
+        "at least one".to_string()
+    } else {
+        problem = problem.or(Some("nothing-running"));
+        "none".to_string()
+    };
+    let busy = s.share >= BUSY_MIN || s.runnable >= 0.3;
+    let busy_fact = if !s.any_process {
+        "-".to_string()
+    } else if busy {
+        "yes".to_string()
+    } else {
+        problem = problem.or(Some("not-busy"));
+        format!(
+            "no ({} of one CPU: the processes are idle)",
+            percent(s.share)
+        )
+    };
+    let judged_further = s.any_process && busy;
+    let share_fact = if !judged_further {
+        "-".to_string()
+    } else if (BAND.0..=BAND.1).contains(&s.share) {
+        format!("between {}% and {}% of one CPU", BAND.0, BAND.1)
+    } else {
+        problem = problem.or(Some("share-out-of-band"));
+        format!(
+            "{} of one CPU, outside {}%–{}%",
+            percent(s.share),
+            BAND.0,
+            BAND.1
+        )
+    };
+    let throttle_fact = if !judged_further {
+        "-".to_string()
+    } else {
+        match s.throttled {
+            Some(d) if d > 0 => "rising".to_string(),
+            Some(_) => {
+                problem = problem.or(Some("not-throttled"));
+                "not rising".to_string()
+            }
+            None => {
+                problem = problem.or(Some("not-throttled"));
+                "unreadable (no cpu.stat)".to_string()
+            }
+        }
+    };
+    (
+        vec![
+            Fact::new(FOUND, "found"),
+            Fact::new(LIMIT, limit_fact),
+            Fact::new(INSIDE, inside_fact),
+            Fact::new(BUSY, busy_fact),
+            Fact::new(SHARE, share_fact),
+            Fact::new(THROTTLED, throttle_fact),
+        ],
+        problem,
+    )
+}
+
+fn judge(
+    layout: &Layout,
+    c: &CpuCgroup,
+    notes: Vec<String>,
+    sample_for: Duration,
+) -> Result<Observation> {
+    let cg = c.cgroup(layout);
+    let q = c.quota.quota_us.unwrap_or(0);
+    let p = c.quota.period_us.max(1);
 
     // Sample: CPU time and throttling at the start and the end of a short window.
     let pids = c.pids.clone();
@@ -781,57 +860,24 @@ fn judge(
     let (cpu1, _) = cgroup_cpu_ns(&cg, &pids);
     let wall = t0.elapsed().as_nanos().max(1) as f64;
     let stat_after = read_stat(c);
-    let share = cpu1.saturating_sub(cpu0) as f64 / wall * 100.0;
     let now_pids = cgroup::read_procs(&c.dir).unwrap_or_default();
-
-    let inside_fact = if pids.is_empty() && now_pids.is_empty() {
-        problem = problem.or(Some("nothing-running"));
-        "none".to_string()
-    } else {
-        "at least one".to_string()
-    };
-    let empty = pids.is_empty() && now_pids.is_empty();
-    let busy = share >= BUSY_MIN || (looks > 0 && runnable * 10 >= looks * 3);
-    let busy_fact = if empty {
-        "-".to_string()
-    } else if busy {
-        "yes".to_string()
-    } else {
-        problem = problem.or(Some("not-busy"));
-        format!("no ({} of one CPU: the processes are idle)", percent(share))
-    };
-    let share_fact = if empty || !busy {
-        "-".to_string()
-    } else if (BAND.0..=BAND.1).contains(&share) {
-        format!("between {}% and {}% of one CPU", BAND.0, BAND.1)
-    } else {
-        problem = problem.or(Some("share-out-of-band"));
-        format!(
-            "{} of one CPU, outside {}%–{}%",
-            percent(share),
-            BAND.0,
-            BAND.1
-        )
-    };
     let throttled = match (&stat_before, &stat_after) {
         (Some(a), Some(b)) => Some((b.nr_throttled.saturating_sub(a.nr_throttled), b)),
         _ => None,
     };
-    let throttle_fact = if empty || !busy {
-        "-".to_string()
-    } else {
-        match throttled {
-            Some((d, _)) if d > 0 => "rising".to_string(),
-            Some(_) => {
-                problem = problem.or(Some("not-throttled"));
-                "not rising".to_string()
-            }
-            None => {
-                problem = problem.or(Some("not-throttled"));
-                "unreadable (no cpu.stat)".to_string()
-            }
-        }
+    let sampled = Sampled {
+        quota_us: q,
+        period_us: p,
+        any_process: !(pids.is_empty() && now_pids.is_empty()),
+        share: cpu1.saturating_sub(cpu0) as f64 / wall * 100.0,
+        runnable: if looks == 0 {
+            0.0
+        } else {
+            runnable as f64 / looks as f64
+        },
+        throttled: throttled.map(|(d, _)| d),
     };
+    let (facts, problem) = facts_of(&sampled);
 
     let d = c.dir.display();
     let (limit_file, stat_key, stat_unit) = match c.version {
@@ -871,7 +917,7 @@ fn judge(
         c.path,
         d,
         c.version.label(),
-        percent(share),
+        percent(sampled.share),
         wall / 1e9,
         if from_cgroup {
             "from the cgroup's CPU time counter"
@@ -894,14 +940,7 @@ fn judge(
     }
     Ok(Observation {
         judged,
-        facts: vec![
-            Fact::new(FOUND, "found"),
-            Fact::new(LIMIT, limit_fact),
-            Fact::new(INSIDE, inside_fact),
-            Fact::new(BUSY, busy_fact),
-            Fact::new(SHARE, share_fact),
-            Fact::new(THROTTLED, throttle_fact),
-        ],
+        facts,
         problem,
         verify,
         notes,
@@ -912,5 +951,118 @@ fn read_stat(c: &CpuCgroup) -> Option<cgroup::concepts::CpuStat> {
     match cgroup::read_concept(&c.dir, c.version, Concept::CpuStat) {
         Ok(Reading::CpuStat(s)) => Some(s),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::render_facts;
+
+    fn hog(share: f64) -> Sampled {
+        Sampled {
+            quota_us: 10_000,
+            period_us: 100_000,
+            any_process: true,
+            share,
+            runnable: 1.0,
+            throttled: Some(14),
+        }
+    }
+
+    fn judged(s: &Sampled) -> (String, Option<&'static str>) {
+        let (facts, problem) = facts_of(s);
+        (render_facts(&facts), problem)
+    }
+
+    #[test]
+    fn a_10_percent_hog_gives_the_expected_facts() {
+        let (facts, problem) = judged(&hog(9.9));
+        assert_eq!(facts, INFO.expected_check);
+        assert_eq!(problem, None);
+        // 10% in other units passes too (1 ms / 10 ms, v2's "100000 1000000").
+        for (q, p) in [(1_000, 10_000), (100_000, 1_000_000)] {
+            let s = Sampled {
+                quota_us: q,
+                period_us: p,
+                ..hog(10.4)
+            };
+            assert_eq!(judged(&s).1, None, "{q}/{p}");
+        }
+    }
+
+    #[test]
+    fn each_failure_has_its_own_problem() {
+        let cases = [
+            (
+                Sampled {
+                    quota_us: 50_000,
+                    ..hog(49.0)
+                },
+                "wrong-limit",
+                "limit (quota / period): 50.0% of one CPU (50000 µs per 100000 µs), not 10%",
+            ),
+            (
+                Sampled {
+                    any_process: false,
+                    share: 0.0,
+                    runnable: 0.0,
+                    throttled: Some(0),
+                    ..hog(0.0)
+                },
+                "nothing-running",
+                "processes inside: none",
+            ),
+            (
+                Sampled {
+                    runnable: 0.0,
+                    throttled: Some(0),
+                    ..hog(0.1)
+                },
+                "not-busy",
+                "using CPU: no (0.1% of one CPU: the processes are idle)",
+            ),
+            // Runnable all along but crowded out: busy, yet outside the band.
+            (
+                hog(1.2),
+                "share-out-of-band",
+                "measured share: 1.2% of one CPU, outside 5%–20%",
+            ),
+            (
+                hog(35.0),
+                "share-out-of-band",
+                "measured share: 35.0% of one CPU, outside 5%–20%",
+            ),
+            (
+                Sampled {
+                    throttled: Some(0),
+                    ..hog(9.0)
+                },
+                "not-throttled",
+                "nr_throttled: not rising",
+            ),
+            (
+                Sampled {
+                    throttled: None,
+                    ..hog(9.0)
+                },
+                "not-throttled",
+                "nr_throttled: unreadable (no cpu.stat)",
+            ),
+        ];
+        for (s, id, line) in cases {
+            let (facts, problem) = judged(&s);
+            assert_eq!(problem, Some(id), "{s:?}\n{facts}");
+            assert!(facts.contains(line), "{id}: {facts}");
+            assert!(INFO.hint(id).is_some(), "hints.md has a section for {id}");
+        }
+        // The most basic problem wins: a wrong limit with nothing inside is a wrong limit.
+        let s = Sampled {
+            quota_us: 20_000,
+            any_process: false,
+            ..hog(0.0)
+        };
+        assert_eq!(judged(&s).1, Some("wrong-limit"));
+        assert!(INFO.hint("no-cgroup").is_some());
     }
 }
