@@ -554,3 +554,63 @@ fn kill_9_then_cleanup_removes_everything() {
     assert!(stdout(&out).contains("removed cgroup"), "{}", stdout(&out));
     assert_nothing_left(&sb, &pids);
 }
+
+/// A v1 pids cgroup of the test's own, removed on drop.
+struct PidsCgroup {
+    path: PathBuf,
+}
+
+impl PidsCgroup {
+    fn create(max: u32) -> Option<PidsCgroup> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let rel = own.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
+            ctrl.split(',')
+                .any(|c| c == "pids")
+                .then(|| path.to_string())
+        })?;
+        let base = Path::new("/sys/fs/cgroup/pids").join(rel.trim_start_matches('/'));
+        let path = base.join(format!("nslabt-cpu-pids-{}", std::process::id()));
+        remove_cgroup(&path);
+        std::fs::create_dir(&path).ok()?;
+        let cg = PidsCgroup { path };
+        std::fs::write(cg.path.join("pids.max"), max.to_string()).ok()?;
+        Some(cg)
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        remove_cgroup(&self.path);
+    }
+}
+
+#[test]
+fn an_error_mid_lesson_removes_everything() {
+    require_root!();
+    let _g = serial();
+    // nslab, the 10% hog of step b and the first hog of step c fit; the second hog's fork in
+    // step c fails for real, while four cgroups and two hogs exist.
+    let Some(cg) = PidsCgroup::create(3) else {
+        eprintln!("skipped: no cgroup v1 pids hierarchy to limit forks with");
+        return;
+    };
+    let sb = Sandbox::new();
+    let cg_procs = cg.path.join("cgroup.procs");
+    let mut cmd = sb.cmd(&["lesson", "4", "--yes", "--plain", "--step", "b"]);
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            std::fs::write(&cg_procs, std::process::id().to_string())
+        });
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let err = common::stderr(&out);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{err}");
+    assert!(err.contains("fork"), "the error says what failed: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(text.contains("cpu-100ms"), "step c had begun: {text}");
+    let hogs = regex_pids(&text);
+    assert_nothing_left(&sb, &hogs);
+}
