@@ -216,7 +216,10 @@ fn lesson_transcript() {
         (r"(mean|min|max) \d+(\.\d+)?%", "$1 [n]%"),
         (r"(got|averaged) \d+(\.\d+)?%", "$1 [n]%"),
         (r"\(\d+(\.\d+)?% of CPU", "([n]% of CPU"),
+        (r"heavy one \d+%: [^.]*\.", "heavy one [n]%: [verdict]."),
         (r"(had|one) \d+%", "$1 [n]%"),
+        (r"\(\d+(\.\d+)?% and \d+(\.\d+)?%\)", "([n]% and [n]%)"),
+        (r"waits were \d+ ms and \d+ ms( \(more than[^)]*\))?", "waits were [n] ms and [n] ms"),
         (r"\d+(\.\d+)?% +\d+ ms", "[n]%  [n] ms"),
         // Whether nslab makes its `nslab` parent depends on other runs using it meanwhile.
         (r#"(?m)^  (mkdir|rmdir)\("/sys/fs/cgroup/[a-z]+/nslab"[^\n]*\n"#, ""),

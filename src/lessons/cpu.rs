@@ -378,13 +378,21 @@ impl CpuLesson {
                 ],
             ),
         );
+        let (avg_f, avg_c) = (series[0].mean(), series[1].mean());
         stage.say(&format!(
-            "Both got about 10% on average, but not in the same way: with a 10 ms period the hog runs 1 ms \
-             and waits at most about 9 ms ({} here), so every 100 ms window looks alike; with a 1 s period \
-             it burns its 100 ms at once and then waits about 900 ms ({} here). A server limited like that \
-             answers some requests almost a second late although its average looks fine.",
+            "Both got about 10% on average ({} and {}), but not in the same way: with a 10 ms period the hog \
+             runs 1 ms and waits about 9 ms, so every 100 ms window looks alike; with a 1 s period it burns \
+             its 100 ms at once and then waits about 900 ms. Here the longest waits were {} and {}{}. A server \
+             limited like the second answers some requests almost a second late although its average looks fine.",
+            percent(avg_f),
+            percent(avg_c),
             ms(stall_f),
-            ms(stall_c)
+            ms(stall_c),
+            if stall_f > Duration::from_millis(30) {
+                " (more than 9 ms for the first: other processes on this machine kept it waiting too)"
+            } else {
+                ""
+            }
         ));
         hog_f.stop()?;
         hog_c.stop()?;
@@ -466,13 +474,20 @@ impl CpuLesson {
         )?;
         let (a, b) = (series[0].mean(), series[1].mean());
         let sum = (a + b).max(f64::MIN_POSITIVE);
+        let light_pct = a / sum * 100.0;
+        let verdict = if (15.0..=35.0).contains(&light_pct) {
+            "as weights 1 : 3 predict for a busy CPU (25 : 75)".to_string()
+        } else {
+            "not the 25 : 75 that weights 1 : 3 predict: something else shared CPU {cpu} unevenly during \
+             this short sample (a busy or emulated machine); run the step again with `--step d`"
+                .replace("{cpu}", &cpu.to_string())
+        };
         stage.say(&format!(
-            "Of what the two hogs got ({} of CPU {cpu} together), the light one had {:.0}% and the heavy one \
-             {:.0}%: weights 1 : 3 share a busy CPU 25 : 75. A weight is not a limit: alone on a CPU, either \
-             hog would get all of it. On cgroup v1 the file is cpu.shares (default 1024, here 1024 and \
-             3072); on v2 it is cpu.weight (default 100, here 100 and 300).",
+            "Of what the two hogs got ({} of CPU {cpu} together), the light one had {light_pct:.0}% and the \
+             heavy one {:.0}%: {verdict}. A weight is not a limit: alone on a CPU, either hog would get all of \
+             it. On cgroup v1 the file is cpu.shares (default 1024, here 1024 and 3072); on v2 it is \
+             cpu.weight (default 100, here 100 and 300).",
             percent(a + b),
-            a / sum * 100.0,
             b / sum * 100.0,
         ));
         hog_l.stop()?;
@@ -514,10 +529,14 @@ impl CpuLesson {
             &before,
             &ledger_view(),
         );
-        stage.say(
-            "The hog is gone and so are the cgroups, with the `nslab` parent nslab made for them. \
-             If nslab is killed outright, `sudo nslab cleanup` removes whatever its ledger still lists.",
-        );
+        let left = ledger::current().len();
+        stage.say(&if left == 0 {
+            "The hog is gone and so is every cgroup this run made: its ledger is empty. If nslab is killed \
+             outright, `sudo nslab cleanup` removes whatever a ledger still lists."
+                .to_string()
+        } else {
+            format!("{left} object(s) are still on this run's ledger; they are removed when the lesson ends.")
+        });
         Ok(())
     }
 }
