@@ -120,7 +120,21 @@ impl CpuHog {
 
     /// Place the hog in `cg` (`echo PID > cgroup.procs`, in the trace), then let it spin.
     pub fn start_in(&mut self, cg: &super::cgroup::Cgroup) -> Result<()> {
+        self.start_pinned_in(cg, None)
+    }
+
+    /// Place the hog in `cg`, pin it to `cpu` if given, then let it spin. Pinning comes
+    /// after the move: joining a cgroup with the cpuset controller (v2 often has it) resets
+    /// a process's CPU affinity to the cgroup's CPUs.
+    pub fn start_pinned_in(
+        &mut self,
+        cg: &super::cgroup::Cgroup,
+        cpu: Option<usize>,
+    ) -> Result<()> {
         cg.add_pid(self.pid())?;
+        if let Some(cpu) = cpu {
+            pin_to_cpu(self.pid(), cpu)?;
+        }
         self.child.order("start")?;
         Ok(())
     }

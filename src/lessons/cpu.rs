@@ -423,8 +423,8 @@ impl CpuLesson {
         let cpu = cpuhog::allowed_cpus().first().copied().unwrap_or(0);
         stage.command(&format!(
             "sudo mkdir {l} {h}\necho {} > {l}/{file}\necho {} > {h}/{file}\n\
-             taskset -c {cpu} yes > /dev/null &  echo $! | sudo tee {l}/cgroup.procs\n\
-             taskset -c {cpu} yes > /dev/null &  echo $! | sudo tee {h}/cgroup.procs",
+             sh -c 'echo $$ > {l}/cgroup.procs; exec taskset -c {cpu} yes > /dev/null' &\n\
+             sh -c 'echo $$ > {h}/cgroup.procs; exec taskset -c {cpu} yes > /dev/null' &",
             w_light.raw,
             w_heavy.raw,
             l = ldir.display(),
@@ -435,10 +435,8 @@ impl CpuLesson {
         let mut hog_l = CpuHog::spawn()?;
         let mut hog_h = CpuHog::spawn()?;
         // Pinned to one CPU, the two must compete for it; otherwise each takes a CPU of its own.
-        cpuhog::pin_to_cpu(hog_l.pid(), cpu)?;
-        cpuhog::pin_to_cpu(hog_h.pid(), cpu)?;
-        hog_l.start_in(&light)?;
-        hog_h.start_in(&heavy)?;
+        hog_l.start_pinned_in(&light, Some(cpu))?;
+        hog_h.start_pinned_in(&heavy, Some(cpu))?;
         stage.syscalls();
         let label = |w: &CpuWeight| match v {
             CgVersion::V1 => format!("{file} {}", w.shares),
@@ -475,7 +473,11 @@ impl CpuLesson {
         let (a, b) = (series[0].mean(), series[1].mean());
         let sum = (a + b).max(f64::MIN_POSITIVE);
         let light_pct = a / sum * 100.0;
-        let verdict = if (15.0..=35.0).contains(&light_pct) {
+        let verdict = if a + b > 130.0 {
+            "the two used more than one CPU together, so they did not compete: the pin to one CPU did \
+             not hold"
+                .to_string()
+        } else if (15.0..=35.0).contains(&light_pct) {
             "as weights 1 : 3 predict for a busy CPU (25 : 75)".to_string()
         } else {
             "not the 25 : 75 that weights 1 : 3 predict: something else shared CPU {cpu} unevenly during \
