@@ -4,6 +4,7 @@
 //! cgroup concepts. cgroup v1 and v2 differ only inside [`cgroup`].
 
 pub mod cgroup;
+pub mod cpuhog;
 pub mod hog;
 pub mod machine;
 pub mod net;
