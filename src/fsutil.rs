@@ -10,11 +10,12 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     write_replacing(path, data, true)
 }
 
-/// Like [`write_atomic`] without the fsync: for files that must survive nslab's death
-/// (kill -9) but not the machine's, such as the ledger in /run (tmpfs on most machines,
-/// emptied at boot anyway). The rename alone makes the switch atomic for every reader;
-/// an fsync per ledger entry cost milliseconds each where /run is on a disk.
-pub fn replace_atomic(path: &Path, data: &[u8]) -> Result<()> {
+/// Like [`write_atomic`] but without the fsync: a reader (or a later `nslab cleanup` after
+/// `kill -9`) still sees the old or the new content, never half, because rename is atomic;
+/// only a power loss could lose the update. The ledger uses it: what it lists (processes,
+/// cgroups, mounts, namespaces, links) does not survive a power loss either, and an fsync
+/// per entry cost a container start ~20 ms on ext4.
+pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
     write_replacing(path, data, false)
 }
 

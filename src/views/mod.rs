@@ -5,6 +5,7 @@
 pub mod cgroup;
 pub mod chart;
 pub mod check;
+pub mod container;
 pub mod diff;
 pub mod net;
 pub mod ns;
