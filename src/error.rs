@@ -65,7 +65,9 @@ impl fmt::Display for Problem {
             Problem::Usage { message, .. } | Problem::Environment { message, .. } => {
                 f.write_str(message)
             }
-            Problem::Interrupted => f.write_str("interrupted; everything this run created has been removed"),
+            Problem::Interrupted => {
+                f.write_str("interrupted; everything this run created has been removed")
+            }
         }
     }
 }

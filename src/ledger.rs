@@ -8,7 +8,7 @@
 use crate::kernel;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// Something nslab created on the live system.
@@ -82,7 +82,11 @@ fn with_ledger<T>(f: impl FnOnce(&mut Ledger) -> Result<T>) -> Result<T> {
         let start = kernel::procs::start_time(pid).unwrap_or(0);
         *guard = Some(Ledger {
             file: run_dir().join(format!("{pid}-{start}.json")),
-            run: RunFile { owner_pid: pid, owner_start_time: start, resources: Vec::new() },
+            run: RunFile {
+                owner_pid: pid,
+                owner_start_time: start,
+                resources: Vec::new(),
+            },
         });
     }
     f(guard.as_mut().expect("ledger initialised above"))
@@ -123,6 +127,7 @@ pub fn forget(resource: &Resource) {
 }
 
 /// Remove `resource` now and strike it off.
+#[allow(dead_code)] // for lessons that remove objects mid-lesson
 pub fn release(resource: &Resource) -> Result<()> {
     resource.remove()?;
     forget(resource);
@@ -142,7 +147,7 @@ pub fn teardown() -> Vec<(Resource, String)> {
     failed
 }
 
-/// What this run has on record (for tests and `--json`).
+/// What this run has on record.
 pub fn current() -> Vec<Resource> {
     with_ledger(|l| Ok(l.run.resources.clone())).unwrap_or_default()
 }
@@ -183,7 +188,9 @@ pub fn cleanup_dead_runs() -> Result<CleanupReport> {
                 continue;
             }
         };
-        if run.owner_pid != me && kernel::procs::is_same_process(run.owner_pid, run.owner_start_time) {
+        if run.owner_pid != me
+            && kernel::procs::is_same_process(run.owner_pid, run.owner_start_time)
+        {
             report.live_runs.push(run.owner_pid);
             continue;
         }
@@ -200,15 +207,18 @@ pub fn cleanup_dead_runs() -> Result<CleanupReport> {
         if left.is_empty() {
             let _ = std::fs::remove_file(&path);
         } else {
-            let run = RunFile { resources: left, ..run };
+            let run = RunFile {
+                resources: left,
+                ..run
+            };
             crate::fsutil::write_atomic(&path, serde_json::to_string_pretty(&run)?.as_bytes())?;
         }
     }
     Ok(report)
 }
 
-/// Is `path` (or a parent) something a live or dead nslab run recorded? Checks use this
-/// to tell nslab's own objects from the learner's.
+/// Everything any nslab run (alive or dead) has on record: checks use it to tell nslab's
+/// own objects from the learner's.
 pub fn all_recorded() -> Vec<Resource> {
     let mut all = Vec::new();
     if let Ok(entries) = std::fs::read_dir(run_dir()) {
@@ -223,7 +233,8 @@ pub fn all_recorded() -> Vec<Resource> {
     all
 }
 
-pub fn is_recorded(path: &Path) -> bool {
+/// Is `path` (or a parent of it) something an nslab run recorded?
+pub fn is_recorded(path: &std::path::Path) -> bool {
     all_recorded().iter().any(|r| match r {
         Resource::Cgroup { path: p } | Resource::Mount { path: p } | Resource::Dir { path: p } => {
             path.starts_with(p)

@@ -1,10 +1,58 @@
 //! nslab: a workshop in one binary for Linux namespaces and cgroups.
 
+mod checks;
+mod cli;
+mod commands;
+mod doctor_cgroups;
+mod engine;
 mod error;
 mod fsutil;
 mod kernel;
 mod ledger;
+mod lessons;
+mod progress;
+mod ui;
+mod views;
+
+use clap::Parser;
+use cli::{Cli, Command};
 
 fn main() {
     kernel::sys::install_interrupt_handler();
+    let cli = Cli::parse();
+    let ui = ui::Ui::new(cli.plain);
+    let result = match &cli.command {
+        None => commands::status(&ui),
+        Some(Command::List) => commands::list(&ui),
+        Some(Command::Lesson {
+            lesson,
+            yes,
+            step,
+            limit,
+        }) => commands::run_lesson(&ui, lesson, *yes, *step, limit.as_deref()),
+        Some(Command::Check {
+            lesson,
+            json,
+            pid,
+            cgroup,
+        }) => commands::check(&ui, lesson, *json, *pid, cgroup.clone()),
+        Some(Command::Hint { lesson, id }) => commands::hint(&ui, lesson, id.as_deref()),
+        Some(Command::Solution { lesson }) => commands::solution(&ui, lesson),
+        Some(Command::Show { what }) => commands::show(&ui, what),
+        Some(Command::Progress { json }) => commands::show_progress(&ui, *json),
+        Some(Command::Cleanup) => commands::cleanup(&ui),
+        Some(Command::Doctor) => commands::doctor(&ui),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(err) => {
+            let code = error::exit_code_of(&err);
+            match err.downcast_ref::<error::Problem>() {
+                Some(p) => ui.error(&p.to_string(), p.fix()),
+                None => ui.error(&format!("{err:#}"), None),
+            }
+            code
+        }
+    };
+    std::process::exit(code);
 }

@@ -4,8 +4,11 @@
 //! cgroup concepts. cgroup v1 and v2 differ only inside [`cgroup`].
 
 pub mod cgroup;
+pub mod hog;
+pub mod machine;
 pub mod net;
 pub mod ns;
+pub mod pidns;
 pub mod procs;
 pub mod sys;
 pub mod trace;

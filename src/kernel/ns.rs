@@ -5,11 +5,11 @@
 //! readable; where they are not (a container, WSL, or a machine whose PID 1 hides them)
 //! nslab's own process stands in and the reference says so.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The kinds of namespace, in the order `ls /proc/PID/ns` lists them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NsKind {
     Cgroup,
@@ -54,20 +54,6 @@ impl NsKind {
         }
     }
 
-    /// The clone/unshare flag that creates one, as the man pages spell it.
-    pub fn clone_flag(self) -> &'static str {
-        match self {
-            NsKind::Cgroup => "CLONE_NEWCGROUP",
-            NsKind::Ipc => "CLONE_NEWIPC",
-            NsKind::Mnt => "CLONE_NEWNS",
-            NsKind::Net => "CLONE_NEWNET",
-            NsKind::Pid | NsKind::PidForChildren => "CLONE_NEWPID",
-            NsKind::Time | NsKind::TimeForChildren => "CLONE_NEWTIME",
-            NsKind::User => "CLONE_NEWUSER",
-            NsKind::Uts => "CLONE_NEWUTS",
-        }
-    }
-
     /// What this kind of namespace gives its members a private copy of.
     pub fn isolates(self) -> &'static str {
         match self {
@@ -86,7 +72,7 @@ impl NsKind {
 }
 
 /// One `/proc/PID/ns/<kind>` link as read just now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NsLink {
     pub kind: NsKind,
     /// The namespace's inode, when the link could be read.
@@ -96,7 +82,7 @@ pub struct NsLink {
 }
 
 /// All namespace links of one process.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NsSet {
     pub pid: i32,
     pub links: Vec<NsLink>,
@@ -104,7 +90,10 @@ pub struct NsSet {
 
 impl NsSet {
     pub fn inode(&self, kind: NsKind) -> Option<u64> {
-        self.links.iter().find(|l| l.kind == kind).and_then(|l| l.inode)
+        self.links
+            .iter()
+            .find(|l| l.kind == kind)
+            .and_then(|l| l.inode)
     }
 }
 
@@ -128,7 +117,11 @@ fn link_under(proc_root: &Path, pid: i32, kind: NsKind) -> NsLink {
     let path = ns_dir(proc_root, pid).join(kind.file());
     match std::fs::read_link(&path) {
         Ok(target) => match parse_link_target(&target.to_string_lossy()) {
-            Some(inode) => NsLink { kind, inode: Some(inode), unreadable: None },
+            Some(inode) => NsLink {
+                kind,
+                inode: Some(inode),
+                unreadable: None,
+            },
             None => NsLink {
                 kind,
                 inode: None,
@@ -174,12 +167,18 @@ pub struct HostReference {
 pub fn host_reference() -> HostReference {
     if let Some(init) = of_pid(1) {
         if init.inode(NsKind::Pid).is_some() && init.inode(NsKind::Net).is_some() {
-            return HostReference { set: init, whose: "PID 1".into() };
+            return HostReference {
+                set: init,
+                whose: "PID 1".into(),
+            };
         }
     }
     let me = std::process::id() as i32;
     HostReference {
-        set: of_pid(me).unwrap_or(NsSet { pid: me, links: Vec::new() }),
+        set: of_pid(me).unwrap_or(NsSet {
+            pid: me,
+            links: Vec::new(),
+        }),
         whose: "nslab itself (PID 1's /proc/1/ns links are not readable here)".into(),
     }
 }

@@ -5,11 +5,11 @@
 //! namespace, which is exactly the difference lesson 1 teaches.
 
 use super::ns::{self, NsKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// One process as read just now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcInfo {
     /// The PID in the PID namespace of the `/proc` it was read from.
     pub pid: i32,
@@ -43,9 +43,14 @@ fn read_one(proc_root: &Path, p: &procfs::process::Process) -> Option<ProcInfo> 
     let stat = p.stat().ok()?;
     let status = p.status().ok();
     let cmdline = p.cmdline().map(|a| a.join(" ")).unwrap_or_default();
-    let pid_ns = std::fs::read_link(proc_root.join(p.pid.to_string()).join("ns").join(NsKind::Pid.file()))
-        .ok()
-        .and_then(|t| ns::parse_link_target(&t.to_string_lossy()));
+    let pid_ns = std::fs::read_link(
+        proc_root
+            .join(p.pid.to_string())
+            .join("ns")
+            .join(NsKind::Pid.file()),
+    )
+    .ok()
+    .and_then(|t| ns::parse_link_target(&t.to_string_lossy()));
     Some(ProcInfo {
         pid: stat.pid,
         ppid: stat.ppid,
@@ -66,7 +71,10 @@ fn read_one(proc_root: &Path, p: &procfs::process::Process) -> Option<ProcInfo> 
 pub fn table_at(proc_root: &Path) -> std::io::Result<Vec<ProcInfo>> {
     let iter = procfs::process::all_processes_with_root(proc_root)
         .map_err(|e| std::io::Error::other(format!("reading {}: {e}", proc_root.display())))?;
-    let mut all: Vec<ProcInfo> = iter.filter_map(|p| p.ok()).filter_map(|p| read_one(proc_root, &p)).collect();
+    let mut all: Vec<ProcInfo> = iter
+        .filter_map(|p| p.ok())
+        .filter_map(|p| read_one(proc_root, &p))
+        .collect();
     all.sort_by_key(|p| p.pid);
     Ok(all)
 }
@@ -111,6 +119,43 @@ pub fn ancestors(table: &[ProcInfo], pid: i32) -> Vec<&ProcInfo> {
         cur = p.ppid;
     }
     chain
+}
+
+/// Programs that start a command for someone else; the learner's shell is above them.
+const LAUNCHERS: &[&str] = &["sudo", "su", "doas", "pkexec", "nslab", "timeout", "env"];
+
+/// The shell (or other program) the learner ran nslab from: nslab's nearest ancestor that
+/// is not sudo-like.
+pub fn caller() -> Option<ProcInfo> {
+    let me = process(std::process::id() as i32)?;
+    let mut cur = process(me.ppid)?;
+    for _ in 0..8 {
+        if !LAUNCHERS.contains(&cur.comm.as_str()) {
+            return Some(cur);
+        }
+        cur = process(cur.ppid)?;
+    }
+    Some(cur)
+}
+
+/// Common interactive shells, by command name.
+pub fn is_shell(comm: &str) -> bool {
+    matches!(
+        comm,
+        "bash"
+            | "sh"
+            | "dash"
+            | "zsh"
+            | "fish"
+            | "ksh"
+            | "mksh"
+            | "ash"
+            | "busybox"
+            | "tcsh"
+            | "csh"
+            | "nu"
+            | "elvish"
+    )
 }
 
 #[cfg(test)]

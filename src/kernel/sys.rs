@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -75,6 +75,7 @@ pub fn wait_readable(fd: &impl AsFd, timeout: Option<Duration>) -> Result<bool> 
 }
 
 /// Sleep in slices, noticing Ctrl-C.
+#[allow(dead_code)] // for lessons that wait on the kernel (OOM, CPU)
 pub fn sleep(d: Duration) -> Result<()> {
     let end = Instant::now() + d;
     while Instant::now() < end {
@@ -84,7 +85,7 @@ pub fn sleep(d: Duration) -> Result<()> {
     check_interrupt()
 }
 
-/// The child's side of a forked child: messages to the parent, orders from it.
+/// The child's side of a channel: messages to the parent, orders from it.
 pub struct ChildIo {
     to_parent: File,
     from_parent: BufReader<File>,
@@ -109,66 +110,120 @@ impl ChildIo {
     }
 }
 
-/// A child process nslab forked, on its ledger until reaped.
-pub struct Forked {
-    pub pid: Pid,
-    pub start_time: u64,
+/// The parent's side of a channel to a child process.
+pub struct Channel {
     from_child: BufReader<File>,
     to_child: Option<File>,
-    reaped: bool,
+    peer: String,
 }
 
-impl Forked {
-    pub fn resource(&self) -> Resource {
-        Resource::Process { pid: self.pid.as_raw(), start_time: self.start_time }
-    }
-
-    /// Read the child's next message, waiting at most `timeout`.
+impl Channel {
+    /// Read the child's next message, waiting at most `timeout` (Ctrl-C ends the wait).
     pub fn recv<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
         let mut line = String::new();
         if self.from_child.buffer().is_empty()
             && !wait_readable(self.from_child.get_ref(), Some(timeout))?
         {
-            bail!("child {} sent nothing for {:?}", self.pid, timeout);
+            bail!("{} sent nothing for {:?}", self.peer, timeout);
         }
-        let n = self.from_child.read_line(&mut line).context("reading from child")?;
+        let n = self
+            .from_child
+            .read_line(&mut line)
+            .context("reading from child")?;
         if n == 0 {
-            bail!("child {} ended without reporting", self.pid);
+            bail!("{} ended without reporting", self.peer);
         }
         serde_json::from_str(line.trim_end())
-            .with_context(|| format!("child {} sent an unreadable message: {line}", self.pid))
+            .with_context(|| format!("{} sent an unreadable message: {line}", self.peer))
     }
 
     /// Send the child a line (an order it waits for with [`ChildIo::wait_order`]).
     pub fn order(&mut self, line: &str) -> Result<()> {
-        let f = self.to_child.as_mut().context("child's order pipe is closed")?;
-        f.write_all(format!("{line}\n").as_bytes()).context("writing to child")
+        let f = self
+            .to_child
+            .as_mut()
+            .context("child's order pipe is closed")?;
+        f.write_all(format!("{line}\n").as_bytes())
+            .with_context(|| format!("writing to {}", self.peer))
     }
 
     /// Close the order pipe: a child blocked in `wait_order` sees `None`.
     pub fn close_orders(&mut self) {
         self.to_child = None;
     }
+}
+
+/// A pair of pipes between nslab and a child it is about to fork (directly or through
+/// another child): nslab keeps the [`Channel`], the child takes the [`ChildIo`].
+pub fn channel(peer: &str) -> Result<(Channel, ChildIo)> {
+    let (from_child_r, from_child_w) = pipe_files()?;
+    let (to_child_r, to_child_w) = pipe_files()?;
+    Ok((
+        Channel {
+            from_child: BufReader::new(from_child_r),
+            to_child: Some(to_child_w),
+            peer: peer.into(),
+        },
+        ChildIo {
+            to_parent: from_child_w,
+            from_parent: BufReader::new(to_child_r),
+        },
+    ))
+}
+
+/// A child process nslab forked, on its ledger until reaped.
+pub struct Forked {
+    pub pid: Pid,
+    pub start_time: u64,
+    pub channel: Channel,
+    reaped: bool,
+}
+
+impl Forked {
+    pub fn resource(&self) -> Resource {
+        Resource::Process {
+            pid: self.pid.as_raw(),
+            start_time: self.start_time,
+        }
+    }
+
+    pub fn recv<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
+        self.channel.recv(timeout)
+    }
+
+    /// Send the child a line (an order it waits for with [`ChildIo::wait_order`]).
+    pub fn order(&mut self, line: &str) -> Result<()> {
+        self.channel.order(line)
+    }
+
+    /// Has the child ended? Reaps it if so.
+    pub fn try_wait(&mut self) -> Result<Option<WaitStatus>> {
+        if self.reaped {
+            return Ok(None);
+        }
+        match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => Ok(None),
+            Ok(status) => {
+                self.reaped = true;
+                ledger::forget(&self.resource());
+                Ok(Some(status))
+            }
+            Err(e) => Err(e).context("waitpid"),
+        }
+    }
 
     /// Wait for the child to end (noticing Ctrl-C) and strike it off the ledger.
     pub fn wait(&mut self, timeout: Duration) -> Result<WaitStatus> {
         let start = Instant::now();
         loop {
-            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => {}
-                Ok(status) => {
-                    self.reaped = true;
-                    ledger::forget(&self.resource());
-                    return Ok(status);
-                }
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e).context("waitpid"),
+            if let Some(status) = self.try_wait()? {
+                return Ok(status);
             }
             check_interrupt()?;
             if start.elapsed() > timeout {
                 bail!("child {} did not end within {:?}", self.pid, timeout);
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -197,7 +252,8 @@ impl Drop for Forked {
 }
 
 fn pipe_files() -> Result<(File, File)> {
-    let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    let (r, w): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     Ok((File::from(r), File::from(w)))
 }
 
@@ -209,25 +265,25 @@ fn pipe_files() -> Result<(File, File)> {
 ///
 /// nslab is single-threaded when it forks, so the child may run ordinary Rust code.
 pub fn fork_recorded(body: impl FnOnce(&mut ChildIo) -> i32) -> Result<Forked> {
-    let (from_child_r, from_child_w) = pipe_files()?;
-    let (to_child_r, to_child_w) = pipe_files()?;
+    let (channel, io) = self::channel("child")?;
+    let mut forked = fork_with(channel, io, body)?;
+    forked.channel.peer = format!("child {}", forked.pid);
+    Ok(forked)
+}
+
+/// [`fork_recorded`] with a channel made beforehand (so a grandchild can inherit it).
+pub fn fork_with(
+    mut channel: Channel,
+    mut io: ChildIo,
+    body: impl FnOnce(&mut ChildIo) -> i32,
+) -> Result<Forked> {
     let parent_pid = nix::unistd::getpid();
-    // SAFETY: nslab does not run threads while forking (see module docs); the child only
-    // runs `body` and exits without returning into the parent's stack.
+    // SAFETY: nslab does not run threads while forking, so the child may run ordinary
+    // Rust code; it leaves through _exit and never returns into the parent's stack.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         ForkResult::Child => {
-            drop(from_child_r);
-            drop(to_child_w);
-            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-            if nix::unistd::getppid() != parent_pid {
-                unsafe { libc::_exit(1) };
-            }
-            // Restore default Ctrl-C behaviour in children: the parent does the cleanup.
-            unsafe {
-                let _ = signal::signal(Signal::SIGINT, SigHandler::SigDfl);
-                let _ = signal::signal(Signal::SIGTERM, SigHandler::SigDfl);
-            }
-            let mut io = ChildIo { to_parent: from_child_w, from_parent: BufReader::new(to_child_r) };
+            drop(channel);
+            child_setup(Some(parent_pid));
             // Wait for "go": the parent has written our PID into the ledger.
             if io.wait_order().as_deref() != Some("go") {
                 unsafe { libc::_exit(1) };
@@ -238,20 +294,41 @@ pub fn fork_recorded(body: impl FnOnce(&mut ChildIo) -> i32) -> Result<Forked> {
             unsafe { libc::_exit(code) };
         }
         ForkResult::Parent { child } => {
-            drop(from_child_w);
-            drop(to_child_r);
+            drop(io);
             let start_time = procs::start_time(child.as_raw()).unwrap_or(0);
-            let mut forked = Forked {
+            let resource = Resource::Process {
+                pid: child.as_raw(),
+                start_time,
+            };
+            if let Err(e) = ledger::record(resource) {
+                let _ = signal::kill(child, Signal::SIGKILL);
+                let _ = waitpid(child, None);
+                return Err(e);
+            }
+            channel.order("go")?;
+            Ok(Forked {
                 pid: child,
                 start_time,
-                from_child: BufReader::new(from_child_r),
-                to_child: Some(to_child_w),
+                channel,
                 reaped: false,
-            };
-            ledger::record(forked.resource())?;
-            forked.order("go")?;
-            Ok(forked)
+            })
         }
+    }
+}
+
+/// In a freshly forked child: die with the parent, default Ctrl-C (the parent cleans up).
+/// `parent_pid` guards the race where the parent died before PR_SET_PDEATHSIG took hold;
+/// pass `None` for the first child of a new PID namespace, whose getppid() is 0.
+pub fn child_setup(parent_pid: Option<Pid>) {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if let Some(parent) = parent_pid {
+        if nix::unistd::getppid() != parent {
+            unsafe { libc::_exit(1) };
+        }
+    }
+    unsafe {
+        let _ = signal::signal(Signal::SIGINT, SigHandler::SigDfl);
+        let _ = signal::signal(Signal::SIGTERM, SigHandler::SigDfl);
     }
 }
 
@@ -275,7 +352,11 @@ pub fn clone_flag_names(flags: nix::sched::CloneFlags) -> String {
         (F::CLONE_NEWUSER, "CLONE_NEWUSER"),
         (F::CLONE_NEWUTS, "CLONE_NEWUTS"),
     ];
-    let names: Vec<&str> = table.iter().filter(|(f, _)| flags.contains(*f)).map(|(_, n)| *n).collect();
+    let names: Vec<&str> = table
+        .iter()
+        .filter(|(f, _)| flags.contains(*f))
+        .map(|(_, n)| *n)
+        .collect();
     names.join("|")
 }
 
@@ -283,16 +364,36 @@ pub fn clone_flag_names(flags: nix::sched::CloneFlags) -> String {
 pub fn errno_result<T>(r: &nix::Result<T>) -> String {
     match r {
         Ok(_) => "0".into(),
-        Err(e) => format!("-1 {} ({})", e, e.desc()),
+        Err(e) => format!("-1 {}", errno_text(*e)),
     }
+}
+
+/// `ENOMEM (Cannot allocate memory)`: the name and the C library's message, as strace.
+pub fn errno_text(e: Errno) -> String {
+    let message = std::io::Error::from_raw_os_error(e as i32).to_string();
+    let message = message
+        .split(" (os error")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    format!("{e:?} ({message})")
 }
 
 /// Make every mount in this mount namespace private, so what follows does not propagate
 /// back to the host (`mount --make-rprivate /`, which `unshare --mount` does too).
 pub fn make_mounts_private() -> Result<()> {
     use nix::mount::{mount, MsFlags};
-    let r = mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>);
-    trace::syscall(format!("mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL) = {}", errno_result(&r)));
+    let r = mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    );
+    trace::syscall(format!(
+        "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL) = {}",
+        errno_result(&r)
+    ));
     r.context("making / private (mount --make-rprivate /)")
 }
 
@@ -317,7 +418,8 @@ pub fn kill_and_reap(pid: i32, start_time: u64) -> Result<()> {
         let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
         return Ok(());
     }
-    signal::kill(Pid::from_raw(pid), Signal::SIGKILL).with_context(|| format!("kill({pid}, SIGKILL)"))?;
+    signal::kill(Pid::from_raw(pid), Signal::SIGKILL)
+        .with_context(|| format!("kill({pid}, SIGKILL)"))?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         // Our own child: reap it. Someone else's (a killed run's orphan): init reaps it.
@@ -360,7 +462,24 @@ pub fn remove_tree(path: &Path) -> Result<()> {
     std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))
 }
 
-/// The raw fd number, for trace lines.
-pub fn fd_number(f: &impl AsRawFd) -> i32 {
-    f.as_raw_fd()
+/// Take the terminal back for nslab's process group after an interactive child (a shell
+/// with job control) has given it to its own group.
+pub fn reclaim_terminal() {
+    use nix::unistd::{getpgrp, isatty, tcsetpgrp};
+    let stdin = std::io::stdin();
+    if isatty(&stdin).unwrap_or(false) {
+        // SAFETY: ignoring SIGTTOU only so tcsetpgrp from a background group succeeds.
+        unsafe {
+            let old = signal::signal(Signal::SIGTTOU, SigHandler::SigIgn);
+            let _ = tcsetpgrp(&stdin, getpgrp());
+            if let Ok(old) = old {
+                let _ = signal::signal(Signal::SIGTTOU, old);
+            }
+        }
+    }
+}
+
+/// Clear a pending Ctrl-C (a learner's Ctrl-C inside an interactive shell was the shell's).
+pub fn clear_interrupt() {
+    INTERRUPTED.store(false, Ordering::SeqCst);
 }

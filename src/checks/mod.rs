@@ -1,0 +1,97 @@
+//! Checks: the learner's work observed as normalized facts and compared with the expected
+//! snapshot stored in `lessons/NN-slug/expected/check.txt`.
+//!
+//! Volatile values (PIDs, inodes, byte counts) never appear in facts; they go in the
+//! `judged` line and the commands to verify by hand, so the snapshot stays stable while
+//! the report still names exactly what was judged.
+
+use crate::lessons::LessonInfo;
+use crate::views;
+use serde::Serialize;
+
+/// One observed property of the learner's work, already normalized.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fact {
+    pub name: String,
+    pub value: String,
+}
+
+impl Fact {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Fact {
+        Fact {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// What a lesson's check saw on the live system.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    /// Which process, namespace or cgroup was judged, with its real numbers.
+    pub judged: String,
+    pub facts: Vec<Fact>,
+    /// The hint (a section of the lesson's hints.md) for what is actually wrong.
+    pub problem: Option<&'static str>,
+    /// Commands that show the same thing by hand.
+    pub verify: Vec<String>,
+    /// How the candidate was chosen, what else was seen and ignored.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    pub lesson: u32,
+    pub slug: &'static str,
+    pub passed: bool,
+    pub verdict: &'static str,
+    pub judged: String,
+    pub facts: Vec<Fact>,
+    pub observed: String,
+    pub expected: String,
+    /// Changed lines only, `- expected …` / `+ observed …`; empty on a pass.
+    pub diff: String,
+    pub hint_id: Option<&'static str>,
+    pub hint: Option<String>,
+    pub verify: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Facts as the snapshot stores them: `name: value`, one per line.
+pub fn render_facts(facts: &[Fact]) -> String {
+    facts
+        .iter()
+        .map(|f| format!("{}: {}\n", f.name, f.value))
+        .collect()
+}
+
+/// Compare an observation with the lesson's expected snapshot.
+pub fn judge(info: &LessonInfo, obs: Observation) -> CheckReport {
+    let observed = render_facts(&obs.facts);
+    let expected = info.expected_check.trim_end().to_string() + "\n";
+    let diff = views::diff::changes_only(&expected, &observed);
+    let passed = diff.is_empty();
+    let hint_id = if passed {
+        None
+    } else {
+        Some(obs.problem.unwrap_or("general"))
+    };
+    let hint = hint_id
+        .and_then(|id| info.hint(id).or_else(|| info.hint("general")))
+        .map(str::to_string);
+    CheckReport {
+        lesson: info.number,
+        slug: info.slug,
+        passed,
+        verdict: if passed { "pass" } else { "not yet" },
+        judged: obs.judged,
+        facts: obs.facts,
+        observed,
+        expected,
+        diff,
+        hint_id,
+        hint,
+        verify: obs.verify,
+        notes: obs.notes,
+    }
+}

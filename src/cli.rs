@@ -1,0 +1,91 @@
+//! The command line (see README "Commands" and the exit codes in error.rs).
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nslab",
+    version,
+    about = "A workshop in one binary: Linux namespaces and cgroups, done for real",
+    long_about = "nslab walks you through Linux namespaces and cgroups: it explains, does it for real \
+                  through the kernel's own interfaces, shows /proc and cgroup files before and after, \
+                  and checks the exercises you do by hand.\n\nRun `nslab` with no command to see where \
+                  you stand.",
+    after_help = "Exit codes: 0 ok / check passed, 1 check not passed or failure, 2 usage error, \
+                  3 this environment cannot run it (not root, controller missing), 130 interrupted."
+)]
+pub struct Cli {
+    /// Plain text: no colour, no progress bars (also when piped or NO_COLOR is set).
+    #[arg(long, global = true)]
+    pub plain: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The lessons and your status in each.
+    List,
+    /// Run a lesson: explanation, the real thing, before/after views, then the exercise.
+    Lesson {
+        /// Lesson number or name (1 or pid).
+        lesson: String,
+        /// Run every step without pausing; skip steps that need you at the keyboard.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Start at this step (a, b, c, ...).
+        #[arg(long, value_name = "K")]
+        step: Option<char>,
+        /// Lesson 3: the memory limit to set (default 30M; 31457280, 30MiB and 30MB work too).
+        #[arg(long, value_name = "SIZE")]
+        limit: Option<String>,
+    },
+    /// Judge your exercise on the live system.
+    Check {
+        /// Lesson number or name.
+        lesson: String,
+        /// Machine-readable result: verdict, facts, diff and hint.
+        #[arg(long)]
+        json: bool,
+        /// Judge the namespace or cgroup of this host PID instead of searching.
+        #[arg(long)]
+        pid: Option<i32>,
+        /// Lesson 3: judge this cgroup (a name, a path as /proc/PID/cgroup shows it, or its
+        /// directory) instead of searching.
+        #[arg(long, value_name = "NAME-OR-PATH")]
+        cgroup: Option<String>,
+    },
+    /// A hint for the exercise (all of them, or the one for a problem id).
+    Hint {
+        lesson: String,
+        /// The problem id a check reported.
+        id: Option<String>,
+    },
+    /// The exercise's solution.
+    Solution { lesson: String },
+    /// Look at any process: its namespaces, its PID namespace's processes, its cgroups.
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// Lessons seen and exercises passed.
+    Progress {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove everything a crashed or killed nslab run left behind (only nslab's own).
+    Cleanup,
+    /// Can this machine run the lessons? Kernel, privileges, cgroups, tools — with fixes.
+    Doctor,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShowWhat {
+    /// Namespaces of PID (default: your shell), compared with nslab's own.
+    Ns { pid: Option<i32> },
+    /// Processes in the PID namespace of PID, with their PIDs in every namespace.
+    Procs { pid: Option<i32> },
+    /// The cgroups of PID and their limits and usage.
+    Cgroup { pid: Option<i32> },
+}

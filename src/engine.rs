@@ -1,0 +1,149 @@
+//! The lesson engine: walks a lesson's steps, shows each one's text, lets the lesson act
+//! through a [`Stage`], pauses between steps, and always tears down what the run made.
+
+use crate::error::Problem;
+use crate::kernel::{sys, trace};
+use crate::lessons::LessonInfo;
+use crate::ui::Ui;
+use crate::{ledger, progress, views};
+use anyhow::Result;
+use std::io::BufRead;
+
+/// How a lesson is run.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Run every step without pausing; skip interactive steps.
+    pub yes: bool,
+    /// Start at this step letter.
+    pub start: Option<char>,
+    /// Lesson 3's `--limit`, in bytes.
+    pub limit: Option<u64>,
+}
+
+/// What a step uses to show its work: the shell command, the system calls, the views.
+pub struct Stage<'a> {
+    pub ui: &'a Ui,
+    /// Under `--yes`: no live redraws, no waiting for the learner.
+    #[allow(dead_code)] // read by lessons with live views
+    pub yes: bool,
+    /// Lesson 3's `--limit`, in bytes.
+    pub limit: Option<u64>,
+}
+
+impl Stage<'_> {
+    /// The command a learner would type for the next action.
+    pub fn command(&self, cmd: &str) {
+        self.ui.command(cmd);
+    }
+
+    /// Show the system calls made since the last call.
+    pub fn syscalls(&self) {
+        self.ui.syscalls(&trace::take());
+    }
+
+    pub fn view(&self, label: &str, body: &str) {
+        self.ui.view(label, body);
+    }
+
+    /// A before/after view of the same rendering, as a line diff.
+    pub fn before_after(&self, label: &str, before: &str, after: &str) {
+        self.ui
+            .view(label, &views::diff::before_after(before, after));
+    }
+
+    pub fn say(&self, text: &str) {
+        self.ui.say(text);
+    }
+}
+
+/// Wait for Enter (or `q` to stop). Returns false when the learner chose to stop.
+/// Ctrl-C ends the wait as an interruption; end of input continues without waiting.
+fn pause(ui: &Ui, next: &str) -> Result<bool> {
+    ui.out(&format!("\n[Enter] {next}   [q Enter] stop here"));
+    let stdin = std::io::stdin();
+    sys::wait_readable(&stdin, None)?;
+    let mut line = String::new();
+    if stdin.lock().read_line(&mut line)? == 0 {
+        return Ok(true);
+    }
+    Ok(!line.trim().eq_ignore_ascii_case("q"))
+}
+
+/// Run lesson `info` from its first step (or `opts.start`).
+pub fn run(info: &'static LessonInfo, ui: &Ui, opts: RunOptions) -> Result<()> {
+    crate::error::require_root(
+        &format!("lesson {}", info.number),
+        &format!("nslab lesson {}", info.number),
+    )?;
+    let first = match opts.start {
+        None => 0,
+        Some(k) => info.steps.iter().position(|s| s.id == k).ok_or_else(|| {
+            let ids: Vec<String> = info.steps.iter().map(|s| s.id.to_string()).collect();
+            Problem::usage(
+                format!("lesson {} has no step '{k}'", info.number),
+                format!("choose one of: {}", ids.join(", ")),
+            )
+        })?,
+    };
+    trace::take();
+    let result = run_steps(info, ui, opts, first);
+    // Whatever happened, remove everything this run created.
+    let failed = ledger::teardown();
+    for (r, why) in &failed {
+        ui.warn(&format!(
+            "could not remove {}: {why}; `sudo nslab cleanup` will retry",
+            r.describe()
+        ));
+    }
+    result
+}
+
+fn run_steps(info: &'static LessonInfo, ui: &Ui, opts: RunOptions, first: usize) -> Result<()> {
+    let mut lesson = (info.make)();
+    ui.title(&format!("Lesson {}: {}", info.number, info.title));
+    if first == 0 {
+        ui.markdown(info.intro());
+    }
+    let mut stage = Stage {
+        ui,
+        yes: opts.yes,
+        limit: opts.limit,
+    };
+    let mut stopped = false;
+    for (i, step) in info.steps.iter().enumerate().skip(first) {
+        sys::check_interrupt()?;
+        let (title, body) = info.step_text(step.id).unwrap_or(("", ""));
+        ui.heading(&format!("Step {}: {title}", step.id));
+        ui.markdown(body);
+        if step.interactive && opts.yes {
+            ui.say(&format!(
+                "Skipped under --yes: it needs you at the keyboard (`sudo nslab lesson {} --step {}`).",
+                info.number, step.id
+            ));
+        } else {
+            lesson.run_step(step.id, &mut stage)?;
+            stage.syscalls();
+        }
+        progress::record_step(info.number, step.id);
+        let next = info.steps.get(i + 1);
+        if let (Some(next), false) = (next, opts.yes) {
+            if !pause(ui, &format!("step {}", next.id))? {
+                stopped = true;
+                ui.say(&format!(
+                    "Stopped before step {}. Continue later with `sudo nslab lesson {} --step {}`.",
+                    next.id, info.number, next.id
+                ));
+                break;
+            }
+        }
+    }
+    drop(lesson);
+    if !stopped {
+        progress::record_lesson_done(info.number);
+        if let Some((heading, body)) = info.exercise() {
+            ui.heading(heading);
+            ui.markdown(body);
+        }
+    }
+    Ok(())
+}

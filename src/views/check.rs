@@ -1,0 +1,69 @@
+//! A check report as the learner reads it.
+
+use crate::checks::CheckReport;
+
+pub fn report(r: &CheckReport) -> String {
+    let mut out = String::new();
+    let verdict = if r.passed { "PASS" } else { "NOT YET" };
+    out.push_str(&format!("Check {} ({}): {verdict}\n\n", r.lesson, r.slug));
+    if !r.judged.is_empty() {
+        out.push_str(&format!("Judged: {}\n", r.judged));
+    }
+    for n in &r.notes {
+        out.push_str(&format!("Note: {n}\n"));
+    }
+    out.push_str("\nObserved:\n");
+    for line in r.observed.lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    if !r.passed {
+        out.push_str("\nDifference from the expected result:\n");
+        out.push_str(&r.diff);
+        if let Some(h) = &r.hint {
+            out.push_str("\nHint: ");
+            out.push_str(h.trim());
+            out.push('\n');
+        }
+    }
+    if !r.verify.is_empty() {
+        out.push_str("\nSee it for yourself:\n");
+        for c in &r.verify {
+            out.push_str(&format!("  $ {c}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{judge, Fact, Observation};
+    use crate::lessons;
+
+    #[test]
+    fn failing_report_shows_diff_hint_and_commands() {
+        let info = lessons::find("1").unwrap();
+        let mut facts: Vec<Fact> = info
+            .expected_check
+            .lines()
+            .map(|l| {
+                let (n, v) = l.split_once(": ").unwrap();
+                Fact::new(n, v)
+            })
+            .collect();
+        let last = facts.len() - 1;
+        facts[last].value = "the host's (ps inside lists every host process)".into();
+        let r = judge(
+            info,
+            Observation {
+                judged: "PID namespace 4026532000: PID 1 is bash (host PID 4321)".into(),
+                facts,
+                problem: Some("no-mount-proc"),
+                verify: vec!["sudo nsenter -t 4321 -p -m ps aux".into()],
+                notes: vec![],
+            },
+        );
+        assert!(!r.passed);
+        insta::assert_snapshot!(report(&r));
+    }
+}

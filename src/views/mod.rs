@@ -1,0 +1,10 @@
+//! Views: pure functions from captured kernel state (plain data) to text.
+//!
+//! Nothing here reads the system; everything is snapshot-tested without root.
+
+pub mod cgroup;
+pub mod check;
+pub mod diff;
+pub mod ns;
+pub mod procs;
+pub mod table;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Every test nslab has, on a fresh machine: installs what is missing, then formatting, lints,
+# unit and snapshot tests, the root integration tests (real namespaces and cgroups; they
+# skip with a reason when not run as root), the book, and the pure cgroup v2 VM suite.
+#
+#   ./test.sh            everything
+#   NSLAB_SKIP_VM=1 ./test.sh    everything but the VM suite
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\n==> %s\n' "$*"; }
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# --- what the tests need beyond the Rust toolchain -----------------------------------
+missing=()
+command -v unshare >/dev/null || missing+=(util-linux)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v ps >/dev/null || missing+=(procps)
+command -v chroot >/dev/null || missing+=(coreutils)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+if ((${#missing[@]})); then
+  if is_root; then
+    say "installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 3
+  fi
+fi
+if ! command -v mdbook >/dev/null; then
+  say "installing mdbook"
+  cargo install mdbook --version 0.4.48 --locked --no-default-features --features search
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+# --- the Rust suite -----------------------------------------------------------------
+say "cargo fmt --check"
+cargo fmt --check
+say "cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+if ! is_root; then
+  echo "note: not root: the tests that create namespaces and cgroups will skip (run ./test.sh as root for all)"
+fi
+say "cargo test"
+cargo test
+
+# --- the book ---------------------------------------------------------------------------
+say "mdbook build book"
+mdbook build book
+
+# --- pure cgroup v2, in a VM --------------------------------------------------------------
+if [ -f tests/vm/run.sh ] && [ -z "${NSLAB_SKIP_VM:-}" ]; then
+  say "VM suite (pure cgroup v2)"
+  bash tests/vm/run.sh
+fi
+say "all tests passed"

@@ -1,0 +1,232 @@
+//! Helpers shared by the integration tests: running the binary, skipping without root,
+//! learner-style namespaces that are always killed, and leftover checks.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Tests that make learner namespaces run one at a time: a check judges the newest one.
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Skip (with the reason printed) unless root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !common::is_root() {
+            eprintln!("skipped: needs root to create namespaces (run ./test.sh as root)");
+            return;
+        }
+    };
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_nslab")
+}
+
+/// A private place for this test's progress file and ledger.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("nslabt-")
+            .tempdir()
+            .expect("tempdir");
+        Sandbox { dir }
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("runs")
+    }
+
+    pub fn progress(&self) -> PathBuf {
+        self.dir.path().join("progress.json")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .env("NSLAB_RUN_DIR", self.run_dir())
+            .env("NSLAB_PROGRESS", self.progress())
+            .env("NO_COLOR", "1")
+            .env_remove("SUDO_UID");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running nslab")
+    }
+
+    /// Run files left in this sandbox's ledger.
+    pub fn run_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.run_dir())
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+
+    /// PIDs every run file of this sandbox records.
+    pub fn recorded_pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for f in self.run_files() {
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&f).unwrap_or_default())
+                    .unwrap_or_default();
+            for r in v["resources"].as_array().cloned().unwrap_or_default() {
+                if r["kind"] == "process" {
+                    pids.push(r["pid"].as_i64().unwrap_or(0) as i32);
+                }
+            }
+        }
+        pids
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .map(|r| !r.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// Processes running this test build of nslab (there must be none after a run).
+pub fn nslab_processes() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmd.starts_with(bin().as_bytes()) && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+/// A learner's command (`unshare … bash`) in its own process group, with stdin held open
+/// so the shell waits; the whole group is killed when dropped, pass or fail.
+pub struct Learner {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+}
+
+impl Learner {
+    pub fn start(cmd: &[&str]) -> Learner {
+        let child = Command::new(cmd[0])
+            .args(&cmd[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("starting the learner's command");
+        let mut l = Learner { stdin: None, child };
+        l.stdin = l.child.stdin.take();
+        l
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Type a line into the learner's shell.
+    pub fn type_line(&mut self, line: &str) {
+        let s = self.stdin.as_mut().expect("stdin open");
+        s.write_all(format!("{line}\n").as_bytes()).unwrap();
+        s.flush().unwrap();
+    }
+
+    /// The children of the learner's top process.
+    pub fn children(&self) -> Vec<i32> {
+        let p = self.pid();
+        std::fs::read_to_string(format!("/proc/{p}/task/{p}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    }
+
+    pub fn comm(&self) -> String {
+        std::fs::read_to_string(format!("/proc/{}/comm", self.pid()))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Learner {
+    fn drop(&mut self) {
+        let pgid = nix::unistd::Pid::from_raw(-self.pid());
+        let _ = nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// Read the child's stdout line by line until `needle` appears (or it ends).
+pub fn read_until(
+    out: &mut BufReader<std::process::ChildStdout>,
+    needle: &str,
+    seen: &mut String,
+) -> bool {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match out.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {
+                seen.push_str(&line);
+                if line.contains(needle) {
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}

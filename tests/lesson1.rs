@@ -1,0 +1,445 @@
+//! Lesson 1 end to end: the lesson's transcript, the exercise done with the real `unshare`
+//! commands (the pass and each distinct failure), and leaving nothing behind on success,
+//! error, Ctrl-C and kill -9 + `nslab cleanup`.
+
+mod common;
+
+use common::{alive, nslab_processes, serial, stdout, wait_until, Learner, Sandbox};
+use std::io::BufReader;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+fn assert_nothing_left(sb: &Sandbox, pids: &[i32]) {
+    assert!(
+        sb.run_files().is_empty(),
+        "ledger still lists something: {:?}",
+        sb.run_files()
+    );
+    for &p in pids {
+        assert!(!alive(p), "process {p} that nslab started is still alive");
+    }
+    assert!(
+        wait_until(Duration::from_secs(3), || nslab_processes().is_empty()),
+        "nslab processes left: {:?}",
+        nslab_processes()
+    );
+}
+
+#[test]
+fn lesson_without_root_says_what_to_run() {
+    let _g = serial();
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd(&["lesson", "1", "--yes"]);
+    if common::is_root() {
+        // Drop to an ordinary user, as a learner who forgot sudo.
+        cmd.uid(65534).gid(65534);
+        std::fs::set_permissions(
+            sb.dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "exit 3: environment cannot run it"
+    );
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("sudo nslab lesson 1"),
+        "names the command to run instead: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let sb = Sandbox::new();
+    for args in [
+        &["lesson", "99"][..],
+        &["check", "nope"],
+        &["lesson", "1", "--step", "z"],
+        &["bogus"],
+    ] {
+        let out = sb.run(args);
+        // The step check happens after the root check: without root it is exit 3.
+        let expect = if args.contains(&"--step") && !common::is_root() {
+            3
+        } else {
+            2
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(expect),
+            "{args:?}: {}",
+            common::stderr(&out)
+        );
+        assert!(!common::stderr(&out).contains("panicked"));
+    }
+}
+
+#[test]
+fn read_only_commands_work_without_root() {
+    let sb = Sandbox::new();
+    for args in [
+        &["list"][..],
+        &["hint", "1"],
+        &["hint", "pid", "no-fork"],
+        &["solution", "1"],
+        &["progress", "--json"],
+        &[],
+    ] {
+        let out = sb.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            common::stderr(&out)
+        );
+    }
+    let out = sb.run(&["show", "ns"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("pid_for_children"));
+    let out = sb.run(&["progress", "--json"]);
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("progress --json parses");
+}
+
+#[test]
+fn lesson_transcript() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let out = sb.run(&["lesson", "1", "--yes", "--plain"]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        common::stderr(&out)
+    );
+    assert_nothing_left(&sb, &[]);
+    let progress: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.progress()).unwrap()).unwrap();
+    assert_eq!(progress["lessons"]["1"]["lesson_done"], true);
+    insta::with_settings!({filters => vec![
+        (regex_escape(common::bin()).as_str(), "nslab"),
+        (r"4026\d{6}", "[inode]"),
+        (r"sees \d+ processes", "sees [n] processes"),
+        (r"there is `[^`]+`, the host's first", "there is `[init]`, the host's first"),
+        (r"lesson1-[0-9a-f]+", "[test]"),
+        (r"\b\d{2,7}\b", "[pid]"),
+        (r" {2,}", "  "),
+        (r"  [RSDI]  ", "  [state]  "),
+    ]}, {
+        insta::assert_snapshot!("transcript", text);
+    });
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '/' || c == '_' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+/// Run `nslab check 1` (optionally `--json`) and return (exit code, stdout).
+fn check(sb: &Sandbox, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["check", "1", "--plain"];
+    args.extend_from_slice(extra);
+    let out = sb.run(&args);
+    (out.status.code().unwrap_or(-1), stdout(&out))
+}
+
+#[test]
+fn exercise_passes_with_the_seeds_command() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let learner = Learner::start(&["unshare", "--pid", "--fork", "--mount-proc", "bash"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || !learner.children().is_empty()),
+        "unshare forked its shell"
+    );
+    let shell = learner.children()[0];
+    wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{shell}/comm")).is_ok_and(|c| c.trim() == "bash")
+    });
+    let (code, text) = check(&sb, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("host PID {shell}")),
+        "names the shell's host PID: {text}"
+    );
+
+    let (code, json) = check(&sb, &["--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("--json parses");
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(v["passed"], true);
+    assert!(v["facts"].as_array().unwrap().len() >= 4);
+    assert_eq!(v["diff"], "");
+
+    // --pid points at it explicitly.
+    let (code, text) = check(&sb, &["--pid", &shell.to_string()]);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn exercise_passes_with_a_user_namespace_too() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let learner = Learner::start(&[
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "bash",
+    ]);
+    assert!(wait_until(Duration::from_secs(5), || !learner
+        .children()
+        .is_empty()));
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, text) = check(&sb, &[]);
+    assert_eq!(code, 0, "{text}");
+}
+
+fn assert_fails_with(sb: &Sandbox, hint_id: &str, fact: &str) -> String {
+    let (code, json) = check(sb, &["--json"]);
+    assert_eq!(code, 1, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["verdict"], "not yet");
+    assert_eq!(v["hint_id"], hint_id, "{json}");
+    assert!(
+        v["diff"].as_str().unwrap().contains(fact),
+        "diff mentions {fact:?}: {json}"
+    );
+    assert!(!v["hint"].as_str().unwrap_or("").is_empty());
+    let (_, text) = check(sb, &[]);
+    assert!(
+        text.contains("Difference from the expected result"),
+        "{text}"
+    );
+    assert!(text.contains("Hint:"), "{text}");
+    text
+}
+
+#[test]
+fn exercise_failures_each_have_their_own_diff_and_hint() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+
+    // Nothing running.
+    assert_fails_with(&sb, "nothing-found", "not found");
+
+    // Without --mount-proc: the shell's /proc is the host's.
+    {
+        let l = Learner::start(&["unshare", "--pid", "--fork", "bash"]);
+        assert!(wait_until(Duration::from_secs(5), || !l
+            .children()
+            .is_empty()));
+        std::thread::sleep(Duration::from_millis(200));
+        assert_fails_with(&sb, "no-mount-proc", "/proc inside: the host's");
+    }
+
+    // Without --fork: the shell stays outside and its namespace has no PID 1 yet.
+    {
+        let mut l = Learner::start(&["unshare", "--pid", "bash"]);
+        assert!(wait_until(Duration::from_secs(5), || l.comm() == "bash"));
+        assert_fails_with(&sb, "no-fork", "not entered");
+
+        // Its first command became PID 1, ended, and took the namespace with it.
+        l.type_line("/bin/true");
+        let shell = l.pid();
+        assert!(wait_until(Duration::from_secs(5), || {
+            std::fs::read_link(format!("/proc/{shell}/ns/pid_for_children")).is_ok()
+        }));
+        std::thread::sleep(Duration::from_millis(200));
+        let text = assert_fails_with(&sb, "pid1-gone", "gone");
+        assert!(text.contains(&format!("host PID {shell}")), "{text}");
+    }
+
+    // --pid at a process in the host's namespace.
+    let me = std::process::id().to_string();
+    let (code, json) = check(&sb, &["--json", "--pid", &me]);
+    assert_eq!(code, 1);
+    assert!(json.contains("host-namespace"), "{json}");
+
+    // --pid at no process at all is a usage error.
+    let (code, _) = check(&sb, &["--pid", "999999999"]);
+    assert_eq!(code, 2);
+}
+
+/// Start `nslab lesson 1` interactively and stop at the pause after step b, while the
+/// namespace it made is alive. Returns the child, its reader and the PIDs it recorded.
+fn lesson_paused_after_step_b(sb: &Sandbox) -> (std::process::Child, Vec<i32>) {
+    let mut child = sb
+        .cmd(&["lesson", "1", "--plain"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    assert!(
+        common::read_until(&mut out, "[Enter] step b", &mut seen),
+        "{seen}"
+    );
+    child
+        .stdin
+        .as_mut()
+        .map(|s| std::io::Write::write_all(s, b"\n"));
+    assert!(
+        common::read_until(&mut out, "[Enter] step c", &mut seen),
+        "{seen}"
+    );
+    let pids = sb.recorded_pids();
+    assert!(
+        pids.len() >= 2,
+        "the unsharer and PID 1 are on record: {pids:?}"
+    );
+    for &p in &pids {
+        assert!(alive(p), "{p} alive while paused");
+    }
+    // Keep reading in the background so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    });
+    (child, pids)
+}
+
+#[test]
+fn ctrl_c_removes_everything() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let (mut child, pids) = lesson_paused_after_step_b(&sb);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "Ctrl-C exits 130");
+    assert_nothing_left(&sb, &pids);
+}
+
+#[test]
+fn kill_9_then_cleanup_removes_everything() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let (mut child, pids) = lesson_paused_after_step_b(&sb);
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(!sb.run_files().is_empty(), "the ledger survives kill -9");
+    let out = sb.run(&["cleanup", "--plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(stdout(&out).contains("removed process"), "{}", stdout(&out));
+    assert_nothing_left(&sb, &pids);
+    // A second cleanup finds nothing to do.
+    assert!(stdout(&sb.run(&["cleanup", "--plain"])).contains("Nothing to clean up"));
+}
+
+#[test]
+fn an_error_mid_lesson_removes_everything() {
+    require_root!();
+    let _g = serial();
+    // A pids cgroup that allows nslab, its unsharer and PID 1 but not PID 1's child:
+    // step c's fork fails for real, after the namespace exists.
+    let Some(cg) = PidsCgroup::create(3) else {
+        eprintln!("skipped: no cgroup v1 pids hierarchy to limit forks with");
+        return;
+    };
+    let sb = Sandbox::new();
+    let cg_procs = cg.path.join("cgroup.procs");
+    let mut cmd = sb.cmd(&["lesson", "1", "--yes", "--plain"]);
+    unsafe {
+        cmd.pre_exec(move || std::fs::write(&cg_procs, std::process::id().to_string()));
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}\n{err}", stdout(&out));
+    assert!(err.contains("fork"), "the error says what failed: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_nothing_left(&sb, &[]);
+}
+
+/// A v1 pids cgroup of the test's own, removed on drop.
+struct PidsCgroup {
+    path: std::path::PathBuf,
+}
+
+impl PidsCgroup {
+    fn create(max: u32) -> Option<PidsCgroup> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let rel = own.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
+            ctrl.split(',')
+                .any(|c| c == "pids")
+                .then(|| path.to_string())
+        })?;
+        let base = std::path::Path::new("/sys/fs/cgroup/pids").join(rel.trim_start_matches('/'));
+        let path = base.join(format!("nslabt-pids-{}", std::process::id()));
+        std::fs::create_dir(&path).ok()?;
+        let cg = PidsCgroup { path };
+        std::fs::write(cg.path.join("pids.max"), max.to_string()).ok()?;
+        Some(cg)
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let procs = std::fs::read_to_string(self.path.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        wait_until(Duration::from_secs(3), || {
+            std::fs::remove_dir(&self.path).is_ok()
+        });
+    }
+}
+
+#[test]
+fn progress_under_sudo_belongs_to_the_learner() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    // As `sudo nslab check 1` would run for the user with uid 65534.
+    let out = sb
+        .cmd(&["check", "1", "--plain"])
+        .env("SUDO_UID", "65534")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        common::stderr(&out)
+    );
+    let meta = std::fs::metadata(sb.progress()).expect("progress saved");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&meta),
+        65534,
+        "the learner owns the progress file"
+    );
+}
