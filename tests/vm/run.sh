@@ -18,7 +18,7 @@ cache=${NSLAB_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nslab-vm}
 work=${NSLAB_VM_WORK:-$repo/target/vm}
 mem=${NSLAB_VM_MEM:-512M}
 smp=${NSLAB_VM_SMP:-2}
-layout=${NSLAB_VM_LAYOUT:-systemd}
+layouts=${NSLAB_VM_LAYOUT:-systemd}
 default_timeout=${NSLAB_VM_TIMEOUT:-180}
 scenarios=${NSLAB_VM_SCENARIOS:-$here/scenarios.txt}
 verbose=${NSLAB_VM_VERBOSE:-0}
@@ -28,7 +28,9 @@ modules=${NSLAB_VM_MODULES:-veth bridge overlay}
 say() { printf 'vm: %s\n' "$*"; }
 die() { printf 'vm: error: %s\n' "$*" >&2; exit 3; }
 
-case "$layout" in systemd | bare) ;; *) die "NSLAB_VM_LAYOUT must be systemd or bare, not '$layout'" ;; esac
+for layout in $layouts; do
+  case "$layout" in systemd | bare) ;; *) die "NSLAB_VM_LAYOUT must be systemd, bare or both ('systemd bare'), not '$layout'" ;; esac
+done
 if [[ $(id -u) != 0 ]]; then
   # Like the other root tests: say why and skip, do not fail.
   say "skipped: needs root (apt-get installs, the initramfs's /dev/console node): sudo bash tests/vm/run.sh"
@@ -206,7 +208,7 @@ printf '%s\n' "${mod_order[@]}" >"$root/etc/nslab-vm-modules"
 
 cp "$here/guest/init" "$root/init"
 cp "$here/guest/stage2" "$root/usr/libexec/nslab-vm-stage2"
-cp "$here/guest/wait-for" "$here/guest/hint-is" "$here/guest/ns-init" "$root/usr/local/bin/"
+cp "$here/guest/wait-for" "$here/guest/hint-is" "$here/guest/ns-init" "$here/guest/memory-at-root" "$root/usr/local/bin/"
 chmod 755 "$root/init" "$root/usr/libexec/nslab-vm-stage2" "$root"/usr/local/bin/*
 cp "$selected" "$root/etc/nslab-vm-scenarios"
 echo "nslab-vm" >"$root/etc/hostname"
@@ -215,7 +217,7 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 
 initrd=$work/initrd.cpio
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | "$busybox" cpio -o -H newc >"$initrd" 2>/dev/null)
-say "initramfs $(du -h "$initrd" | cut -f1) for kernel $kver, ${#names[@]} scenario(s), layout $layout"
+say "initramfs $(du -h "$initrd" | cut -f1) for kernel $kver, ${#names[@]} scenario(s)"
 
 # ---------------------------------------------------------------- boot
 # KVM only where the CPU offers virtualisation; /dev/kvm alone is not enough (it exists here but
@@ -226,66 +228,76 @@ else
   accel=(-accel tcg -cpu max)
 fi
 total_timeout=$((120 + $(awk -F'|' '{s += $3 + 15} END {print s}' "$selected")))
-console=$work/console.log
-cmdline="console=ttyS0 quiet panic=-1 cgroup_no_v1=all nslab.layout=$layout"
-say "booting (${accel[1]}, $smp CPUs, $mem; console in $console)"
-start=$(date +%s)
 
-# Markers are printed live so a CI log shows progress; the whole console is kept in $console.
-set +e
-# --foreground keeps qemu in our process group, so Ctrl-C (or a CI runner's group kill) reaches it.
-timeout --foreground -k 10 "$total_timeout" qemu-system-x86_64 -machine pc "${accel[@]}" -m "$mem" -smp "$smp" \
-  -nodefaults -no-reboot -nographic -serial stdio -monitor none \
-  -kernel "$vmlinuz" -initrd "$initrd" -append "$cmdline" </dev/null 2>&1 |
-  sed -u 's/\r//g; s/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$console" | {
-  leaked=
-  while IFS= read -r l; do
-    if [[ $verbose == 1 ]]; then
-      printf '  | %s\n' "$l"
-    elif [[ $l == NSLAB-VM-INFO* ]]; then
-      printf 'vm: guest %s\n' "${l#NSLAB-VM-INFO }"
-    elif [[ $l == NSLAB-VM-RESULT* ]]; then
-      read -r _ n rc want secs <<<"$l"
-      st=PASS why=
-      [[ $rc == "$want" ]] || st=FAIL
-      [[ " $leaked " == *" $n "* ]] && st=FAIL why=", left nslab objects behind"
-      printf 'vm: %s %s (exit %s, expected %s, %ss%s)\n' "$st" "$n" "$rc" "$want" "$secs" "$why"
-    elif [[ $l == NSLAB-VM-LEAK* ]]; then
-      printf 'vm: %s\n' "${l#NSLAB-VM-}"
-      read -r _ n _ <<<"$l"
-      leaked+=" $n"
-    fi
-  done
-}
-qemu_status=${PIPESTATUS[0]}
-set -e
-say "guest ran $(($(date +%s) - start)) s (qemu exit $qemu_status)"
-
-# ---------------------------------------------------------------- verdict
-# qemu's own exit status says nothing about the guest: the console markers do.
+# boot LAYOUT: one guest running every selected scenario; adds to passed/failed/failed_names.
 passed=0 failed=0
 failed_names=()
-for n in "${names[@]}"; do
-  r=$(grep -E "^NSLAB-VM-RESULT $n " "$console" | tail -n1 || true)
-  if [[ -z $r ]]; then
-    failed=$((failed + 1)) failed_names+=("$n(no result: guest died or timed out)")
-    continue
+boot() {
+  local layout=$1 console=$work/console-$1.log
+  local cmdline="console=ttyS0 quiet panic=-1 cgroup_no_v1=all nslab.layout=$layout"
+  say "booting, cgroup layout $layout (${accel[1]}, $smp CPUs, $mem; console in $console)"
+  local start=$(date +%s) qemu_status n r rc want tag env_ok=1
+
+  # Markers are printed live so a CI log shows progress; the whole console is kept in $console.
+  set +e
+  # --foreground keeps qemu in our process group, so Ctrl-C (or a CI runner's group kill) reaches it.
+  timeout --foreground -k 10 "$total_timeout" qemu-system-x86_64 -machine pc "${accel[@]}" -m "$mem" -smp "$smp" \
+    -nodefaults -no-reboot -nographic -serial stdio -monitor none \
+    -kernel "$vmlinuz" -initrd "$initrd" -append "$cmdline" </dev/null 2>&1 |
+    sed -u 's/\r//g; s/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$console" | {
+    leaked=
+    while IFS= read -r l; do
+      if [[ $verbose == 1 ]]; then
+        printf '  | %s\n' "$l"
+      elif [[ $l == NSLAB-VM-INFO* ]]; then
+        printf 'vm: guest %s\n' "${l#NSLAB-VM-INFO }"
+      elif [[ $l == NSLAB-VM-RESULT* ]]; then
+        read -r _ n rc want secs <<<"$l"
+        st=PASS why=
+        [[ $rc == "$want" ]] || st=FAIL
+        [[ " $leaked " == *" $n "* ]] && st=FAIL why=", left nslab objects behind"
+        printf 'vm: %s %s (exit %s, expected %s, %ss%s)\n' "$st" "$n" "$rc" "$want" "$secs" "$why"
+      elif [[ $l == NSLAB-VM-LEAK* ]]; then
+        printf 'vm: %s\n' "${l#NSLAB-VM-}"
+        read -r _ n _ <<<"$l"
+        leaked+=" $n"
+      fi
+    done
+  }
+  qemu_status=${PIPESTATUS[0]}
+  set -e
+  say "guest ran $(($(date +%s) - start)) s (qemu exit $qemu_status)"
+
+  # ---------------------------------------------------------------- verdict
+  # qemu's own exit status says nothing about the guest: the console markers do.
+  tag=
+  [[ $layouts == *" "* ]] && tag="@$layout"
+  for n in "${names[@]}"; do
+    r=$(grep -E "^NSLAB-VM-RESULT $n " "$console" | tail -n1 || true)
+    if [[ -z $r ]]; then
+      failed=$((failed + 1)) failed_names+=("$n$tag(no result: guest died or timed out)")
+      continue
+    fi
+    read -r _ _ rc want _ <<<"$r"
+    if [[ $rc == "$want" ]] && ! grep -qE "^NSLAB-VM-LEAK $n " "$console"; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1)) failed_names+=("$n$tag")
+    fi
+  done
+  grep -q '^NSLAB-VM-INFO .*cgroupfs=cgroup2fs' "$console" || env_ok=0
+  if ((failed > failed_before)) || ((!env_ok)); then
+    echo "---------------------------------------------------------------- guest console ($layout)"
+    cat "$console"
+    echo "---------------------------------------------------------------- end of guest console"
+    ((env_ok)) || { say "the guest did not report a pure cgroup v2 hierarchy (cgroupfs=cgroup2fs)"; failed=$((failed + 1)) failed_names+=("guest$tag(not pure v2)"); }
   fi
-  read -r _ _ rc want _ <<<"$r"
-  if [[ $rc == "$want" ]] && ! grep -qE "^NSLAB-VM-LEAK $n " "$console"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1)) failed_names+=("$n")
-  fi
+}
+
+for layout in $layouts; do
+  failed_before=$failed
+  boot "$layout"
 done
-env_ok=1
-grep -q '^NSLAB-VM-INFO .*cgroupfs=cgroup2fs' "$console" || env_ok=0
-if ((failed)) || ((!env_ok)); then
-  echo "---------------------------------------------------------------- guest console"
-  cat "$console"
-  echo "---------------------------------------------------------------- end of guest console"
-  ((env_ok)) || say "the guest did not report a pure cgroup v2 hierarchy (cgroupfs=cgroup2fs)"
-  ((failed)) && say "failed: ${failed_names[*]}"
-fi
+((failed)) && say "failed: ${failed_names[*]}"
 echo "vm: $passed passed, $failed failed"
-((failed == 0 && env_ok)) || exit 1
+((failed == 0)) || exit 1
