@@ -116,6 +116,9 @@ fn root_lesson_3_transcript_and_nothing_left() {
     }
     let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
+    // The transcript shows nslab making its `nslab` parent: an empty one left by an earlier
+    // run of these tests would hide that (only nslab makes directories of that name).
+    let _ = std::fs::remove_dir(own_memory_dir().join("nslab"));
     let out = env
         .nslab(&["--plain", "lesson", "3", "--yes"])
         .output()
@@ -145,11 +148,15 @@ fn root_lesson_3_transcript_and_nothing_left() {
     );
     assert!(text.contains("holds all 60.0 MiB it wanted"), "{text}");
 
-    let version = if text.contains("memory.limit_in_bytes") {
-        "v1"
-    } else {
-        "v2"
-    };
+    // The snapshot is this machine's shape (hybrid v1: the layout table lists its mounts);
+    // elsewhere the assertions above still judge the run.
+    if !text.contains("cgroup layout: hybrid")
+        || !text.contains("/sys/fs/cgroup/memory/process_api/")
+    {
+        eprintln!("transcript snapshot skipped: it records the hybrid v1 build machine's layout");
+        return;
+    }
+    let version = "v1";
     insta::with_settings!({
         snapshot_suffix => version,
         filters => vec![
@@ -185,6 +192,8 @@ fn start_until_climbing(env: &Env) -> (std::process::Child, String) {
             return (child, seen);
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the hog never started climbing:\n{seen}");
 }
 

@@ -81,7 +81,6 @@ impl HogEnd {
 /// A running memory hog.
 pub struct MemoryHog {
     child: Forked,
-    pub goal: u64,
     pub touched: u64,
     started: bool,
 }
@@ -127,7 +126,7 @@ impl MemoryHog {
         }
         Ok(MemoryHog {
             child,
-            goal,
+
             touched: 0,
             started: false,
         })

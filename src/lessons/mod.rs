@@ -1,6 +1,7 @@
 //! The lessons: metadata as data (texts embedded from `lessons/NN-slug/`), one Rust module
 //! per lesson for what it does and how its exercise is checked.
 
+pub mod net;
 pub mod oom;
 pub mod pid;
 
@@ -53,7 +54,7 @@ pub trait Lesson {
 }
 
 /// Every lesson, in order.
-pub static ALL: &[&LessonInfo] = &[&pid::INFO, &oom::INFO];
+pub static ALL: &[&LessonInfo] = &[&pid::INFO, &net::INFO, &oom::INFO];
 
 /// A lesson by number (`3`, `03`) or slug (`oom`).
 pub fn find(key: &str) -> Option<&'static LessonInfo> {

@@ -520,13 +520,17 @@ impl OomLesson {
 
 fn say_end(stage: &Stage, pid: i32, end: &HogEnd) {
     match (end.signal, end.code) {
-        (Some(sig), _) => stage.say(&format!(
+        (Some(sig), _) if end.killed_by_sigkill() => stage.say(&format!(
             "The hog (PID {pid}) was killed by {} after touching {}. A shell prints `Killed`, and `echo $?` gives {} \
              (128 + {}).",
             sig.as_str(),
             human_bytes(end.touched),
             end.shell_status,
             sig as i32
+        )),
+        (Some(sig), _) => stage.say(&format!(
+            "The hog (PID {pid}) ended by {}, not by the OOM killer's SIGKILL.",
+            sig.as_str()
         )),
         (None, Some(code)) => stage.say(&format!("The hog (PID {pid}) exited by itself with status {code}.")),
         _ => stage.say(&format!("The hog (PID {pid}) ended.")),
@@ -544,7 +548,7 @@ fn climb(stage: &Stage, hog: &mut MemoryHog, cg: &Cgroup, limit: u64) -> Result<
     let usage_file = Concept::MemoryUsage.files(version)[0].file;
     let bar = (!stage.ui.plain).then(|| {
         let b = ProgressBar::with_draw_target(Some(limit), ProgressDrawTarget::stdout());
-        if let Ok(style) = ProgressStyle::with_template("  {bar:40.cyan/blue} {msg}") {
+        if let Ok(style) = ProgressStyle::with_template("  {msg}\n  {wide_bar:.cyan/blue}") {
             b.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
         }
         b

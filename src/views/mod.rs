@@ -5,6 +5,8 @@
 pub mod cgroup;
 pub mod check;
 pub mod diff;
+pub mod net;
 pub mod ns;
 pub mod procs;
 pub mod table;
+pub mod topology;

@@ -102,7 +102,7 @@ pub struct Cgroup {
 /// Errno of an io error, for trace lines.
 fn io_errno(e: &std::io::Error) -> String {
     let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
-    format!("-1 {} ({})", errno, errno.desc())
+    format!("-1 {errno:?} ({})", errno.desc())
 }
 
 /// Write `text` to a cgroup file, recorded as `write("path", "text") = n`.
@@ -133,7 +133,8 @@ fn mkdir_traced(path: &Path) -> std::io::Result<()> {
     r
 }
 
-fn rmdir_traced(path: &Path) -> std::io::Result<()> {
+/// rmdir(2) of a cgroup directory, recorded in the trace (EBUSY while a process is inside).
+pub fn rmdir_traced(path: &Path) -> std::io::Result<()> {
     let r = std::fs::remove_dir(path);
     let res = match &r {
         Ok(()) => "0".to_string(),
@@ -220,7 +221,15 @@ impl Cgroup {
                     version: d.version,
                     file: c.file_label(d.version),
                     path: d.path.clone(),
-                    reading: read_concept(&d.path, d.version, c).map_err(|e| format!("{e:#}")),
+                    reading: match c
+                        .files(d.version)
+                        .iter()
+                        .find(|f| !d.path.join(f.file).exists())
+                    {
+                        // Root cgroups have no limit files (pids.max, memory.max): say so plainly.
+                        Some(f) => Err(format!("no {} in this cgroup", f.file)),
+                        None => read_concept(&d.path, d.version, c).map_err(|e| format!("{e:#}")),
+                    },
                 })
             })
             .collect()

@@ -294,3 +294,57 @@ fn root_check_never_judges_nslabs_own_cgroup() {
     own.remove().unwrap();
     assert!(!own_dir.exists());
 }
+
+#[test]
+fn root_check_judges_the_cgroup_of_a_pid() {
+    if !root_or_skip("root_check_judges_the_cgroup_of_a_pid") {
+        return;
+    }
+    let _one = EXERCISE.lock().unwrap_or_else(|e| e.into_inner());
+    let cg = LearnerCgroup::new("bypid");
+    cg.limit("30M");
+    // A shell left inside the cgroup, as a learner's would be.
+    let mut shell = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs; exec sleep 60",
+            cg.dir.display()
+        ))
+        .spawn()
+        .unwrap();
+    let pid = shell.id() as i32;
+    let inside = || {
+        std::fs::read_to_string(cg.dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.trim() == pid.to_string())
+    };
+    let start = std::time::Instant::now();
+    while !inside() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let obs = check(&CheckArgs {
+        pid: Some(pid),
+        cgroup: None,
+    });
+    let _ = shell.kill();
+    let _ = shell.wait();
+    let obs = obs.unwrap();
+    assert!(
+        obs.judged.contains(&cg.dir.display().to_string()),
+        "{}",
+        obs.judged
+    );
+    assert_eq!(obs.facts[1].value, "30 MB");
+    assert_eq!(
+        obs.problem,
+        Some("never-joined"),
+        "an idle shell used next to nothing"
+    );
+    let gone = check(&CheckArgs {
+        pid: Some(999_999_999),
+        cgroup: None,
+    })
+    .unwrap_err();
+    assert_eq!(crate::error::exit_code_of(&gone), crate::error::EXIT_USAGE);
+}
