@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod container;
+pub mod cpuhog;
 pub mod hog;
 pub mod machine;
 pub mod net;
