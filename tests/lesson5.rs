@@ -345,6 +345,8 @@ fn lesson_transcript() {
         // nslab's parent cgroups are shared with other runs: made or removed only sometimes.
         (r#"(?m)^  (mkdir|rmdir)\("[^"]*/nslab"[^\n]*\n"#, ""),
         (r"/sys/fs/cgroup/[^ \n]*?/nslab/", "[cgroup]/nslab/"),
+        // A PID's digits: the length written varies with it.
+        (r#"cgroup.procs>, "\d+", \d+\) = \d+"#, r#"cgroup.procs>, "[pid]", [len]) = [len]"#),
         (r"nslab-rootfs-\d+-[0-9a-f]+", "nslab-rootfs-[run]"),
         (r"\(\d+ bytes\)", "([n] bytes)"),
         (r"\d+\.\d (KiB|MiB)", "[size]"),
