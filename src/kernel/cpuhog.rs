@@ -276,10 +276,9 @@ mod tests {
 
     #[test]
     fn root_hog_under_a_10_percent_quota_stays_near_10_percent() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipping: needs root (creates real cgroups)");
+        let Some(_root) = crate::testing::root_or_skip("cpu hog under a quota") else {
             return;
-        }
+        };
         let name = format!("nslabt-cpuhog-{}", std::process::id());
         let cg = NslabCgroup::create_for(&name, &["cpu"]).unwrap();
         cg.set(

@@ -103,7 +103,7 @@ pub struct Cgroup {
 /// Errno of an io error, for trace lines.
 fn io_errno(e: &std::io::Error) -> String {
     let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
-    format!("-1 {errno:?} ({})", errno.desc())
+    format!("-1 {}", crate::kernel::sys::errno_text(errno))
 }
 
 /// Write `text` to a cgroup file, recorded as `write("path", "text") = n`.
