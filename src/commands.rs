@@ -81,19 +81,49 @@ pub fn list(ui: &Ui) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-pub fn run_lesson(ui: &Ui, key: &str, yes: bool, step: Option<char>) -> Result<i32> {
+pub fn run_lesson(
+    ui: &Ui,
+    key: &str,
+    yes: bool,
+    step: Option<char>,
+    limit: Option<&str>,
+) -> Result<i32> {
     let info = lesson(key)?;
-    engine::run(info, ui, engine::RunOptions { yes, start: step })?;
+    let limit = match limit {
+        None => None,
+        Some(_) if info.slug != "oom" => {
+            return Err(Problem::usage(
+                "--limit is an option of lesson 3 (oom)",
+                format!("drop it: nslab lesson {}", info.number),
+            ))
+        }
+        Some(text) => Some(lessons::oom::parse_limit_flag(text)?),
+    };
+    engine::run(
+        info,
+        ui,
+        engine::RunOptions {
+            yes,
+            start: step,
+            limit,
+        },
+    )?;
     Ok(EXIT_OK)
 }
 
-pub fn check(ui: &Ui, key: &str, json: bool, pid: Option<i32>) -> Result<i32> {
+pub fn check(
+    ui: &Ui,
+    key: &str,
+    json: bool,
+    pid: Option<i32>,
+    cgroup: Option<String>,
+) -> Result<i32> {
     let info = lesson(key)?;
     crate::error::require_root(
         &format!("check {}", info.number),
         &format!("nslab check {}", info.number),
     )?;
-    let obs = (info.make)().check(&CheckArgs { pid })?;
+    let obs = (info.make)().check(&CheckArgs { pid, cgroup })?;
     let report: CheckReport = checks::judge(info, obs);
     progress::record_check(info.number, report.passed);
     if json {

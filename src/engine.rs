@@ -16,6 +16,8 @@ pub struct RunOptions {
     pub yes: bool,
     /// Start at this step letter.
     pub start: Option<char>,
+    /// Lesson 3's `--limit`, in bytes.
+    pub limit: Option<u64>,
 }
 
 /// What a step uses to show its work: the shell command, the system calls, the views.
@@ -24,6 +26,8 @@ pub struct Stage<'a> {
     /// Under `--yes`: no live redraws, no waiting for the learner.
     #[allow(dead_code)] // read by lessons with live views
     pub yes: bool,
+    /// Lesson 3's `--limit`, in bytes.
+    pub limit: Option<u64>,
 }
 
 impl Stage<'_> {
@@ -100,7 +104,11 @@ fn run_steps(info: &'static LessonInfo, ui: &Ui, opts: RunOptions, first: usize)
     if first == 0 {
         ui.markdown(info.intro());
     }
-    let mut stage = Stage { ui, yes: opts.yes };
+    let mut stage = Stage {
+        ui,
+        yes: opts.yes,
+        limit: opts.limit,
+    };
     let mut stopped = false;
     for (i, step) in info.steps.iter().enumerate().skip(first) {
         sys::check_interrupt()?;

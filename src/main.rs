@@ -11,6 +11,7 @@ mod kernel;
 mod ledger;
 mod lessons;
 mod progress;
+mod runtime;
 mod ui;
 mod views;
 
@@ -24,14 +25,41 @@ fn main() {
     let result = match &cli.command {
         None => commands::status(&ui),
         Some(Command::List) => commands::list(&ui),
-        Some(Command::Lesson { lesson, yes, step }) => {
-            commands::run_lesson(&ui, lesson, *yes, *step)
-        }
-        Some(Command::Check { lesson, json, pid }) => commands::check(&ui, lesson, *json, *pid),
+        Some(Command::Lesson {
+            lesson,
+            yes,
+            step,
+            limit,
+        }) => commands::run_lesson(&ui, lesson, *yes, *step, limit.as_deref()),
+        Some(Command::Check {
+            lesson,
+            json,
+            pid,
+            cgroup,
+        }) => commands::check(&ui, lesson, *json, *pid, cgroup.clone()),
         Some(Command::Hint { lesson, id }) => commands::hint(&ui, lesson, id.as_deref()),
         Some(Command::Solution { lesson }) => commands::solution(&ui, lesson),
         Some(Command::Show { what }) => commands::show(&ui, what),
         Some(Command::Progress { json }) => commands::show_progress(&ui, *json),
+        Some(Command::Run {
+            rootfs,
+            memory,
+            cpus,
+            pids,
+            hostname,
+            net,
+            trace,
+            command,
+        }) => runtime::run(&runtime::RunArgs {
+            rootfs: rootfs.clone(),
+            memory: memory.clone(),
+            cpus: cpus.clone(),
+            pids: pids.clone(),
+            hostname: hostname.clone(),
+            net: *net,
+            trace: *trace,
+            command: command.clone(),
+        }),
         Some(Command::Cleanup) => commands::cleanup(&ui),
         Some(Command::Doctor) => commands::doctor(&ui),
     };

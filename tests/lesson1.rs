@@ -418,3 +418,28 @@ impl Drop for PidsCgroup {
         });
     }
 }
+
+#[test]
+fn progress_under_sudo_belongs_to_the_learner() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    // As `sudo nslab check 1` would run for the user with uid 65534.
+    let out = sb
+        .cmd(&["check", "1", "--plain"])
+        .env("SUDO_UID", "65534")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        common::stderr(&out)
+    );
+    let meta = std::fs::metadata(sb.progress()).expect("progress saved");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&meta),
+        65534,
+        "the learner owns the progress file"
+    );
+}

@@ -81,7 +81,6 @@ impl HogEnd {
 /// A running memory hog.
 pub struct MemoryHog {
     child: Forked,
-    pub goal: u64,
     pub touched: u64,
     started: bool,
 }
@@ -89,6 +88,8 @@ pub struct MemoryHog {
 /// The child's body: wait for `start`, then allocate `goal` bytes in `step`s, writing to
 /// every byte (so every page is really backed), reporting after each step.
 fn hog_body(io: &mut ChildIo, goal: u64, step: u64, pause: Duration) -> i32 {
+    // Its own name, so ps and the kernel's OOM report say `nslab-hog`, not `nslab`.
+    let _ = nix::sys::prctl::set_name(c"nslab-hog");
     io.send(&HogMsg::Ready);
     if io.wait_order().as_deref() != Some("start") {
         return 1;
@@ -125,7 +126,7 @@ impl MemoryHog {
         }
         Ok(MemoryHog {
             child,
-            goal,
+
             touched: 0,
             started: false,
         })
@@ -177,8 +178,29 @@ impl MemoryHog {
     }
 }
 
+/// `MemAvailable` of /proc/meminfo in bytes: what the machine could still give.
+pub fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_mem_available(&text)
+}
+
+fn parse_mem_available(meminfo: &str) -> Option<u64> {
+    meminfo.lines().find_map(|l| {
+        let rest = l.strip_prefix("MemAvailable:")?;
+        let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kb * 1024)
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn mem_available_from_real_meminfo() {
+        let text = "MemTotal:       24683472 kB\nMemFree:        23592388 kB\nMemAvailable:   24072272 kB\nBuffers:           12932 kB\n";
+        assert_eq!(super::parse_mem_available(text), Some(24072272 * 1024));
+        assert_eq!(super::parse_mem_available("MemTotal: 1 kB\n"), None);
+    }
+
     use super::*;
     use crate::kernel::cgroup::{kmsg, Concept, Max, NslabCgroup, Reading};
 

@@ -1,7 +1,10 @@
 //! The lessons: metadata as data (texts embedded from `lessons/NN-slug/`), one Rust module
 //! per lesson for what it does and how its exercise is checked.
 
+pub mod container;
 pub mod cpu;
+pub mod net;
+pub mod oom;
 pub mod pid;
 
 use crate::checks::Observation;
@@ -21,6 +24,8 @@ pub struct StepSpec {
 pub struct CheckArgs {
     /// Judge the namespace / cgroup of this PID instead of searching.
     pub pid: Option<i32>,
+    /// Judge this cgroup (lesson 3): a name, a cgroup path or a directory.
+    pub cgroup: Option<String>,
 }
 
 /// Everything about a lesson that is data: texts, steps, expected check snapshot.
@@ -51,7 +56,7 @@ pub trait Lesson {
 }
 
 /// Every lesson, in order.
-pub static ALL: &[&LessonInfo] = &[&pid::INFO, &cpu::INFO];
+pub static ALL: &[&LessonInfo] = &[&pid::INFO, &net::INFO, &oom::INFO, &cpu::INFO, &container::INFO];
 
 /// A lesson by number (`3`, `03`) or slug (`oom`).
 pub fn find(key: &str) -> Option<&'static LessonInfo> {

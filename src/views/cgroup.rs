@@ -2,7 +2,8 @@
 //! a process sits in each hierarchy) and a cgroup's values with the real file names.
 
 use crate::kernel::cgroup::concepts::{human_bytes, Max, Reading};
-use crate::kernel::cgroup::{CgDir, CgVersion, ConceptValue, ControllerStatus, Layout, ProcCgroup};
+use crate::kernel::cgroup::kmsg::OomKill;
+use crate::kernel::cgroup::{CgDir, CgVersion, ConceptValue, Layout, ProcCgroup};
 
 /// Left-aligned columns, two spaces apart, each line indented by two.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -93,6 +94,31 @@ pub fn render_layout(layout: &Layout, own: &[ProcCgroup], who: &str) -> String {
     out
 }
 
+/// `/proc/PID/cgroup` as the kernel prints it, one `id:controllers:path` per line.
+pub fn render_proc_cgroup(entries: &[ProcCgroup]) -> String {
+    entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}:{}\n",
+                e.hierarchy_id,
+                e.controllers.join(","),
+                e.path
+            )
+        })
+        .collect()
+}
+
+/// The kernel's own report of one OOM kill: its summary line and the "Killed process" line.
+pub fn render_oom_kill(k: &OomKill) -> String {
+    let mut out = format!("{}\n", k.line);
+    if let Some(l) = &k.killed_line {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
 /// A reading in words, with the raw value when it was converted.
 pub fn format_reading(r: &Reading) -> String {
     match r {
@@ -175,38 +201,6 @@ pub fn render_cgroup(dirs: &[CgDir], values: &[ConceptValue]) -> String {
     out
 }
 
-/// Which controllers nslab can use here, and the fix for each that it cannot.
-pub fn render_availability(st: &[ControllerStatus]) -> String {
-    let mut out = String::new();
-    for s in st {
-        let v = s.version.map(|v| v.label()).unwrap_or("-");
-        if s.usable {
-            let at = s
-                .parent
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            out.push_str(&format!(
-                "  ok       {:<7} {v}  nslab's cgroups go in {at}\n",
-                s.controller
-            ));
-        } else {
-            out.push_str(&format!(
-                "  missing  {:<7} {v}  {}\n",
-                s.controller,
-                s.problem.as_deref().unwrap_or("not usable")
-            ));
-            if let Some(fix) = &s.fix {
-                for (i, l) in fix.lines().enumerate() {
-                    let lead = if i == 0 { "fix:" } else { "    " };
-                    out.push_str(&format!("           {lead} {l}\n"));
-                }
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,7 +208,6 @@ mod tests {
         self, Concept, CpuQuota, CpuStat, CpuWeight, Time, TimeUnit,
     };
     use crate::kernel::cgroup::mountinfo::{self, tests_data::*};
-    use crate::kernel::cgroup::{availability_from, LESSON_CONTROLLERS};
     use std::path::PathBuf;
 
     #[test]
@@ -344,16 +337,16 @@ mod tests {
     }
 
     #[test]
-    fn availability_with_fixes() {
-        let l = mountinfo::layout_from(UNIFIED_DEBIAN, "cpuset cpu io memory pids\n").unwrap();
-        let own = mountinfo::parse_proc_cgroup(UNIFIED_PROC);
-        let st = availability_from(&l, &own, &LESSON_CONTROLLERS, |p| {
-            if p == std::path::Path::new("/sys/fs/cgroup") {
-                vec!["memory".into(), "pids".into()]
-            } else {
-                vec![]
-            }
-        });
-        insta::assert_snapshot!(render_availability(&st));
+    fn proc_cgroup_and_kernel_line() {
+        let own = mountinfo::parse_proc_cgroup(HYBRID_SYSTEMD_PROC);
+        assert_eq!(render_proc_cgroup(&own), HYBRID_SYSTEMD_PROC);
+        let rec = crate::kernel::cgroup::kmsg::Record {
+            seq: 424,
+            usec: 785793266,
+            message: "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/mytest,task_memcg=/mytest,task=tail,pid=16804,uid=0".into(),
+        };
+        let mut k = crate::kernel::cgroup::kmsg::parse_oom_kill(&rec).unwrap();
+        k.killed_line = Some("Memory cgroup out of memory: Killed process 16804 (tail) total-vm:33444kB, anon-rss:30592kB, file-rss:1456kB, shmem-rss:0kB, UID:0 pgtables:108kB oom_score_adj:0".into());
+        insta::assert_snapshot!(render_oom_kill(&k));
     }
 }

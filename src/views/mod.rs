@@ -5,7 +5,10 @@
 pub mod cgroup;
 pub mod chart;
 pub mod check;
+pub mod container;
 pub mod diff;
+pub mod net;
 pub mod ns;
 pub mod procs;
 pub mod table;
+pub mod topology;

@@ -160,8 +160,9 @@ mod tests {
         "3,425,785793298,-;Memory cgroup out of memory: Killed process 16804 (tail) total-vm:33444kB, anon-rss:30592kB, file-rss:1456kB, shmem-rss:0kB, UID:0 pgtables:108kB oom_score_adj:0\n SUBSYSTEM=memory\n",
     ];
 
-    /// Pure v2 (Debian 12, 6.1): the same lines, paths from the v2 root.
-    const V2_KILL: &str = "6,911,512340000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=session-3.scope,mems_allowed=0,oom_memcg=/user.slice/nslab/oom,task_memcg=/user.slice/nslab/oom,task=python3,pid=1777,uid=0";
+    /// Pure v2 (Debian's 6.1 cloud kernel, cgroup_no_v1=all, nslab's lesson 3 in a systemd-like
+    /// tree): the message as that kernel wrote it, in /dev/kmsg's record framing.
+    const V2_KILL: &str = "6,1021,31841204,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=user.slice,mems_allowed=0,oom_memcg=/user.slice/user-0.slice/nslab/oom,task_memcg=/user.slice/user-0.slice/nslab/oom,task=nslab-hog,pid=261,uid=0";
 
     #[test]
     fn finds_the_memcg_kill_and_its_killed_line() {
@@ -193,8 +194,11 @@ mod tests {
     #[test]
     fn v2_line() {
         let k = parse_oom_kill(&parse_record(V2_KILL).unwrap()).unwrap();
-        assert_eq!(k.oom_memcg.as_deref(), Some("/user.slice/nslab/oom"));
-        assert_eq!((k.task.as_str(), k.pid), ("python3", 1777));
+        assert_eq!(
+            k.oom_memcg.as_deref(),
+            Some("/user.slice/user-0.slice/nslab/oom")
+        );
+        assert_eq!((k.task.as_str(), k.pid), ("nslab-hog", 261));
         assert!(parse_oom_kill(&parse_record("6,1,2,-;hello").unwrap()).is_none());
         assert!(parse_record("not a record").is_none());
     }

@@ -9,6 +9,10 @@
 //! Every directory nslab makes is on the ledger before `mkdir`, and every write and
 //! `mkdir`/`rmdir` is recorded in the trace as strace would show it.
 
+// Parts of this API (CPU quota and weights, pids, create() with every controller) serve
+// lessons 4 and 5, which build on it.
+#![allow(dead_code)]
+
 pub mod concepts;
 pub mod find;
 pub mod kmsg;
@@ -218,7 +222,15 @@ impl Cgroup {
                     version: d.version,
                     file: c.file_label(d.version),
                     path: d.path.clone(),
-                    reading: read_concept(&d.path, d.version, c).map_err(|e| format!("{e:#}")),
+                    reading: match c
+                        .files(d.version)
+                        .iter()
+                        .find(|f| !d.path.join(f.file).exists())
+                    {
+                        // Root cgroups have no limit files (pids.max, memory.max): say so plainly.
+                        Some(f) => Err(format!("no {} in this cgroup", f.file)),
+                        None => read_concept(&d.path, d.version, c).map_err(|e| format!("{e:#}")),
+                    },
                 })
             })
             .collect()
@@ -389,12 +401,16 @@ fn make_dir_recorded(dir: &Path) -> Result<bool> {
     let res = Resource::Cgroup {
         path: dir.to_path_buf(),
     };
+    // Another cgroup of this run may have recorded it already: its record must stay.
+    let already = ledger::current().contains(&res);
     ledger::record(res.clone())?;
     match mkdir_traced(dir) {
         Ok(()) => Ok(true),
         Err(e) => {
             // Not made by us: another run made it meanwhile, or mkdir failed.
-            ledger::forget(&res);
+            if !already {
+                ledger::forget(&res);
+            }
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 Ok(false)
             } else {
@@ -533,6 +549,12 @@ impl NslabCgroup {
                 }
             }
         }
+    }
+
+    /// The directories nslab made for it, parents first (a `nslab` parent only if this
+    /// cgroup's creation made it).
+    pub fn created_dirs(&self) -> &[PathBuf] {
+        &self.created
     }
 
     /// Kill every process inside (nslab made this cgroup, so all of them are nslab's) and
@@ -733,6 +755,60 @@ fn remove_inner(path: &Path) -> Result<Removal> {
             Err(e) => return Err(e).with_context(|| format!("rmdir {}", path.display())),
         }
     }
+}
+
+/// One cgroup found by walking a hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Found {
+    pub dir: PathBuf,
+    /// As /proc/PID/cgroup and the kernel log spell it.
+    pub path: String,
+    pub version: CgVersion,
+    /// Last change of the directory (its creation, or a child's), seconds since the epoch.
+    pub changed: i64,
+}
+
+/// Every cgroup below the root of the hierarchy holding `controller` (the root itself
+/// excluded), at most `max` of them, parents before children.
+pub fn walk(layout: &Layout, controller: &str, max: usize) -> Vec<Found> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(home) = layout.home(controller) else {
+        return Vec::new();
+    };
+    let (mount, version) = match home {
+        Home::V1(h) => (h.mount_point.clone(), CgVersion::V1),
+        Home::V2(u) => (u.mount_point.clone(), CgVersion::V2),
+    };
+    let mut out = Vec::new();
+    let mut queue = std::collections::VecDeque::from([mount]);
+    while let Some(dir) = queue.pop_front() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut subs: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .map(|e| e.path())
+            .collect();
+        subs.sort();
+        for sub in subs {
+            if out.len() >= max {
+                return out;
+            }
+            let Some(path) = layout.path_in_hierarchy(controller, &sub) else {
+                continue;
+            };
+            let changed = std::fs::metadata(&sub).map(|m| m.ctime()).unwrap_or(0);
+            out.push(Found {
+                dir: sub.clone(),
+                path,
+                version,
+                changed,
+            });
+            queue.push_back(sub);
+        }
+    }
+    out
 }
 
 /// Whether a controller can be used by nslab here, and where; with the fix when not.

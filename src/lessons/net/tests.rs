@@ -1,0 +1,51 @@
+use super::*;
+
+#[test]
+fn subnets_both_ways() {
+    let a = |s: &str, p| (s.parse::<Ipv4Addr>().unwrap(), p);
+    assert!(same_subnet(a("10.0.0.1", 24), a("10.0.0.2", 24)));
+    assert!(!same_subnet(a("10.0.0.1", 24), a("10.0.1.2", 24)));
+    // Each must be inside the other's subnet: a /24 and a /30 that the /24 contains but
+    // whose /30 does not contain the first address.
+    assert!(!same_subnet(a("10.0.0.1", 24), a("10.0.0.200", 30)));
+    assert!(same_subnet(a("10.0.0.1", 16), a("10.0.255.2", 16)));
+    assert!(
+        !same_subnet(a("10.0.0.1", 24), a("10.0.0.1", 24)),
+        "the same address twice is a conflict"
+    );
+}
+
+#[test]
+fn hints_exist_for_every_problem_the_check_reports() {
+    for id in [
+        "general",
+        "namespace-missing",
+        "no-veth",
+        "end-in-host",
+        "both-ends-in-host",
+        "link-down",
+        "address-missing",
+        "different-subnets",
+        "no-reply",
+    ] {
+        assert!(INFO.hint(id).is_some(), "hint {id}");
+    }
+    let names: Vec<&str> = INFO
+        .expected_check
+        .lines()
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [NAMESPACES, ENDS, STATE, ADDRESSES, ECHO_AB, ECHO_BA]
+    );
+}
+
+#[test]
+fn step_texts_show_the_commands_the_lesson_runs() {
+    let (_, c) = INFO.step_text('c').unwrap();
+    assert!(c.contains(&format!("ip link add {RED0} type veth peer name {BLUE0}")));
+    assert!(c.contains(&format!("addr add {RED_IP}/{PREFIX} dev {RED0}")));
+    let (_, a) = INFO.step_text('a').unwrap();
+    assert!(a.contains(&format!("ip netns add {RED}")));
+}

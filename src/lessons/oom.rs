@@ -1,0 +1,920 @@
+//! Lesson 3: memory cgroups and the OOM killer.
+
+use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
+use crate::checks::{Fact, Observation};
+use crate::engine::Stage;
+use crate::error::Problem;
+use crate::kernel::cgroup::concepts::{self, human_bytes};
+use crate::kernel::cgroup::{
+    self, kmsg, CgVersion, Cgroup, Concept, Home, Layout, Max, NslabCgroup, Reading,
+};
+use crate::kernel::hog::{self, HogEnd, HogEvent, MemoryHog};
+use crate::kernel::procs;
+use crate::ledger;
+use crate::views;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub static INFO: LessonInfo = LessonInfo {
+    number: 3,
+    slug: "oom",
+    title: "Memory cgroups — the OOM killer",
+    summary: "a hog climbs to its cgroup's memory limit and the kernel OOM-kills it",
+    text: include_str!("../../lessons/03-oom/lesson.md"),
+    hints: include_str!("../../lessons/03-oom/hints.md"),
+    solution: include_str!("../../lessons/03-oom/solution.md"),
+    expected_check: include_str!("../../lessons/03-oom/expected/check.txt"),
+    steps: &[
+        StepSpec {
+            id: 'a',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'b',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'c',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'd',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'e',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'f',
+            interactive: false,
+        },
+    ],
+    make: || Box::new(OomLesson::default()),
+};
+
+/// The exercise's limit and the lesson's default: 30 MiB.
+pub const DEFAULT_LIMIT: u64 = 30 << 20;
+/// Below this the hog's own program (a copy of nslab) hardly fits.
+const MIN_LIMIT: u64 = 8 << 20;
+/// nslab's cgroup for this lesson: `…/nslab/oom`.
+const CGROUP_NAME: &str = "oom";
+/// The hog's steps: 1 MiB, a short pause each so the bar can follow.
+const STEP: u64 = 1 << 20;
+const PAUSE: Duration = Duration::from_millis(40);
+
+/// The files the lesson shows, in this order.
+const MEMORY_VIEW: [Concept; 6] = [
+    Concept::MemoryLimit,
+    Concept::MemoryUsage,
+    Concept::MemoryPeak,
+    Concept::MemoryFailcnt,
+    Concept::OomKills,
+    Concept::Procs,
+];
+
+/// What the hog tries to take: well beyond the limit, so it is always killed.
+fn hog_goal(limit: u64) -> u64 {
+    (limit * 2).max(limit + (16 << 20))
+}
+
+/// Step e's higher limit: the goal plus room for the program itself.
+fn survivor_limit(limit: u64) -> u64 {
+    hog_goal(limit) + (32 << 20)
+}
+
+/// `--limit`: a size as a learner writes it, within what this machine can show safely.
+pub fn parse_limit_flag(text: &str) -> Result<u64> {
+    let n = concepts::parse_size(text).map_err(|e| {
+        Problem::usage(
+            format!("--limit {text:?}: {e:#}"),
+            "write a size such as 30M, 30MiB, 31457280 or 30MB",
+        )
+    })?;
+    check_limit(n, hog::mem_available())
+}
+
+fn check_limit(n: u64, available: Option<u64>) -> Result<u64> {
+    if n < MIN_LIMIT {
+        return Err(Problem::usage(
+            format!(
+                "--limit {}: too small, the hog's own program would not fit",
+                human_bytes(n)
+            ),
+            "use at least 8M (the default is 30M)",
+        ));
+    }
+    if let Some(avail) = available {
+        // Step e lets the hog actually take survivor_limit(n): keep that well inside what is free.
+        if survivor_limit(n) > avail / 2 {
+            return Err(Problem::usage(
+                format!(
+                    "--limit {}: step e would let the hog take {}, more than half of what this machine has available ({})",
+                    human_bytes(n),
+                    human_bytes(survivor_limit(n)),
+                    human_bytes(avail)
+                ),
+                "use a smaller limit (the default is 30M)",
+            ));
+        }
+    }
+    Ok(n)
+}
+
+#[derive(Default)]
+struct OomLesson {
+    limit: u64,
+    layout: Option<Layout>,
+    cg: Option<NslabCgroup>,
+    /// Before the hog of step c: the cgroup's values, oom_kill, the kernel log's position.
+    before_values: Option<String>,
+    kills_before: u64,
+    seq_before: Option<u64>,
+    /// How step c's hog ended.
+    end: Option<(i32, HogEvent)>,
+}
+
+fn read_count(cg: &Cgroup, c: Concept) -> u64 {
+    match cg.read(c) {
+        Ok(Reading::Count(n)) | Ok(Reading::Bytes(n)) => n,
+        _ => 0,
+    }
+}
+
+impl OomLesson {
+    fn layout(&mut self) -> Result<&Layout> {
+        if self.layout.is_none() {
+            self.layout = Some(Layout::read()?);
+        }
+        Ok(self.layout.as_ref().expect("read above"))
+    }
+
+    fn limit(&mut self, stage: &Stage) -> u64 {
+        if self.limit == 0 {
+            self.limit = stage.limit.unwrap_or(DEFAULT_LIMIT);
+        }
+        self.limit
+    }
+
+    fn step_a(&mut self, stage: &mut Stage) -> Result<()> {
+        stage.command("cat /proc/self/cgroup\ngrep cgroup /proc/self/mountinfo");
+        let me = std::process::id() as i32;
+        let own = cgroup::own_cgroup()?;
+        let layout = self.layout()?.clone();
+        stage.view(
+            &format!("/proc/{me}/cgroup (nslab itself)"),
+            &views::cgroup::render_proc_cgroup(&own),
+        );
+        stage.view(
+            "The cgroup hierarchies, from /proc/self/mountinfo",
+            &views::cgroup::render_layout(&layout, &own, "nslab"),
+        );
+        let mine = Cgroup::of_pid(&layout, me, &["memory"])?;
+        let Some(dir) = mine.dir_for("memory").map(|d| d.path.clone()) else {
+            return Err(Problem::environment(
+                "this machine has no memory cgroup controller",
+                "boot a kernel with memory cgroups (cgroup_enable=memory), see `nslab doctor`",
+            ));
+        };
+        let path = layout.path_in_hierarchy("memory", &dir).unwrap_or_default();
+        match layout.home("memory") {
+            Some(Home::V1(h)) => {
+                let with = if h.controllers.len() > 1 {
+                    format!("together with {}", h.controllers.iter().filter(|c| *c != "memory").cloned().collect::<Vec<_>>().join(", "))
+                } else {
+                    "on its own".to_string()
+                };
+                stage.say(&format!(
+                    "Here memory is a cgroup v1 controller, mounted {with} at {}. In that hierarchy nslab is in the \
+                     cgroup {path}, which is the directory {}.",
+                    h.mount_point.display(),
+                    dir.display()
+                ));
+            }
+            Some(Home::V2(u)) => stage.say(&format!(
+                "Here memory is a cgroup v2 controller: one tree at {}, and nslab is in its cgroup {path}, the \
+                 directory {}.",
+                u.mount_point.display(),
+                dir.display()
+            )),
+            None => {}
+        }
+        if layout.version == cgroup::Version::Hybrid {
+            let v2 = if layout.v2_controllers.is_empty() {
+                "no controller at all".to_string()
+            } else {
+                layout.v2_controllers.join(", ")
+            };
+            stage.say(&format!(
+                "This machine is hybrid: beside the v1 hierarchies, a v2 tree is mounted at {} with {v2}. \
+                 Lessons use v1 for memory here; on a pure v2 machine the same concepts live in that one tree.",
+                layout.unified.as_ref().map(|u| u.mount_point.display().to_string()).unwrap_or_default()
+            ));
+        }
+        if let Some(shell) = procs::caller() {
+            if let Ok(sh) = Cgroup::of_pid(&layout, shell.pid, &["memory"]) {
+                if sh.dir_for("memory").map(|d| &d.path) != Some(&dir) {
+                    stage.say(&format!(
+                        "Your shell ({}, PID {}) is in another memory cgroup than nslab.",
+                        shell.comm, shell.pid
+                    ));
+                }
+            }
+        }
+        let values = mine.read_all(&[Concept::MemoryLimit, Concept::MemoryUsage]);
+        stage.view(
+            &format!("nslab's own memory cgroup ({})", dir.display()),
+            &views::cgroup::render_values(&values),
+        );
+        Ok(())
+    }
+
+    /// Step b's cgroup, made now if the learner started later (`--step c`).
+    fn ensure_cgroup(&mut self, stage: &mut Stage) -> Result<()> {
+        if self.cg.is_some() {
+            return Ok(());
+        }
+        stage.say("Making the cgroup of step b first.");
+        self.make_cgroup(stage)
+    }
+
+    fn make_cgroup(&mut self, stage: &mut Stage) -> Result<()> {
+        let limit = self.limit(stage);
+        let layout = self.layout()?.clone();
+        let own = cgroup::own_cgroup()?;
+        let st = cgroup::availability_from(&layout, &own, &["memory"], |p| {
+            std::fs::read_to_string(p.join("cgroup.subtree_control"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect()
+        });
+        let st = &st[0];
+        if !st.usable {
+            return Err(Problem::environment(
+                st.problem
+                    .clone()
+                    .unwrap_or_else(|| "the memory controller cannot be used here".into()),
+                st.fix.clone().unwrap_or_default(),
+            ));
+        }
+        let parent = st.parent.clone().context("no place for nslab's cgroup")?;
+        let version = st.version.unwrap_or(CgVersion::V1);
+        let dir = parent.join(CGROUP_NAME);
+        let limit_file = Concept::MemoryLimit.files(version)[0].file;
+        let swap_line = match version {
+            CgVersion::V1 => format!("echo 0 | sudo tee {}/memory.swappiness", dir.display()),
+            CgVersion::V2 => format!("echo 0 | sudo tee {}/memory.swap.max", dir.display()),
+        };
+        let mut cmd = String::new();
+        if version == CgVersion::V2 {
+            cmd.push_str(&format!(
+                "sudo mkdir {p}\necho +memory | sudo tee {p}/cgroup.subtree_control\nsudo mkdir {d}\n",
+                p = parent.display(),
+                d = dir.display()
+            ));
+        } else {
+            cmd.push_str(&format!("sudo mkdir -p {}\n", dir.display()));
+        }
+        cmd.push_str(&format!(
+            "echo {limit} | sudo tee {}/{limit_file}\n{swap_line}\ncat {}/{limit_file}",
+            dir.display(),
+            dir.display()
+        ));
+        stage.command(&cmd);
+
+        let cg = NslabCgroup::create_for(CGROUP_NAME, &["memory"])?;
+        cg.set(Concept::MemoryLimit, &Reading::Limit(Max::Value(limit)))?;
+        cg.forbid_swap()?;
+        stage.syscalls();
+        let dirs = cg.dirs.clone();
+        stage.view(
+            &format!("The new cgroup {}", dir.display()),
+            &views::cgroup::render_cgroup(&dirs, &cg.read_all(&MEMORY_VIEW)),
+        );
+        if version == CgVersion::V2 && cg.created_dirs().iter().any(|d| d == &parent) {
+            stage.say(
+                "On v2 the memory controller had to be handed down first: nslab made its `nslab` parent and wrote \
+                 +memory into that parent's cgroup.subtree_control, after which `oom` got a memory.max file.",
+            );
+        }
+        if let Ok(Reading::Limit(Max::Value(back))) = cg.read(Concept::MemoryLimit) {
+            if back == limit {
+                stage.say(&format!(
+                    "nslab wrote {limit} ({}) and the kernel stored exactly that.",
+                    human_bytes(limit)
+                ));
+            } else {
+                stage.say(&format!(
+                    "nslab wrote {limit} and reads back {back}: the kernel rounds byte limits down to whole 4096-byte pages."
+                ));
+            }
+        }
+        self.cg = Some(cg);
+        Ok(())
+    }
+
+    fn step_b(&mut self, stage: &mut Stage) -> Result<()> {
+        if self.cg.is_some() {
+            stage.say("The cgroup exists already.");
+            return Ok(());
+        }
+        self.make_cgroup(stage)
+    }
+
+    fn mem_dir(&self) -> Result<(PathBuf, CgVersion)> {
+        let cg = self.cg.as_ref().context("no cgroup yet")?;
+        let d = cg
+            .dir_for("memory")
+            .context("nslab's cgroup has no memory directory")?;
+        Ok((d.path.clone(), d.version))
+    }
+
+    fn step_c(&mut self, stage: &mut Stage) -> Result<()> {
+        self.ensure_cgroup(stage)?;
+        let limit = self.limit(stage);
+        let (dir, _) = self.mem_dir()?;
+        let cg = self.cg.as_ref().expect("ensured above");
+        self.before_values = Some(views::cgroup::render_values(&cg.read_all(&MEMORY_VIEW)));
+        self.kills_before = read_count(cg, Concept::OomKills);
+        self.seq_before = kmsg::last_seq();
+        stage.command(&format!(
+            "sudo sh -c 'echo $$ > {}/cgroup.procs; exec tail /dev/zero'",
+            dir.display()
+        ));
+        let goal = hog_goal(limit);
+        let mut hog = MemoryHog::spawn(goal, STEP, PAUSE)?;
+        let pid = hog.pid();
+        hog.start_in(cg)?;
+        stage.syscalls();
+        stage.say(&format!(
+            "The hog is PID {pid}, now in the cgroup and nowhere else in the memory hierarchy. It will try to take {} \
+             against a limit of {}.",
+            human_bytes(goal),
+            human_bytes(limit)
+        ));
+        let ev = climb(stage, &mut hog, cg, limit)?;
+        if let HogEvent::Holding(_) = ev {
+            // Not what a limit below the goal should allow; step d says so. Let it go now.
+            hog.release()?;
+        }
+        self.end = Some((pid, ev));
+        Ok(())
+    }
+
+    fn step_d(&mut self, stage: &mut Stage) -> Result<()> {
+        if self.end.is_none() {
+            stage.say("Running the hog of step c first.");
+            self.step_c(stage)?;
+        }
+        let (pid, ev) = self.end.clone().expect("ran above");
+        let (dir, version) = self.mem_dir()?;
+        let cg = self.cg.as_ref().expect("made with the hog");
+        match &ev {
+            HogEvent::Ended(end) => say_end(stage, pid, end),
+            HogEvent::Holding(n) | HogEvent::Progress(n) => stage.say(&format!(
+                "The hog was NOT killed: it holds {} under this cgroup's limit. Is swap taking the excess? \
+                 (memory.swap.max / memory.memsw.limit_in_bytes)",
+                human_bytes(*n)
+            )),
+        }
+        let oom_file = Concept::OomKills.files(version)[0].file;
+        let layout = self.layout.clone().context("layout read in step c")?;
+        let path = layout.path_in_hierarchy("memory", &dir).unwrap_or_default();
+        stage.command(&format!(
+            "cat {}/{oom_file}\nsudo dmesg | grep -A1 'oom_memcg={path}'",
+            dir.display()
+        ));
+        let after = views::cgroup::render_values(&cg.read_all(&MEMORY_VIEW));
+        stage.before_after(
+            "The cgroup before the hog and after its end",
+            self.before_values.as_deref().unwrap_or(""),
+            &after,
+        );
+        let kills = read_count(cg, Concept::OomKills);
+        let peak = match cg.read(Concept::MemoryPeak) {
+            Ok(Reading::Bytes(p)) => format!(", and the peak was {}", human_bytes(p)),
+            _ => String::new(),
+        };
+        stage.say(&format!(
+            "oom_kill went from {} to {kills} ({}); usage hit the limit {} time(s) ({}){peak}.",
+            self.kills_before,
+            Concept::OomKills.file_label(version),
+            read_count(cg, Concept::MemoryFailcnt),
+            Concept::MemoryFailcnt.file_label(version),
+        ));
+        match kmsg::oom_kills_in(&path) {
+            None => stage.say(
+                "The kernel's log (/dev/kmsg) cannot be read here, so its line for this kill cannot be shown; \
+                 on a machine where it can, `sudo dmesg` shows it.",
+            ),
+            Some(kills) => match kills.iter().rev().find(|k| Some(k.seq) > self.seq_before && k.pid == pid) {
+                Some(k) => {
+                    stage.view("The kernel's own report, from /dev/kmsg", &views::cgroup::render_oom_kill(k));
+                    stage.say(&format!(
+                        "constraint={}: the limit of a memory cgroup was hit, not the machine's memory. oom_memcg={} is the \
+                         cgroup whose limit it was, and pid={} ({}) the hog.",
+                        k.constraint,
+                        k.oom_memcg.as_deref().unwrap_or("?"),
+                        k.pid,
+                        k.task
+                    ));
+                }
+                None => stage.say("The kernel's log has no line for this kill (the log may have been cleared)."),
+            },
+        }
+        Ok(())
+    }
+
+    fn step_e(&mut self, stage: &mut Stage) -> Result<()> {
+        self.ensure_cgroup(stage)?;
+        let limit = self.limit(stage);
+        let goal = hog_goal(limit);
+        let high = survivor_limit(limit);
+        let (dir, version) = self.mem_dir()?;
+        let limit_file = Concept::MemoryLimit.files(version)[0].file;
+        let cg = self.cg.as_ref().expect("ensured above");
+        stage.command(&format!(
+            "echo {high} | sudo tee {d}/{limit_file}\nsudo sh -c 'echo $$ > {d}/cgroup.procs; head -c {goal} /dev/zero | tail > /dev/null'",
+            d = dir.display()
+        ));
+        cg.set(Concept::MemoryLimit, &Reading::Limit(Max::Value(high)))?;
+        let kills_before = read_count(cg, Concept::OomKills);
+        let mut hog = MemoryHog::spawn(goal, STEP, PAUSE)?;
+        let pid = hog.pid();
+        hog.start_in(cg)?;
+        stage.syscalls();
+        let ev = climb(stage, &mut hog, cg, high)?;
+        match ev {
+            HogEvent::Holding(n) => {
+                stage.view(
+                    &format!("The cgroup while PID {pid} holds its memory"),
+                    &views::cgroup::render_values(&cg.read_all(&MEMORY_VIEW)),
+                );
+                let avail = hog::mem_available()
+                    .map(human_bytes)
+                    .unwrap_or_else(|| "?".into());
+                stage.say(&format!(
+                    "The same hog now holds all {} it wanted, under a limit of {}; oom_kill is still {}. The machine has \
+                     {avail} available, as it had when the first hog died: the limit, not the machine, decided.",
+                    human_bytes(n),
+                    human_bytes(high),
+                    read_count(cg, Concept::OomKills)
+                ));
+                let end = hog.release()?;
+                stage.say(&format!(
+                    "Told to finish, it exited with status {}.",
+                    end.shell_status
+                ));
+            }
+            HogEvent::Ended(end) => {
+                say_end(stage, pid, &end);
+                stage.say(&format!(
+                    "Even {} was not enough here (oom_kill {} → {}).",
+                    human_bytes(high),
+                    kills_before,
+                    read_count(cg, Concept::OomKills)
+                ));
+            }
+            HogEvent::Progress(_) => {}
+        }
+        Ok(())
+    }
+
+    fn step_f(&mut self, stage: &mut Stage) -> Result<()> {
+        let Some(mut cg) = self.cg.take() else {
+            stage.say("nslab made no cgroup in this run: nothing to remove.");
+            return Ok(());
+        };
+        let dirs: Vec<PathBuf> = cg.created_dirs().iter().rev().cloned().collect();
+        let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        stage.command(&format!(
+            "cat {}/cgroup.procs     # empty\nsudo rmdir {}",
+            dirs[0].display(),
+            shown.join(" ")
+        ));
+        let procs = cg.pids()?;
+        if !procs.is_empty() {
+            stage.say(&format!(
+                "Still inside: {procs:?}; nslab kills them first (it started them)."
+            ));
+        }
+        cg.remove()?;
+        stage.syscalls();
+        let left: Vec<&PathBuf> = dirs.iter().filter(|d| d.exists()).collect();
+        if left.is_empty() {
+            stage.say(&format!("Removed, files and all: {}.", shown.join(" and ")));
+        } else {
+            stage.say(&format!(
+                "Left in place: {} (another nslab run's cgroup is inside it).",
+                left.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn say_end(stage: &Stage, pid: i32, end: &HogEnd) {
+    match (end.signal, end.code) {
+        (Some(sig), _) if end.killed_by_sigkill() => stage.say(&format!(
+            "The hog (PID {pid}) was killed by {} after touching {}. A shell prints `Killed`, and `echo $?` gives {} \
+             (128 + {}).",
+            sig.as_str(),
+            human_bytes(end.touched),
+            end.shell_status,
+            sig as i32
+        )),
+        (Some(sig), _) => stage.say(&format!(
+            "The hog (PID {pid}) ended by {}, not by the OOM killer's SIGKILL.",
+            sig.as_str()
+        )),
+        (None, Some(code)) => stage.say(&format!("The hog (PID {pid}) exited by itself with status {code}.")),
+        _ => stage.say(&format!("The hog (PID {pid}) ended.")),
+    }
+}
+
+/// Follow the hog to its end or its goal, drawing usage against `limit`: a bar on a
+/// terminal (drawn on each step, no ticking thread), a line per quarter when plain.
+fn climb(stage: &Stage, hog: &mut MemoryHog, cg: &Cgroup, limit: u64) -> Result<HogEvent> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let version = cg
+        .dir_for("memory")
+        .map(|d| d.version)
+        .unwrap_or(CgVersion::V1);
+    let usage_file = Concept::MemoryUsage.files(version)[0].file;
+    let bar = (!stage.ui.plain).then(|| {
+        let b = ProgressBar::with_draw_target(Some(limit), ProgressDrawTarget::stdout());
+        if let Ok(style) = ProgressStyle::with_template("  {msg}\n  {wide_bar:.cyan/blue}") {
+            b.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
+        }
+        b
+    });
+    let mut quarter = 0;
+    loop {
+        let ev = hog.next(Duration::from_secs(30))?;
+        let usage = read_count(cg, Concept::MemoryUsage);
+        let touched = match &ev {
+            HogEvent::Progress(t) | HogEvent::Holding(t) => *t,
+            HogEvent::Ended(e) => e.touched,
+        };
+        let msg = format!(
+            "{usage_file} {} of {} (touched {})",
+            human_bytes(usage),
+            human_bytes(limit),
+            human_bytes(touched)
+        );
+        match &bar {
+            Some(b) => {
+                b.set_position(usage.min(limit));
+                b.set_message(msg);
+            }
+            None => {
+                let q = (touched * 4 / limit.max(1)).min(8);
+                if q > quarter {
+                    quarter = q;
+                    stage.ui.out(&format!("  {msg}"));
+                }
+            }
+        }
+        if !matches!(ev, HogEvent::Progress(_)) {
+            if let Some(b) = bar {
+                b.abandon();
+            }
+            return Ok(ev);
+        }
+    }
+}
+
+impl Lesson for OomLesson {
+    fn run_step(&mut self, id: char, stage: &mut Stage) -> Result<()> {
+        match id {
+            'a' => self.step_a(stage),
+            'b' => self.step_b(stage),
+            'c' => self.step_c(stage),
+            'd' => self.step_d(stage),
+            'e' => self.step_e(stage),
+            'f' => self.step_f(stage),
+            _ => Ok(()),
+        }
+    }
+
+    fn check(&self, args: &CheckArgs) -> Result<Observation> {
+        check(args)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The check.
+
+const FOUND: &str = "memory cgroup";
+const LIMIT: &str = "memory limit";
+const USED: &str = "a process used its memory";
+const KILLS: &str = "OOM kills";
+const VICTIM: &str = "killed process was in it";
+
+/// Components that mark a cgroup as a service manager's or a container runtime's.
+const RUNTIMES: [&str; 9] = [
+    "docker",
+    "containerd",
+    "kubepods",
+    "kubepods.slice",
+    "libpod_parent",
+    "lxc",
+    "lxc.payload",
+    "podman",
+    "garden",
+];
+const UNIT_SUFFIXES: [&str; 6] = [".slice", ".scope", ".service", ".socket", ".mount", ".swap"];
+
+/// Is this cgroup (path from the hierarchy root) a systemd unit or a container's?
+pub fn is_stranger(path: &str) -> bool {
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    let Some(last) = comps.last() else {
+        return true;
+    };
+    if UNIT_SUFFIXES.iter().any(|s| last.ends_with(s)) {
+        return true;
+    }
+    // A container ID: 64 hex digits.
+    if last.len() == 64 && last.chars().all(|c| c.is_ascii_hexdigit()) {
+        return true;
+    }
+    comps
+        .iter()
+        .any(|c| RUNTIMES.contains(c) || c.starts_with("libpod-") || c.starts_with("docker-"))
+}
+
+fn is_30mb(bytes: u64) -> bool {
+    concepts::same_limit(bytes, 30_000_000) || concepts::same_limit(bytes, 30 << 20)
+}
+
+/// What the check knows about one memory cgroup.
+struct Seen {
+    dir: PathBuf,
+    path: String,
+    version: CgVersion,
+    changed: i64,
+    limit: Max,
+    kills: u64,
+}
+
+fn see(dir: &Path, path: &str, version: CgVersion, changed: i64) -> Option<Seen> {
+    let limit = match cgroup::read_concept(dir, version, Concept::MemoryLimit).ok()? {
+        Reading::Limit(m) => m,
+        _ => return None,
+    };
+    let kills = match cgroup::read_concept(dir, version, Concept::OomKills) {
+        Ok(Reading::Count(n)) => n,
+        _ => 0,
+    };
+    Some(Seen {
+        dir: dir.to_path_buf(),
+        path: path.to_string(),
+        version,
+        changed,
+        limit,
+        kills,
+    })
+}
+
+const HOW: &str = "nslab judges a memory cgroup that has a memory limit or an OOM kill, leaving out nslab's own \
+                   (its record of what it made), systemd units and container runtimes' cgroups; it prefers one \
+                   limited to 30 MB, then the most recently changed; --cgroup NAME-OR-PATH picks one";
+
+fn check(args: &CheckArgs) -> Result<Observation> {
+    let layout = Layout::read()?;
+    let version = match layout.home("memory") {
+        Some(Home::V1(_)) => CgVersion::V1,
+        Some(Home::V2(_)) => CgVersion::V2,
+        None => {
+            return Err(Problem::environment(
+                "this machine has no memory cgroup controller, so there is nothing to check",
+                "see `nslab doctor`",
+            ))
+        }
+    };
+    let all = cgroup::walk(&layout, "memory", 20_000);
+    let mut notes = vec![HOW.to_string()];
+
+    if let Some(want) = &args.cgroup {
+        let hit = resolve(&layout, &all, want);
+        return Ok(match hit.and_then(|(d, p, ch)| see(&d, &p, version, ch)) {
+            Some(s) => {
+                notes.push(format!("judging {want}, as asked with --cgroup"));
+                judge(&s, notes)
+            }
+            None => no_cgroup(
+                version,
+                notes,
+                Some(format!("there is no memory cgroup {want}")),
+            ),
+        });
+    }
+    if let Some(pid) = args.pid {
+        let cg = Cgroup::of_pid(&layout, pid, &["memory"]).map_err(|_| {
+            Problem::usage(
+                format!("there is no process with PID {pid}"),
+                "give the PID of a process in your cgroup, or use --cgroup",
+            )
+        })?;
+        let d = cg
+            .dir_for("memory")
+            .context("no memory cgroup for that PID")?;
+        let path = layout
+            .path_in_hierarchy("memory", &d.path)
+            .unwrap_or_default();
+        let s = see(&d.path, &path, version, 0).context("reading that cgroup's memory files")?;
+        notes.push(format!(
+            "judging the memory cgroup of PID {pid}, as asked with --pid"
+        ));
+        return Ok(judge(&s, notes));
+    }
+
+    let (mut own, mut strangers) = (0, 0);
+    let mut candidates: Vec<Seen> = Vec::new();
+    for f in &all {
+        if ledger::is_recorded(&f.dir) {
+            own += 1;
+            continue;
+        }
+        if is_stranger(&f.path) {
+            strangers += 1;
+            continue;
+        }
+        if let Some(s) = see(&f.dir, &f.path, f.version, f.changed) {
+            if s.limit != Max::Unlimited || s.kills > 0 {
+                candidates.push(s);
+            }
+        }
+    }
+    candidates.sort_by_key(|s| (s.limit.value().is_some_and(is_30mb), s.kills > 0, s.changed));
+    if own + strangers > 0 {
+        notes.push(format!("left out {own} cgroup(s) of nslab's own and {strangers} of systemd or container runtimes"));
+    }
+    let Some(best) = candidates.pop() else {
+        return Ok(no_cgroup(version, notes, None));
+    };
+    if !candidates.is_empty() {
+        let others: Vec<&str> = candidates
+            .iter()
+            .rev()
+            .take(5)
+            .map(|s| s.path.as_str())
+            .collect();
+        notes.push(format!("also seen and not judged: {}", others.join(", ")));
+    }
+    Ok(judge(&best, notes))
+}
+
+/// `--cgroup`: a directory, a path as /proc/PID/cgroup spells it, or a name.
+fn resolve(layout: &Layout, all: &[cgroup::Found], want: &str) -> Option<(PathBuf, String, i64)> {
+    let by_dir = |d: &Path| {
+        all.iter()
+            .find(|f| f.dir == d)
+            .map(|f| (f.dir.clone(), f.path.clone(), f.changed))
+    };
+    let p = Path::new(want);
+    if p.is_absolute() && p.is_dir() && layout.path_in_hierarchy("memory", p).is_some() {
+        return by_dir(p);
+    }
+    if want.starts_with('/') {
+        if let Some(d) = layout.dir_for_path("memory", want) {
+            if let Some(hit) = by_dir(&d) {
+                return Some(hit);
+            }
+        }
+    }
+    let name = want.trim_matches('/');
+    all.iter()
+        .filter(|f| {
+            f.path.trim_start_matches('/') == name || f.dir.file_name().is_some_and(|n| n == name)
+        })
+        .max_by_key(|f| f.changed)
+        .map(|f| (f.dir.clone(), f.path.clone(), f.changed))
+}
+
+fn no_cgroup(version: CgVersion, mut notes: Vec<String>, why: Option<String>) -> Observation {
+    if let Some(w) = why {
+        notes.push(w);
+    }
+    let root = match version {
+        CgVersion::V1 => "/sys/fs/cgroup/memory",
+        CgVersion::V2 => "/sys/fs/cgroup",
+    };
+    let limit_file = Concept::MemoryLimit.files(version)[0].file;
+    Observation {
+        judged: "no memory cgroup of yours with a limit or an OOM kill was found".into(),
+        facts: vec![
+            Fact::new(FOUND, "not found"),
+            Fact::new(LIMIT, "-"),
+            Fact::new(USED, "-"),
+            Fact::new(KILLS, "-"),
+            Fact::new(VICTIM, "-"),
+        ],
+        problem: Some("no-cgroup"),
+        verify: vec![format!(
+            "find {root} -name {limit_file} | xargs grep -v -e 9223372036854771712 -e max"
+        )],
+        notes,
+    }
+}
+
+fn judge(s: &Seen, mut notes: Vec<String>) -> Observation {
+    let v = s.version;
+    let read = |c: Concept| cgroup::read_concept(&s.dir, v, c).ok();
+    let peak = match read(Concept::MemoryPeak).or_else(|| read(Concept::MemoryUsage)) {
+        Some(Reading::Bytes(b)) => b,
+        _ => 0,
+    };
+    let failcnt = match read(Concept::MemoryFailcnt) {
+        Some(Reading::Count(n)) => n,
+        _ => 0,
+    };
+    let mut problem = None;
+    let limit_fact = match s.limit {
+        Max::Value(b) if is_30mb(b) => "30 MB".to_string(),
+        Max::Value(b) => {
+            problem = Some("wrong-limit");
+            format!("{} ({b} bytes), not 30 MB", human_bytes(b))
+        }
+        Max::Unlimited => {
+            problem = Some("wrong-limit");
+            "none (unlimited)".to_string()
+        }
+    };
+    // A hog that ran inside leaves a peak near the limit; an idle shell that joined does not.
+    let threshold = match s.limit {
+        Max::Value(b) => (b / 2).min(8 << 20),
+        Max::Unlimited => 8 << 20,
+    };
+    let used = s.kills > 0 || failcnt > 0 || peak >= threshold;
+    if !used {
+        problem = problem.or(Some("never-joined"));
+    }
+    if s.kills == 0 {
+        problem = problem.or(Some("nothing-killed"));
+    }
+    let logged = kmsg::read_records().map(|r| kmsg::oom_kills(&r));
+    let mine: Vec<&kmsg::OomKill> = logged
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .filter(|k| {
+            k.oom_memcg.as_deref() == Some(s.path.as_str())
+                || k.task_memcg
+                    .as_deref()
+                    .is_some_and(|t| t == s.path || t.starts_with(&format!("{}/", s.path)))
+        })
+        .collect();
+    let victim_fact = match (&logged, s.kills) {
+        (_, 0) => "no: nothing was killed in it".to_string(),
+        (None, _) => {
+            notes.push("the kernel log cannot be read here: the kill is judged from the oom_kill counter alone".into());
+            "yes".to_string()
+        }
+        (Some(_), _) if !mine.is_empty() => "yes".to_string(),
+        (Some(_), _) => {
+            notes.push("the kernel log has no line left for this cgroup's kill (overwritten?): judged from oom_kill".into());
+            "yes".to_string()
+        }
+    };
+    let limit_file = Concept::MemoryLimit.files(v)[0].file;
+    let oom_file = Concept::OomKills.files(v)[0].file;
+    let raw_limit = std::fs::read_to_string(s.dir.join(limit_file)).unwrap_or_default();
+    let last = mine
+        .last()
+        .map(|k| format!("; the kernel's last kill there: {} (PID {})", k.task, k.pid))
+        .unwrap_or_default();
+    Observation {
+        judged: format!(
+            "memory cgroup {} (cgroup {}, directory {}): {limit_file} = {}, oom_kill {}, peak {}{last}",
+            s.path,
+            v.label(),
+            s.dir.display(),
+            raw_limit.trim(),
+            s.kills,
+            human_bytes(peak)
+        ),
+        facts: vec![
+            Fact::new(FOUND, "found"),
+            Fact::new(LIMIT, limit_fact),
+            Fact::new(USED, if used { "yes" } else { "no" }),
+            Fact::new(KILLS, if s.kills > 0 { "at least 1".to_string() } else { "none".to_string() }),
+            Fact::new(VICTIM, victim_fact),
+        ],
+        problem,
+        verify: vec![
+            format!("cat {}/{limit_file}", s.dir.display()),
+            format!("cat {}/{oom_file}", s.dir.display()),
+            format!("sudo dmesg | grep -A1 'oom_memcg={}'", s.path),
+        ],
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests;
