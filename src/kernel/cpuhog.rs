@@ -309,4 +309,28 @@ mod tests {
         hog.stop().unwrap();
         assert!(crate::kernel::procs::process(pid).map_or(true, |p| p.is_zombie()));
     }
+
+    #[test]
+    fn root_an_nslab_parent_left_by_another_run_goes_with_the_last_cgroup() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: needs root (creates real cgroups)");
+            return;
+        }
+        let layout = crate::kernel::cgroup::Layout::read().unwrap();
+        let me = std::process::id() as i32;
+        let base = crate::kernel::cgroup::dir_of_pid(&layout, me, "cpu")
+            .unwrap()
+            .unwrap();
+        let parent = base.join("nslab");
+        if parent.exists() {
+            eprintln!("skipping: another nslab run uses {}", parent.display());
+            return;
+        }
+        // Another run made the parent and ended while our cgroup was inside: it is on no
+        // ledger now, and ours must take it along.
+        std::fs::create_dir(&parent).unwrap();
+        let mut cg = NslabCgroup::create_for(&format!("nslabt-last-{me}"), &["cpu"]).unwrap();
+        cg.remove().unwrap();
+        assert!(!parent.exists(), "the empty nslab parent was removed");
+    }
 }

@@ -595,6 +595,10 @@ impl NslabCgroup {
                 if let Err(e) = remove_dir_of_run(&p) {
                     first_err.get_or_insert(e);
                 }
+            } else if p.file_name().is_some_and(|n| n == "nslab") {
+                // A `nslab` parent another run made and left to us (it still held our cgroup
+                // when that run ended): the last one out removes it once it is empty.
+                let _ = remove_inner(&p);
             }
         }
         self.removed = true;
