@@ -79,6 +79,14 @@ pub fn table_at(proc_root: &Path) -> std::io::Result<Vec<ProcInfo>> {
     Ok(all)
 }
 
+/// The processes a process sees in its own `/proc` (a container's, through
+/// /proc/PID/root/proc), and the path read.
+pub fn table_seen_by(pid: i32) -> std::io::Result<(std::path::PathBuf, Vec<ProcInfo>)> {
+    let root = Path::new("/proc").join(pid.to_string()).join("root/proc");
+    let table = table_at(&root)?;
+    Ok((root, table))
+}
+
 /// Every process the host's `/proc` shows.
 pub fn table() -> std::io::Result<Vec<ProcInfo>> {
     table_at(Path::new("/proc"))

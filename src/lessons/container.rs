@@ -205,8 +205,8 @@ impl ContainerLesson {
                 ],
             ),
         );
-        let proc_inside = Path::new("/proc").join(pid1.to_string()).join("root/proc");
-        let ps = procs::table_at(&proc_inside).context("reading the container's /proc")?;
+        let (proc_inside, ps) =
+            procs::table_seen_by(pid1).context("reading the container's /proc")?;
         stage.view(
             &format!(
                 "ps inside: the container's own /proc ({} from the host)",

@@ -326,7 +326,7 @@ impl NetLesson {
         let inode = net::netns_inode(BLUE)
             .map(|i| format!("net:[{i}]"))
             .unwrap_or_else(|| "?".into());
-        let gone = creator.is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
+        let gone = creator.is_some_and(|p| crate::kernel::procs::process(p).is_none());
         stage.say(&format!(
             "/run/netns/{BLUE} is now the namespace {inode} itself (stat shows that inode). The process that made it, PID {}, {}: the mount alone keeps the namespace alive.",
             creator.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
