@@ -207,11 +207,11 @@ for m in $modules; do add_module "$m"; done
 printf '%s\n' "${mod_order[@]}" >"$root/etc/nslab-vm-modules"
 
 cp "$here/guest/init" "$root/init"
-cp "$here/guest/stage2" "$root/usr/libexec/nslab-vm-stage2"
+cp "$here/guest/stage2" "$root/usr/libexec/vm-stage2"
 cp "$here/guest/wait-for" "$here/guest/hint-is" "$here/guest/ns-init" "$here/guest/memory-at-root" "$root/usr/local/bin/"
-chmod 755 "$root/init" "$root/usr/libexec/nslab-vm-stage2" "$root"/usr/local/bin/*
+chmod 755 "$root/init" "$root/usr/libexec/vm-stage2" "$root"/usr/local/bin/*
 cp "$selected" "$root/etc/nslab-vm-scenarios"
-echo "nslab-vm" >"$root/etc/hostname"
+echo "v2guest" >"$root/etc/hostname"
 printf 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 
@@ -252,7 +252,7 @@ boot() {
       elif [[ $l == NSLAB-VM-INFO* ]]; then
         printf 'vm: guest %s\n' "${l#NSLAB-VM-INFO }"
       elif [[ $l == NSLAB-VM-RESULT* ]]; then
-        read -r _ n rc want secs <<<"$l"
+        read -r _ n rc want secs _ <<<"$l"
         st=PASS why=
         [[ $rc == "$want" ]] || st=FAIL
         [[ " $leaked " == *" $n "* ]] && st=FAIL why=", left nslab objects behind"
