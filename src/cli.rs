@@ -74,6 +74,40 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a command in a container: the small runtime lesson 5 builds.
+    ///
+    /// New PID, mount, UTS and IPC namespaces, a root filesystem made the root with
+    /// pivot_root, its own /proc and /dev, a hostname, and a cgroup when limits are given.
+    /// The command's exit status is nslab's; everything is removed afterwards.
+    #[command(
+        after_help = "Examples:\n  sudo nslab run -- /bin/sh\n  sudo nslab run --memory 100M --cpus 0.5 --pids 50 --hostname box -- sh -c 'ps; hostname'\n  sudo nslab run --rootfs ~/minicontainer/rootfs -- /bin/bash"
+    )]
+    Run {
+        /// Use this directory as the root filesystem (default: build one from the host's busybox-static or programs).
+        #[arg(long, value_name = "DIR")]
+        rootfs: Option<std::path::PathBuf>,
+        /// Memory limit, e.g. 100M or 1G.
+        #[arg(long, value_name = "SIZE")]
+        memory: Option<String>,
+        /// CPU limit in CPUs, e.g. 0.5 for half of one CPU.
+        #[arg(long, value_name = "CPUS")]
+        cpus: Option<String>,
+        /// Most processes the container may have at once.
+        #[arg(long, value_name = "N")]
+        pids: Option<String>,
+        /// The container's hostname (default nslab).
+        #[arg(long, value_name = "NAME")]
+        hostname: Option<String>,
+        /// Also a network namespace of its own (only a loopback interface).
+        #[arg(long)]
+        net: bool,
+        /// Print the system calls nslab made, as strace shows them, on stderr.
+        #[arg(long)]
+        trace: bool,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
     /// Remove everything a crashed or killed nslab run left behind (only nslab's own).
     Cleanup,
     /// Can this machine run the lessons? Kernel, privileges, cgroups, tools — with fixes.

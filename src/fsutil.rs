@@ -7,6 +7,19 @@ use std::path::Path;
 /// Write `data` to `path` so that a reader sees the old or the new content, never half:
 /// write a temporary file beside it, fsync, rename over.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_replacing(path, data, true)
+}
+
+/// Like [`write_atomic`] but without the fsync: a reader (or a later `nslab cleanup` after
+/// `kill -9`) still sees the old or the new content, never half, because rename is atomic;
+/// only a power loss could lose the update. The ledger uses it: what it lists (processes,
+/// cgroups, mounts, namespaces, links) does not survive a power loss either, and an fsync
+/// per entry cost a container start ~20 ms on ext4.
+pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
+    write_replacing(path, data, false)
+}
+
+fn write_replacing(path: &Path, data: &[u8], sync: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -16,7 +29,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {

@@ -71,7 +71,15 @@ pub fn run_dir() -> PathBuf {
 struct Ledger {
     file: PathBuf,
     run: RunFile,
+    /// The run file, open for rewriting in place (see [`save`]).
+    handle: Option<std::fs::File>,
+    /// Bytes last written through `handle`.
+    written: usize,
 }
+
+/// Run files up to this size are rewritten in place: one `pwrite` at offset 0 within a
+/// single page, which a `kill -9` cannot tear.
+const IN_PLACE_MAX: usize = 4096;
 
 static LEDGER: Mutex<Option<Ledger>> = Mutex::new(None);
 
@@ -87,13 +95,21 @@ fn with_ledger<T>(f: impl FnOnce(&mut Ledger) -> Result<T>) -> Result<T> {
                 owner_start_time: start,
                 resources: Vec::new(),
             },
+            handle: None,
+            written: 0,
         });
     }
     f(guard.as_mut().expect("ledger initialised above"))
 }
 
-fn save(ledger: &Ledger) -> Result<()> {
+/// Write the run file. A small one is rewritten in place, padded with spaces (which JSON
+/// readers skip) when it shrinks: no new file and no rename per entry, because on a disk
+/// filesystem (here /run is ext4) each rename costs a journal update, milliseconds per
+/// object created. Readers of a file being rewritten retry (see [`read_run_file`]).
+fn save(ledger: &mut Ledger) -> Result<()> {
     if ledger.run.resources.is_empty() {
+        ledger.handle = None;
+        ledger.written = 0;
         match std::fs::remove_file(&ledger.file) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -102,9 +118,47 @@ fn save(ledger: &Ledger) -> Result<()> {
         return Ok(());
     }
     let dir = ledger.file.parent().expect("run file has a directory");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let text = serde_json::to_string_pretty(&ledger.run)?;
-    crate::fsutil::write_atomic(&ledger.file, text.as_bytes())
+    let mut text = serde_json::to_string_pretty(&ledger.run)?;
+    if text.len() > IN_PLACE_MAX {
+        ledger.handle = None;
+        ledger.written = 0;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        return crate::fsutil::write_replace(&ledger.file, text.as_bytes());
+    }
+    if ledger.handle.is_none() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&ledger.file)
+            .with_context(|| format!("creating {}", ledger.file.display()))?;
+        ledger.handle = Some(f);
+        ledger.written = 0;
+    }
+    while text.len() < ledger.written {
+        text.push(' ');
+    }
+    let f = ledger.handle.as_ref().expect("opened above");
+    std::os::unix::fs::FileExt::write_all_at(f, text.as_bytes(), 0)
+        .with_context(|| format!("writing {}", ledger.file.display()))?;
+    ledger.written = text.len();
+    Ok(())
+}
+
+/// Parse a run file, once more after a moment if it does not parse: its owner may have
+/// been rewriting it at that instant.
+fn read_run_file(path: &std::path::Path) -> Option<RunFile> {
+    for attempt in 0..2 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Ok(run) = serde_json::from_str(&text) {
+            return Some(run);
+        }
+    }
+    None
 }
 
 /// Write `resource` into this run's ledger. Call it *before* creating the object.
@@ -178,10 +232,9 @@ pub fn cleanup_dead_runs() -> Result<CleanupReport> {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let run: RunFile = match serde_json::from_str(&text) {
-            Ok(r) => r,
-            Err(_) => {
+        let run: RunFile = match read_run_file(&path) {
+            Some(r) => r,
+            None => {
                 let aside = path.with_extension("json.damaged");
                 let _ = std::fs::rename(&path, &aside);
                 report.damaged.push(aside.display().to_string());
@@ -241,4 +294,66 @@ pub fn is_recorded(path: &std::path::Path) -> bool {
         }
         _ => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger_in(dir: &std::path::Path) -> Ledger {
+        Ledger {
+            file: dir.join("runs").join("1-2.json"),
+            run: RunFile {
+                owner_pid: 1,
+                owner_start_time: 2,
+                resources: Vec::new(),
+            },
+            handle: None,
+            written: 0,
+        }
+    }
+
+    fn on_disk(l: &Ledger) -> RunFile {
+        read_run_file(&l.file).expect("the run file parses")
+    }
+
+    #[test]
+    fn run_file_is_rewritten_in_place_and_padded_when_it_shrinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut l = ledger_in(tmp.path());
+        for i in 0..3 {
+            l.run.resources.push(Resource::Dir {
+                path: PathBuf::from(format!("/var/tmp/nslab-x{i}")),
+            });
+            save(&mut l).unwrap();
+        }
+        assert_eq!(on_disk(&l).resources.len(), 3);
+        let full = std::fs::metadata(&l.file).unwrap().len();
+        l.run.resources.truncate(1);
+        save(&mut l).unwrap();
+        assert_eq!(
+            on_disk(&l).resources,
+            l.run.resources,
+            "trailing spaces are ignored"
+        );
+        assert_eq!(
+            std::fs::metadata(&l.file).unwrap().len(),
+            full,
+            "rewritten in place, padded"
+        );
+        // Past one page it is replaced whole; back under, rewritten in place again.
+        for i in 0..100 {
+            l.run.resources.push(Resource::Cgroup {
+                path: PathBuf::from(format!("/sys/fs/cgroup/pids/nslab/c{i}")),
+            });
+        }
+        save(&mut l).unwrap();
+        assert_eq!(on_disk(&l).resources.len(), 101);
+        l.run.resources.truncate(2);
+        save(&mut l).unwrap();
+        assert_eq!(on_disk(&l).resources.len(), 2);
+        l.run.resources.clear();
+        save(&mut l).unwrap();
+        assert!(!l.file.exists(), "an empty ledger leaves no file");
+    }
 }

@@ -11,6 +11,7 @@ mod kernel;
 mod ledger;
 mod lessons;
 mod progress;
+mod runtime;
 mod ui;
 mod views;
 
@@ -40,6 +41,25 @@ fn main() {
         Some(Command::Solution { lesson }) => commands::solution(&ui, lesson),
         Some(Command::Show { what }) => commands::show(&ui, what),
         Some(Command::Progress { json }) => commands::show_progress(&ui, *json),
+        Some(Command::Run {
+            rootfs,
+            memory,
+            cpus,
+            pids,
+            hostname,
+            net,
+            trace,
+            command,
+        }) => runtime::run(&runtime::RunArgs {
+            rootfs: rootfs.clone(),
+            memory: memory.clone(),
+            cpus: cpus.clone(),
+            pids: pids.clone(),
+            hostname: hostname.clone(),
+            net: *net,
+            trace: *trace,
+            command: command.clone(),
+        }),
         Some(Command::Cleanup) => commands::cleanup(&ui),
         Some(Command::Doctor) => commands::doctor(&ui),
     };

@@ -4,11 +4,14 @@
 //! cgroup concepts. cgroup v1 and v2 differ only inside [`cgroup`].
 
 pub mod cgroup;
+pub mod container;
+pub mod cpuhog;
 pub mod hog;
 pub mod machine;
 pub mod net;
 pub mod ns;
 pub mod pidns;
 pub mod procs;
+pub mod rootfs;
 pub mod sys;
 pub mod trace;

@@ -1,6 +1,8 @@
 //! The lessons: metadata as data (texts embedded from `lessons/NN-slug/`), one Rust module
 //! per lesson for what it does and how its exercise is checked.
 
+pub mod container;
+pub mod cpu;
 pub mod net;
 pub mod oom;
 pub mod pid;
@@ -54,7 +56,7 @@ pub trait Lesson {
 }
 
 /// Every lesson, in order.
-pub static ALL: &[&LessonInfo] = &[&pid::INFO, &net::INFO, &oom::INFO];
+pub static ALL: &[&LessonInfo] = &[&pid::INFO, &net::INFO, &oom::INFO, &cpu::INFO, &container::INFO];
 
 /// A lesson by number (`3`, `03`) or slug (`oom`).
 pub fn find(key: &str) -> Option<&'static LessonInfo> {

@@ -104,23 +104,6 @@ fn links_view(ns: &mut Netns, others: &[&Netns]) -> Result<String> {
     }))
 }
 
-/// Wait (briefly) until a link has its carrier: the kernel turns it on in the background
-/// once both ends are up, and packets sent before that are dropped.
-fn wait_carrier(ns: &mut Netns, dev: &str) -> Result<()> {
-    let start = Instant::now();
-    loop {
-        if let Some(l) = ns.rtnl().link(dev)? {
-            if l.lower_up && l.operstate == "UP" {
-                return Ok(());
-            }
-        }
-        if start.elapsed() > Duration::from_secs(3) {
-            return Ok(());
-        }
-        sys::sleep(Duration::from_millis(10))?;
-    }
-}
-
 fn ms(us: u64) -> String {
     format!("{:.3} ms", us as f64 / 1000.0)
 }
@@ -191,7 +174,7 @@ impl NetLesson {
                 &views::net::links(&pair, &|_| None),
             );
             s.say(&format!(
-                "Both ends are in nslab's own namespace, DOWN, each naming the other as its peer (PEER column: ifindex {} and {}).",
+                "Both ends are in nslab's own namespace, DOWN, each naming the other as its peer (PEER column: if{} and if{}).",
                 pair.iter().find(|l| l.name == BLUE0).map(|l| l.index).unwrap_or(0),
                 pair.iter().find(|l| l.name == RED0).map(|l| l.index).unwrap_or(0),
             ));
@@ -268,8 +251,7 @@ impl NetLesson {
                 s.syscalls();
             }
         }
-        let red = self.red.as_mut().expect("red");
-        wait_carrier(red, RED0)?;
+        self.red().wait_carrier(RED0, Duration::from_secs(3))?;
         if show {
             if let Some(s) = stage {
                 let (red, blue) = (
@@ -562,9 +544,9 @@ fn facts(values: [&str; 6]) -> Vec<Fact> {
         .collect()
 }
 
-/// nslab's own namespaces: the prefix, and anything a run recorded.
+/// nslab's own objects: the `nslab-` prefix its lessons use, and anything a run recorded.
 fn is_nslabs(name: &str) -> bool {
-    name.starts_with("nslab")
+    name.starts_with("nslab-")
         || ledger::all_recorded()
             .iter()
             .any(|r| matches!(r, Resource::NetNs { name: n } if n == name))
@@ -578,12 +560,13 @@ fn cable_between(a: &mut Seen, b: &Seen) -> Result<Option<(Link, Link)>> {
     for l in a
         .links
         .iter()
-        .filter(|l| l.kind == "veth" && l.link_netnsid == Some(id))
+        // A bridge's port is exercise 2b's cabling, not the pair of exercise 2.
+        .filter(|l| l.kind == "veth" && l.link_netnsid == Some(id) && l.master.is_none())
     {
         if let Some(p) = b
             .links
             .iter()
-            .find(|p| Some(p.index) == l.peer_index && p.kind == "veth")
+            .find(|p| Some(p.index) == l.peer_index && p.kind == "veth" && p.master.is_none())
         {
             if p.peer_index == Some(l.index) {
                 return Ok(Some((l.clone(), p.clone())));
@@ -591,6 +574,94 @@ fn cable_between(a: &mut Seen, b: &Seen) -> Result<Option<(Link, Link)>> {
         }
     }
     Ok(None)
+}
+
+/// Exercise 2b: a bridge in one namespace whose ports are veths leading into three or
+/// more other namespaces. Described in notes (with one echo from the first member to each
+/// other one); the facts judge exercise 2's pair.
+fn bridge_notes(seen: &mut [Seen]) -> Result<Vec<String>> {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    let fds: Vec<i32> = seen.iter().map(|s| s.ns.fd().as_raw_fd()).collect();
+    let mut out = Vec::new();
+    for h in 0..seen.len() {
+        let bridges: Vec<Link> = seen[h]
+            .links
+            .iter()
+            .filter(|l| l.kind == "bridge")
+            .cloned()
+            .collect();
+        for br in bridges {
+            let ports: Vec<Link> = seen[h]
+                .links
+                .iter()
+                .filter(|l| l.kind == "veth" && l.master == Some(br.index))
+                .cloned()
+                .collect();
+            let mut members: Vec<(usize, Link)> = Vec::new();
+            for (m, fd) in fds.iter().enumerate() {
+                if m == h {
+                    continue;
+                }
+                // SAFETY: the descriptor belongs to seen[m], alive for this whole call.
+                let other = unsafe { BorrowedFd::borrow_raw(*fd) };
+                let Some(id) = seen[h].ns.rtnl().netnsid_of(other)? else {
+                    continue;
+                };
+                for p in ports.iter().filter(|p| p.link_netnsid == Some(id)) {
+                    if let Some(end) = seen[m]
+                        .links
+                        .iter()
+                        .find(|e| Some(e.index) == p.peer_index && e.kind == "veth")
+                    {
+                        members.push((m, end.clone()));
+                    }
+                }
+            }
+            if members.len() < 3 {
+                continue;
+            }
+            let names: Vec<&str> = members.iter().map(|(m, _)| seen[*m].ns.name()).collect();
+            let mut down: Vec<String> = Vec::new();
+            if !br.admin_up {
+                down.push(br.name.clone());
+            }
+            down.extend(ports.iter().filter(|p| !p.admin_up).map(|p| p.name.clone()));
+            down.extend(
+                members
+                    .iter()
+                    .filter(|(_, e)| !e.admin_up)
+                    .map(|(m, e)| format!("{} (in {})", e.name, seen[*m].ns.name())),
+            );
+            let mut echoes = Vec::new();
+            let (m0, _) = members[0].clone();
+            for (k, (m, e)) in members.iter().enumerate().skip(1) {
+                let target = v4(&seen[*m].addrs, e.index).first().map(|(ip, _)| *ip);
+                let result = match target {
+                    None => "no address".to_string(),
+                    Some(ip) => match seen[m0].ns.echo(ip, 100 + k as u16, CHECK_ECHO_TIMEOUT) {
+                        Ok(Some(r)) => format!("{ip} replied ({})", ms(r.rtt_us)),
+                        Ok(None) => format!("{ip} no reply"),
+                        Err(e) => format!("{ip} not sent ({})", e.root_cause()),
+                    },
+                };
+                echoes.push(format!("{}: {result}", seen[*m].ns.name()));
+            }
+            out.push(format!(
+                "exercise 2b: bridge {} in {} joins {}; {}; echo from {}: {}",
+                br.name,
+                seen[h].ns.name(),
+                names.join(", "),
+                if down.is_empty() {
+                    "everything UP".to_string()
+                } else {
+                    format!("DOWN: {}", down.join(", "))
+                },
+                seen[m0].ns.name(),
+                echoes.join("; ")
+            ));
+        }
+    }
+    Ok(out)
 }
 
 fn v4(addrs: &[Address], index: u32) -> Vec<(Ipv4Addr, u8)> {
@@ -661,6 +732,7 @@ fn check(_args: &CheckArgs) -> Result<Observation> {
             notes,
         });
     }
+    notes.extend(bridge_notes(&mut seen)?);
     // Every pair joined by a veth; the newest pair is the learner's current work.
     let mut pairs = Vec::new();
     for i in 0..seen.len() {
@@ -729,7 +801,7 @@ fn no_cable(seen: &mut [Seen], notes: Vec<String>) -> Result<Observation> {
     let pair = host_links.iter().find(|l| {
         l.kind == "veth"
             && l.link_netnsid.is_none()
-            && !l.name.starts_with("nslab")
+            && !l.name.starts_with("nslab-")
             && host_links
                 .iter()
                 .any(|p| Some(p.index) == l.peer_index && p.peer_index == Some(l.index))
@@ -831,28 +903,35 @@ fn judge_pair(
     let (mut ab, mut ba_echo) = ("not sent".to_string(), "not sent".to_string());
     let mut rtts = String::new();
     if let (Some(((a_ip, _), (b_ip, _))), None) = (target, problem) {
-        let one = |from: &Netns, to: Ipv4Addr, seq: u16| -> Result<Option<u64>> {
+        // The round trip, or why there was none. Sending can fail for real (a `prohibit`
+        // route, no route at all): that is the learner's network, not an error of nslab's.
+        let one = |from: &Netns, to: Ipv4Addr, seq: u16| -> std::result::Result<u64, String> {
             // A second try: the first packet may only trigger ARP on a slow machine.
             for attempt in 0..2 {
-                if let Some(r) = from.echo(to, seq + attempt, CHECK_ECHO_TIMEOUT)? {
-                    return Ok(Some(r.rtt_us));
+                match from.echo(to, seq + attempt, CHECK_ECHO_TIMEOUT) {
+                    Ok(Some(r)) => return Ok(r.rtt_us),
+                    Ok(None) => {}
+                    Err(e) => return Err(format!("no reply: sending failed ({})", e.root_cause())),
                 }
             }
-            Ok(None)
+            Err(format!(
+                "no reply within {}s",
+                CHECK_ECHO_TIMEOUT.as_secs() * 2
+            ))
         };
-        match one(&seen[i].ns, b_ip, 1)? {
-            Some(us) => {
+        match one(&seen[i].ns, b_ip, 1) {
+            Ok(us) => {
                 ab = "reply".into();
                 rtts.push_str(&format!("; echo {an} -> {b_ip}: {}", ms(us)));
             }
-            None => ab = format!("no reply within {}s", CHECK_ECHO_TIMEOUT.as_secs() * 2),
+            Err(why) => ab = why,
         }
-        match one(&seen[j].ns, a_ip, 11)? {
-            Some(us) => {
+        match one(&seen[j].ns, a_ip, 11) {
+            Ok(us) => {
                 ba_echo = "reply".into();
                 rtts.push_str(&format!("; echo {bn} -> {a_ip}: {}", ms(us)));
             }
-            None => ba_echo = format!("no reply within {}s", CHECK_ECHO_TIMEOUT.as_secs() * 2),
+            Err(why) => ba_echo = why,
         }
         if ab != "reply" || ba_echo != "reply" {
             problem = Some("no-reply");

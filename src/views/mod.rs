@@ -3,7 +3,9 @@
 //! Nothing here reads the system; everything is snapshot-tested without root.
 
 pub mod cgroup;
+pub mod chart;
 pub mod check;
+pub mod container;
 pub mod diff;
 pub mod net;
 pub mod ns;

@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod concepts;
+pub mod find;
 pub mod kmsg;
 pub mod mountinfo;
 

@@ -325,6 +325,33 @@ impl Rtnl {
         Ok(())
     }
 
+    /// `ip link add NAME netns NS1 type veth peer name PEER netns NS2`: the pair is born
+    /// with each end in its namespace, nothing to move (a move costs the kernel an RCU
+    /// grace period or two). Nothing lands in the host, so nothing goes on the ledger.
+    pub fn create_veth_placed(
+        &mut self,
+        name: &str,
+        netns_fd: BorrowedFd<'_>,
+        peer: &str,
+        peer_netns_fd: BorrowedFd<'_>,
+    ) -> Result<()> {
+        check_name(name)?;
+        check_name(peer)?;
+        let mut peer_msg = by_name(peer);
+        peer_msg
+            .attributes
+            .push(LinkAttribute::NetNsFd(peer_netns_fd.as_raw_fd()));
+        let mut m = by_name(name);
+        m.attributes
+            .push(LinkAttribute::NetNsFd(netns_fd.as_raw_fd()));
+        m.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
+        ]));
+        self.change(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
+            .with_context(|| format!("creating veth pair {name} <-> {peer} in place"))
+    }
+
     /// `ip link add NAME type bridge`.
     pub fn create_bridge(&mut self, name: &str) -> Result<()> {
         check_name(name)?;

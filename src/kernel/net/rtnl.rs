@@ -92,15 +92,6 @@ impl Rtnl {
         })
     }
 
-    /// Open a bare netlink socket for handing to another process (no connect yet).
-    pub fn raw_socket_fd() -> Result<OwnedFd> {
-        let mut sock =
-            Socket::new(NETLINK_ROUTE).context("socket(AF_NETLINK, SOCK_DGRAM, NETLINK_ROUTE)")?;
-        sock.bind_auto().context("bind(netlink)")?;
-        // SAFETY: into_raw_fd hands over the only owner of an open fd.
-        Ok(unsafe { OwnedFd::from_raw_fd(sock.into_raw_fd()) })
-    }
-
     pub fn netns(&self) -> Option<&str> {
         self.netns.as_deref()
     }

@@ -1,6 +1,7 @@
 //! Root tests: real namespaces, a real veth pair, real echoes. Each skips with a reason
 //! when not root, and removes everything it made even when it fails.
 
+use super::rtnl::errno_of;
 use super::*;
 use std::net::IpAddr;
 use std::process::Command;
@@ -279,6 +280,40 @@ fn in_netns_runs_inside_and_reports_errors() {
         ["lo"]
     );
     assert!(Netns::create(ns.name()).is_err(), "exists already");
+    ns.delete().unwrap();
+    drop(guard);
+}
+
+#[test]
+fn a_bridge_and_its_port_inside_a_namespace() {
+    if !is_root() {
+        return;
+    }
+    let p = prefix("b");
+    let guard = Guard::new(&p, &["n"], &[]);
+    let mut ns = Netns::create(&guard.netns[0]).unwrap();
+    let r = ns.rtnl();
+    r.create_bridge("br0").unwrap();
+    r.create_veth("port0", "peer0").unwrap();
+    assert!(
+        ledger::current()
+            .iter()
+            .all(|x| !matches!(x, Resource::Link { .. })),
+        "links inside a namespace go with it"
+    );
+    r.set_master("port0", Some("br0")).unwrap();
+    let br = r.link("br0").unwrap().unwrap();
+    assert_eq!(br.kind, "bridge");
+    assert_eq!(r.link("port0").unwrap().unwrap().master, Some(br.index));
+    assert!(trace::take()
+        .iter()
+        .any(|l| l.contains(&format!("master={}", br.index)) && l.ends_with("-> ack")));
+    r.set_master("port0", None).unwrap();
+    assert_eq!(r.link("port0").unwrap().unwrap().master, None);
+    let err = r.set_master("port0", Some("nosuchbr")).unwrap_err();
+    assert!(format!("{err:#}").contains("no link nosuchbr"), "{err:#}");
+    assert!(r.delete("br0").unwrap());
+    assert!(!r.delete("br0").unwrap(), "already gone is not an error");
     ns.delete().unwrap();
     drop(guard);
 }

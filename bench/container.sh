@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Start-to-exit of `true` in a container: `nslab run`, runc, and util-linux `unshare … chroot`.
+#
+# Each line makes the same container: new PID, mount, UTS and IPC namespaces, a root
+# filesystem (one prepared busybox tree, shared by all three), /proc for the new PID
+# namespace, and a cgroup with three limits (memory 100M, CPU 0.5, pids 50) that is made
+# before and removed after each run. nslab and runc use pivot_root; the unshare line is the
+# seeds' mini container (`unshare --pid --fork --mount --uts --ipc --mount-proc` then
+# `chroot`), with its cgroup made by hand as the seeds do.
+#
+# Usage: sudo bench/container.sh [RUNS]     (writes bench/RESULTS-container.md)
+# Installs hyperfine, runc and busybox-static from Debian if absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-200}
+[ "$(id -u)" = 0 ] || { echo "bench/container.sh needs root (namespaces, cgroups)" >&2; exit 3; }
+
+missing=()
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+command -v runc >/dev/null || missing+=(runc)
+file_is_static() { [ -x "$1" ] && ! grep -q "ld-linux" "$1" 2>/dev/null; }
+file_is_static /bin/busybox || missing+=(busybox-static)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ -z "${NSLAB:-}" ]; then
+    cargo build --release --quiet
+    NSLAB=$PWD/target/release/nslab
+fi
+
+WORK=$(mktemp -d /var/tmp/nslab-bench-XXXXXX)
+CG_NAME=nslab-bench-$$
+cleanup() {
+    runc --root "$WORK/runc-state" delete -f nslab-bench >/dev/null 2>&1 || true
+    for d in "${CG_DIRS[@]:-}"; do [ -n "$d" ] && rmdir "$d" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# The root filesystem: static busybox and the two applets used.
+ROOTFS=$WORK/rootfs
+mkdir -p "$ROOTFS"/{bin,proc,dev,sys,tmp,etc}
+cp /bin/busybox "$ROOTFS/bin/"
+ln -s busybox "$ROOTFS/bin/sh"
+ln -s busybox "$ROOTFS/bin/true"
+
+# runc: a bundle with the equivalent config.json (no network namespace, no extra mounts).
+mkdir -p "$WORK/bundle" "$WORK/runc-state"
+cat > "$WORK/bundle/config.json" <<JSON
+{
+  "ociVersion": "1.0.2",
+  "process": {
+    "terminal": false,
+    "user": {"uid": 0, "gid": 0},
+    "args": ["/bin/true"],
+    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    "cwd": "/",
+    "capabilities": {
+      "bounding": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FOWNER","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SYS_ADMIN"],
+      "effective": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FOWNER","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SYS_ADMIN"],
+      "permitted": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FOWNER","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SYS_ADMIN"]
+    },
+    "noNewPrivileges": false
+  },
+  "root": {"path": "$ROOTFS", "readonly": false},
+  "hostname": "nslab",
+  "mounts": [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid","strictatime","mode=755","size=65536k"]}
+  ],
+  "linux": {
+    "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}],
+    "cgroupsPath": "$CG_NAME-runc",
+    "resources": {
+      "memory": {"limit": 104857600},
+      "cpu": {"quota": 50000, "period": 100000},
+      "pids": {"limit": 50}
+    }
+  }
+}
+JSON
+
+# The unshare line's cgroup, made by hand under this shell's own cgroup, as the seeds do.
+CG_DIRS=()
+if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+    own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+    dir=/sys/fs/cgroup${own%/}/$CG_NAME
+    SETUP="mkdir $dir && echo 104857600 > $dir/memory.max && echo '50000 100000' > $dir/cpu.max && echo 50 > $dir/pids.max"
+    JOIN="echo \$\$ > $dir/cgroup.procs"
+    CG_DIRS=("$dir")
+else
+    dir_of() { # the v1 directory of this shell's cgroup for controller $1
+        local line
+        line=$(grep -E "^[0-9]+:([^:]*,)?$1(,[^:]*)?:" /proc/self/cgroup)
+        echo "/sys/fs/cgroup/$1${line##*:}" | sed 's#/$##'
+    }
+    M=$(dir_of memory)/$CG_NAME C=$(dir_of cpu)/$CG_NAME P=$(dir_of pids)/$CG_NAME
+    SETUP="mkdir $M $C $P && echo 104857600 > $M/memory.limit_in_bytes && echo 50000 > $C/cpu.cfs_quota_us && echo 50 > $P/pids.max"
+    JOIN="echo \$\$ > $M/cgroup.procs && echo \$\$ > $C/cgroup.procs && echo \$\$ > $P/cgroup.procs"
+    CG_DIRS=("$M" "$C" "$P")
+fi
+cat > "$WORK/unshare.sh" <<SH
+$SETUP
+unshare --pid --fork --mount --uts --ipc --mount-proc sh -c '$JOIN && exec chroot $ROOTFS /bin/true'
+rc=\$?
+rmdir ${CG_DIRS[*]}
+exit \$rc
+SH
+
+NSLAB_CMD="$NSLAB run --rootfs $ROOTFS --memory 100M --cpus 0.5 --pids 50 -- /bin/true"
+RUNC_CMD="runc --root $WORK/runc-state run --bundle $WORK/bundle nslab-bench"
+UNSHARE_CMD="sh $WORK/unshare.sh"
+# Each must work before it is timed.
+for c in "$NSLAB_CMD" "$RUNC_CMD" "$UNSHARE_CMD"; do
+    $c || { echo "failed: $c" >&2; exit 1; }
+done
+
+hyperfine -N --warmup 10 --runs "$RUNS" --export-csv "$WORK/results.csv" --export-markdown "$WORK/results.md" \
+    -n "nslab run" "$NSLAB_CMD" -n "runc run" "$RUNC_CMD" -n "unshare + chroot" "$UNSHARE_CMD"
+
+median() { awk -F, -v n="$1" '$1 == n { printf "%.2f", $4 * 1000 }' "$WORK/results.csv"; }
+NS=$(median "nslab run"); RC=$(median "runc run"); US=$(median "unshare + chroot")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+R_RUNC=$(ratio "$NS" "$RC"); R_UNSHARE=$(ratio "$NS" "$US")
+verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g) ? "met" : "NOT met" }'; }
+
+cat > bench/RESULTS-container.md <<MD
+# Container start-to-exit: \`nslab run\` vs runc vs unshare + chroot
+
+\`/bin/true\` in a container with new PID, mount, UTS and IPC namespaces, a busybox root
+filesystem, /proc for the new PID namespace and a cgroup with memory 100M, CPU 0.5 and
+pids 50 (made before and removed after each run). Measured with hyperfine, $RUNS runs each
+after 10 warm-up runs, by \`bench/container.sh\`.
+
+Machine: $(nproc) CPUs, kernel $(uname -r), cgroup $( [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] && echo v2 || echo "v1 (hybrid)"),
+$(runc --version | head -1), $(hyperfine --version), $(unshare --version), $(date -u +%Y-%m-%d).
+
+| | median |
+|---|---|
+| \`nslab run\` | $NS ms |
+| \`runc run\` | $RC ms |
+| \`unshare … chroot\` (+ cgroup by hand) | $US ms |
+
+- nslab / runc: **$R_RUNC** (goal ≤ 0.15: $(verdict "$R_RUNC" 0.15))
+- nslab / unshare + chroot: **$R_UNSHARE** (goal ≤ 1.6: $(verdict "$R_UNSHARE" 1.6))
+
+hyperfine's table (times in ms unless marked):
+
+$(cat "$WORK/results.md")
+MD
+cat bench/RESULTS-container.md

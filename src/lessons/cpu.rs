@@ -1,0 +1,1089 @@
+//! Lesson 4: CPU quota, period and weight, with a hog drawn as a live chart.
+
+use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
+use crate::checks::{Fact, Observation};
+use crate::engine::Stage;
+use crate::error::Problem;
+use crate::kernel::cgroup::concepts::TimeUnit;
+use crate::kernel::cgroup::find::{self, CpuCgroup};
+use crate::kernel::cgroup::{self, CgVersion, Cgroup, Concept, CpuQuota, CpuWeight, Layout};
+use crate::kernel::cgroup::{NslabCgroup, Reading};
+use crate::kernel::cpuhog::{self, CpuHog};
+use crate::kernel::procs::{self, ProcInfo};
+use crate::kernel::sys;
+use crate::ledger::{self, Resource};
+use crate::views;
+use crate::views::chart::{self, percent};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub static INFO: LessonInfo = LessonInfo {
+    number: 4,
+    slug: "cpu",
+    title: "CPU quota, period and weight — a hog held to 10%",
+    summary: "a CPU hog unthrottled vs under a 10% quota; period; weights between two hogs",
+    text: include_str!("../../lessons/04-cpu/lesson.md"),
+    hints: include_str!("../../lessons/04-cpu/hints.md"),
+    solution: include_str!("../../lessons/04-cpu/solution.md"),
+    expected_check: include_str!("../../lessons/04-cpu/expected/check.txt"),
+    steps: &[
+        StepSpec {
+            id: 'a',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'b',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'c',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'd',
+            interactive: false,
+        },
+        StepSpec {
+            id: 'e',
+            interactive: false,
+        },
+    ],
+    make: || Box::new(CpuLesson::default()),
+};
+
+/// One sampling window of the charts.
+const WINDOW: Duration = Duration::from_millis(100);
+
+/// The 10% cgroup of step b and its hog live on until step e removes them.
+#[derive(Default)]
+struct CpuLesson {
+    limited: Option<(NslabCgroup, CpuHog)>,
+}
+
+/// The cpu directory of an nslab cgroup, for the shell commands shown.
+fn cpu_dir(cg: &Cgroup) -> Result<(PathBuf, CgVersion)> {
+    let d = cg
+        .dir_for("cpu")
+        .context("the cgroup has no cpu directory")?;
+    Ok((d.path.clone(), d.version))
+}
+
+/// The shell commands that set a quota, as each version spells them.
+fn quota_commands(dir: &Path, v: CgVersion, quota_us: u64, period_us: u64) -> String {
+    let d = dir.display();
+    match v {
+        CgVersion::V1 => format!(
+            "echo {period_us} > {d}/cpu.cfs_period_us\necho {quota_us} > {d}/cpu.cfs_quota_us"
+        ),
+        CgVersion::V2 => format!("echo \"{quota_us} {period_us}\" > {d}/cpu.max"),
+    }
+}
+
+fn quota(quota_us: u64, period_us: u64) -> Reading {
+    Reading::CpuQuota(CpuQuota {
+        quota_us: Some(quota_us),
+        period_us,
+    })
+}
+
+/// CPU time used so far by the cgroup (its own counter), or by the hog where the
+/// cgroup has no accounting file.
+fn usage_ns(cg: &Cgroup, pid: i32) -> Option<u64> {
+    match cg.read(Concept::CpuUsage) {
+        Ok(Reading::CpuTime(t)) => Some(match t.unit {
+            TimeUnit::Ns => t.raw,
+            TimeUnit::Us => t.raw * 1000,
+        }),
+        _ => cpuhog::process_cpu_ns(pid),
+    }
+}
+
+/// One line of a chart: a hog in its cgroup and its share per window.
+struct Series {
+    label: String,
+    cg: Cgroup,
+    pid: i32,
+    limit: Option<f64>,
+    values: Vec<f64>,
+    last: u64,
+}
+
+impl Series {
+    fn new(label: impl Into<String>, cg: &Cgroup, hog: &CpuHog, limit: Option<f64>) -> Series {
+        Series {
+            label: label.into(),
+            cg: cg.clone(),
+            pid: hog.pid(),
+            limit,
+            values: Vec::new(),
+            last: 0,
+        }
+    }
+
+    fn mean(&self) -> f64 {
+        chart::stats(&self.values).map(|s| s.mean).unwrap_or(0.0)
+    }
+}
+
+fn charts(series: &[Series]) -> String {
+    let mut out = String::new();
+    for (i, s) in series.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&s.label);
+        out.push('\n');
+        out.push_str(&chart::render(
+            &s.values,
+            WINDOW.as_millis() as u64,
+            s.limit,
+        ));
+    }
+    out
+}
+
+/// Sample every series for `total`, one value per window. On a terminal the chart is
+/// redrawn after each window; under `--yes` or `--plain` it is printed once at the end.
+fn sample(stage: &Stage, title: &str, series: &mut [Series], total: Duration) -> Result<()> {
+    let term = console::Term::stdout();
+    // Redrawing moves the cursor up over the last frame: only possible if it fits on screen.
+    let frame_lines = series.len() * 16 + 1;
+    let fits = term
+        .size_checked()
+        .is_some_and(|(rows, _)| rows as usize > frame_lines);
+    let live = !(stage.ui.plain || stage.yes) && fits;
+    let mut drawn = 0usize;
+    for s in series.iter_mut() {
+        s.last = usage_ns(&s.cg, s.pid).context("reading the hog's CPU time")?;
+    }
+    let windows = (total.as_millis() / WINDOW.as_millis()).max(1);
+    let mut t0 = Instant::now();
+    for _ in 0..windows {
+        sys::sleep(WINDOW)?;
+        let now = Instant::now();
+        let wall = now.duration_since(t0).as_nanos().max(1) as f64;
+        t0 = now;
+        for s in series.iter_mut() {
+            let u = usage_ns(&s.cg, s.pid).unwrap_or(s.last);
+            s.values
+                .push(u.saturating_sub(s.last) as f64 / wall * 100.0);
+            s.last = u;
+        }
+        if live {
+            let mut frame = format!("{}\n", console::style(title).bold());
+            for line in charts(series).lines() {
+                frame.push_str("  ");
+                frame.push_str(line);
+                frame.push('\n');
+            }
+            if drawn > 0 {
+                let _ = term.clear_last_lines(drawn);
+            }
+            let _ = term.write_str(&frame);
+            let _ = term.flush();
+            drawn = frame.lines().count();
+        }
+    }
+    if live {
+        stage.ui.blank();
+    } else {
+        stage.view(title, &charts(series));
+    }
+    Ok(())
+}
+
+fn stat_of(cg: &Cgroup) -> Result<cgroup::concepts::CpuStat> {
+    match cg.read(Concept::CpuStat)? {
+        Reading::CpuStat(s) => Ok(s),
+        other => anyhow::bail!("cpu.stat read as {other:?}"),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+impl CpuLesson {
+    fn step_a(&mut self, stage: &mut Stage) -> Result<()> {
+        let cg = NslabCgroup::create_for("cpu-free", &["cpu"])?;
+        let (dir, _) = cpu_dir(&cg)?;
+        stage.command(&format!(
+            "sudo mkdir {d}\nyes > /dev/null &\necho $! | sudo tee {d}/cgroup.procs",
+            d = dir.display()
+        ));
+        stage.syscalls();
+        stage.view(
+            "The new cgroup, before anything runs in it",
+            &views::cgroup::render_values(&cg.read_all(&[
+                Concept::CpuQuota,
+                Concept::CpuWeight,
+                Concept::CpuUsage,
+            ])),
+        );
+        let mut hog = CpuHog::spawn()?;
+        hog.start_in(&cg)?;
+        stage.syscalls();
+        let mut series = [Series::new(
+            format!("hog (PID {}), no limit", hog.pid()),
+            &cg,
+            &hog,
+            None,
+        )];
+        sample(
+            stage,
+            "CPU share of the hog per 100 ms (% of one CPU)",
+            &mut series,
+            Duration::from_secs(2),
+        )?;
+        let cpus = cpuhog::allowed_cpus().len();
+        let mean = series[0].mean();
+        stage.say(&format!(
+            "With no limit the hog got {} of one CPU on average: it never sleeps, so it runs whenever the \
+             scheduler lets it. It can use one CPU at most (one thread); this machine has {cpus}, shared with \
+             whatever else runs here{}.",
+            percent(mean),
+            if mean < 80.0 {
+                " — and something else is busy right now: the rest went to other processes"
+            } else {
+                ""
+            }
+        ));
+        hog.stop()?;
+        let mut cg = cg;
+        cg.remove()?;
+        stage.syscalls();
+        Ok(())
+    }
+
+    /// The 10% cgroup with its hog running, made by step b (or by step e on its own).
+    fn make_limited(&mut self, stage: &mut Stage) -> Result<()> {
+        let cg = NslabCgroup::create_for("cpu-10", &["cpu"])?;
+        let (dir, v) = cpu_dir(&cg)?;
+        stage.command(&format!(
+            "sudo mkdir {d}\n{}\nyes > /dev/null &\necho $! | sudo tee {d}/cgroup.procs",
+            quota_commands(&dir, v, 10_000, 100_000),
+            d = dir.display()
+        ));
+        cg.set(Concept::CpuQuota, &quota(10_000, 100_000))?;
+        let mut hog = CpuHog::spawn()?;
+        hog.start_in(&cg)?;
+        stage.syscalls();
+        self.limited = Some((cg, hog));
+        Ok(())
+    }
+
+    fn step_b(&mut self, stage: &mut Stage) -> Result<()> {
+        self.make_limited(stage)?;
+        let (cg, hog) = self.limited.as_ref().expect("made above");
+        let before = stat_of(cg)?;
+        let values = [Concept::CpuQuota, Concept::CpuStat];
+        let shown_before = views::cgroup::render_values(&cg.read_all(&values));
+        let mut series = [Series::new(
+            format!("hog (PID {}), quota 10000 µs per 100000 µs", hog.pid()),
+            cg,
+            hog,
+            Some(10.0),
+        )];
+        sample(
+            stage,
+            "CPU share of the hog per 100 ms (% of one CPU)",
+            &mut series,
+            Duration::from_secs(2),
+        )?;
+        let after = stat_of(cg)?;
+        stage.before_after(
+            "The quota and cpu.stat when the hog started and 2 s later",
+            &shown_before,
+            &views::cgroup::render_values(&cg.read_all(&values)),
+        );
+        let d_raw = after.throttled.raw.saturating_sub(before.throttled.raw);
+        let d_us = after.throttled.us.saturating_sub(before.throttled.us);
+        let (file_key, unit) = match after.throttled.unit {
+            TimeUnit::Ns => ("throttled_time", "ns"),
+            TimeUnit::Us => ("throttled_usec", "µs"),
+        };
+        stage.say(&format!(
+            "The hog averaged {} of one CPU. In those 2 s, nr_periods grew by {} (one per 100 ms period in \
+             which the cgroup wanted CPU), nr_throttled by {} (periods where the quota ran out), and \
+             {file_key} by {d_raw} {unit} = {:.1} s spent waiting for the next period. cgroup v1 counts \
+             that time in nanoseconds (throttled_time), v2 in microseconds (throttled_usec).",
+            percent(series[0].mean()),
+            after.nr_periods.saturating_sub(before.nr_periods),
+            after.nr_throttled.saturating_sub(before.nr_throttled),
+            d_us as f64 / 1e6
+        ));
+        Ok(())
+    }
+
+    fn step_c(&mut self, stage: &mut Stage) -> Result<()> {
+        let fine = NslabCgroup::create_for("cpu-1ms", &["cpu"])?;
+        let coarse = NslabCgroup::create_for("cpu-100ms", &["cpu"])?;
+        let (fdir, v) = cpu_dir(&fine)?;
+        let (cdir, _) = cpu_dir(&coarse)?;
+        stage.command(&format!(
+            "sudo mkdir {} {}\n{}\n{}",
+            fdir.display(),
+            cdir.display(),
+            quota_commands(&fdir, v, 1_000, 10_000),
+            quota_commands(&cdir, v, 100_000, 1_000_000)
+        ));
+        fine.set(Concept::CpuQuota, &quota(1_000, 10_000))?;
+        coarse.set(Concept::CpuQuota, &quota(100_000, 1_000_000))?;
+        let mut hog_f = CpuHog::spawn()?;
+        let mut hog_c = CpuHog::spawn()?;
+        hog_f.start_in(&fine)?;
+        hog_c.start_in(&coarse)?;
+        stage.syscalls();
+        hog_f.take_longest_stall();
+        hog_c.take_longest_stall();
+        let mut series = [
+            Series::new(
+                format!("hog (PID {}), 1 ms per 10 ms", hog_f.pid()),
+                &fine,
+                &hog_f,
+                Some(10.0),
+            ),
+            Series::new(
+                format!("hog (PID {}), 100 ms per 1 s", hog_c.pid()),
+                &coarse,
+                &hog_c,
+                Some(10.0),
+            ),
+        ];
+        sample(
+            stage,
+            "Two hogs, both limited to 10%, sampled together per 100 ms",
+            &mut series,
+            Duration::from_secs(3),
+        )?;
+        let (stall_f, stall_c) = (hog_f.take_longest_stall(), hog_c.take_longest_stall());
+        stage.view(
+            "Longest time each hog waited, off the CPU, in one stretch",
+            &views::cgroup::table(
+                &["", "quota / period", "average share", "longest stall"],
+                &[
+                    vec![
+                        "cpu-1ms".into(),
+                        "1000 µs / 10000 µs".into(),
+                        percent(series[0].mean()),
+                        ms(stall_f),
+                    ],
+                    vec![
+                        "cpu-100ms".into(),
+                        "100000 µs / 1000000 µs".into(),
+                        percent(series[1].mean()),
+                        ms(stall_c),
+                    ],
+                ],
+            ),
+        );
+        let (avg_f, avg_c) = (series[0].mean(), series[1].mean());
+        stage.say(&format!(
+            "Both got about 10% on average ({} and {}), but not in the same way: with a 10 ms period the hog \
+             runs 1 ms and waits about 9 ms, so every 100 ms window looks alike; with a 1 s period it burns \
+             its 100 ms at once and then waits about 900 ms. Here the longest waits were {} and {}{}. A server \
+             limited like the second answers some requests almost a second late although its average looks fine.",
+            percent(avg_f),
+            percent(avg_c),
+            ms(stall_f),
+            ms(stall_c),
+            if stall_f > Duration::from_millis(30) {
+                " (more than 9 ms for the first: other processes on this machine kept it waiting too)"
+            } else {
+                ""
+            }
+        ));
+        hog_f.stop()?;
+        hog_c.stop()?;
+        let (mut fine, mut coarse) = (fine, coarse);
+        fine.remove()?;
+        coarse.remove()?;
+        stage.syscalls();
+        Ok(())
+    }
+
+    fn step_d(&mut self, stage: &mut Stage) -> Result<()> {
+        let light = NslabCgroup::create_for("cpu-light", &["cpu"])?;
+        let heavy = NslabCgroup::create_for("cpu-heavy", &["cpu"])?;
+        let (ldir, v) = cpu_dir(&light)?;
+        let (hdir, _) = cpu_dir(&heavy)?;
+        let (w_light, w_heavy, file) = match v {
+            CgVersion::V1 => (
+                CpuWeight::from_shares(1024),
+                CpuWeight::from_shares(3072),
+                "cpu.shares",
+            ),
+            CgVersion::V2 => (
+                CpuWeight::from_weight(100),
+                CpuWeight::from_weight(300),
+                "cpu.weight",
+            ),
+        };
+        let cpu = cpuhog::allowed_cpus().first().copied().unwrap_or(0);
+        stage.command(&format!(
+            "sudo mkdir {l} {h}\necho {} > {l}/{file}\necho {} > {h}/{file}\n\
+             sh -c 'echo $$ > {l}/cgroup.procs; exec taskset -c {cpu} yes > /dev/null' &\n\
+             sh -c 'echo $$ > {h}/cgroup.procs; exec taskset -c {cpu} yes > /dev/null' &",
+            w_light.raw,
+            w_heavy.raw,
+            l = ldir.display(),
+            h = hdir.display()
+        ));
+        light.set(Concept::CpuWeight, &Reading::CpuWeight(w_light))?;
+        heavy.set(Concept::CpuWeight, &Reading::CpuWeight(w_heavy))?;
+        let mut hog_l = CpuHog::spawn()?;
+        let mut hog_h = CpuHog::spawn()?;
+        // Pinned to one CPU, the two must compete for it; otherwise each takes a CPU of its own.
+        hog_l.start_pinned_in(&light, Some(cpu))?;
+        hog_h.start_pinned_in(&heavy, Some(cpu))?;
+        stage.syscalls();
+        let label = |w: &CpuWeight| match v {
+            CgVersion::V1 => format!("{file} {}", w.shares),
+            CgVersion::V2 => format!("{file} {}", w.weight),
+        };
+        let mut series = [
+            Series::new(
+                format!(
+                    "hog (PID {}) in cpu-light, {}",
+                    hog_l.pid(),
+                    label(&w_light)
+                ),
+                &light,
+                &hog_l,
+                None,
+            ),
+            Series::new(
+                format!(
+                    "hog (PID {}) in cpu-heavy, {}",
+                    hog_h.pid(),
+                    label(&w_heavy)
+                ),
+                &heavy,
+                &hog_h,
+                None,
+            ),
+        ];
+        sample(
+            stage,
+            &format!("Two hogs pinned to CPU {cpu}, per 100 ms (% of that CPU)"),
+            &mut series,
+            Duration::from_millis(2500),
+        )?;
+        let (a, b) = (series[0].mean(), series[1].mean());
+        let sum = (a + b).max(f64::MIN_POSITIVE);
+        let light_pct = a / sum * 100.0;
+        let verdict = if a + b > 130.0 {
+            "the two used more than one CPU together, so they did not compete: the pin to one CPU did \
+             not hold"
+                .to_string()
+        } else if (15.0..=35.0).contains(&light_pct) {
+            "as weights 1 : 3 predict for a busy CPU (25 : 75)".to_string()
+        } else {
+            "not the 25 : 75 that weights 1 : 3 predict: something else shared CPU {cpu} unevenly during \
+             this short sample (a busy or emulated machine); run the step again with `--step d`"
+                .replace("{cpu}", &cpu.to_string())
+        };
+        stage.say(&format!(
+            "Of what the two hogs got ({} of CPU {cpu} together), the light one had {light_pct:.0}% and the \
+             heavy one {:.0}%: {verdict}. A weight is not a limit: alone on a CPU, either hog would get all of \
+             it. On cgroup v1 the file is cpu.shares (default 1024, here 1024 and 3072); on v2 it is \
+             cpu.weight (default 100, here 100 and 300).",
+            percent(a + b),
+            b / sum * 100.0,
+        ));
+        hog_l.stop()?;
+        hog_h.stop()?;
+        let (mut light, mut heavy) = (light, heavy);
+        light.remove()?;
+        heavy.remove()?;
+        stage.syscalls();
+        Ok(())
+    }
+
+    fn step_e(&mut self, stage: &mut Stage) -> Result<()> {
+        if self.limited.is_none() {
+            stage.say("Making the 10% cgroup of step b first.");
+            self.make_limited(stage)?;
+        }
+        let (mut cg, hog) = self.limited.take().expect("made above");
+        let (dir, _) = cpu_dir(&cg)?;
+        let before = ledger_view();
+        stage.command(&format!(
+            "sudo rmdir {d}       # refused while a process is inside\nkill %1\nsudo rmdir {d}",
+            d = dir.display()
+        ));
+        let refused = cgroup::rmdir_traced(&dir);
+        stage.syscalls();
+        match &refused {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => stage.say(
+                "rmdir is refused with EBUSY: a cgroup with a process in it cannot be removed. \
+                 Its files are not deleted one by one either — the directory goes as a whole, once empty.",
+            ),
+            Err(e) => stage.say(&format!("rmdir failed: {e}")),
+            Ok(()) => stage.say("rmdir succeeded: the hog had already left the cgroup."),
+        }
+        hog.stop()?;
+        cg.remove()?;
+        stage.syscalls();
+        stage.before_after(
+            "What this run had made, before and after",
+            &before,
+            &ledger_view(),
+        );
+        let left = ledger::current().len();
+        stage.say(&if left == 0 {
+            "The hog is gone and so is every cgroup this run made: its ledger is empty. If nslab is killed \
+             outright, `sudo nslab cleanup` removes whatever a ledger still lists."
+                .to_string()
+        } else {
+            format!("{left} object(s) are still on this run's ledger; they are removed when the lesson ends.")
+        });
+        Ok(())
+    }
+}
+
+/// This run's ledger, one object a line.
+fn ledger_view() -> String {
+    let mut lines: Vec<String> = ledger::current()
+        .iter()
+        .map(|r| match r {
+            Resource::Process { .. } => "process (a CPU hog)".to_string(),
+            other => other.describe(),
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push("(nothing)".into());
+    }
+    lines.join("\n") + "\n"
+}
+
+impl Lesson for CpuLesson {
+    fn run_step(&mut self, id: char, stage: &mut Stage) -> Result<()> {
+        match id {
+            'a' => self.step_a(stage),
+            'b' => self.step_b(stage),
+            'c' => self.step_c(stage),
+            'd' => self.step_d(stage),
+            'e' => self.step_e(stage),
+            _ => Ok(()),
+        }
+    }
+
+    fn check(&self, args: &CheckArgs) -> Result<Observation> {
+        check(args, Duration::from_millis(1500))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The check.
+
+const FOUND: &str = "cgroup with a CPU quota";
+const LIMIT: &str = "limit (quota / period)";
+const INSIDE: &str = "processes inside";
+const BUSY: &str = "using CPU";
+const SHARE: &str = "measured share";
+const THROTTLED: &str = "nr_throttled";
+
+/// The band a 10%-limited hog must land in on a noisy machine.
+const BAND: (f64, f64) = (5.0, 20.0);
+/// Below this share of one CPU, the processes are idle, not hogging.
+const BUSY_MIN: f64 = 2.0;
+
+/// Container runtimes and service managers: a cgroup whose processes come from them is a
+/// stranger's, even when a shell runs inside.
+const RUNTIMES: &[&str] = &[
+    "containerd-shim",
+    "containerd",
+    "dockerd",
+    "conmon",
+    "runc",
+    "crun",
+    "lxc-start",
+    "systemd-nspawn",
+    "podman",
+];
+
+/// Was `pid` started from a terminal or a shell (the learner's), not by a service? A
+/// controlling terminal, a shell among its ancestors, or a shell leading its session (a hog
+/// left behind by `sudo sh -c '… &'` is reparented, but stays in the terminal's session).
+fn from_a_shell(table: &[ProcInfo], pid: i32) -> bool {
+    let chain = procs::ancestors(table, pid);
+    if chain
+        .iter()
+        .any(|p| RUNTIMES.iter().any(|r| p.comm.starts_with(r)))
+    {
+        return false;
+    }
+    let leader_is_shell = cpuhog::session_id(pid)
+        .filter(|&sid| sid > 0)
+        .and_then(|sid| table.iter().find(|p| p.pid == sid))
+        .is_some_and(|p| procs::is_shell(&p.comm));
+    cpuhog::tty_nr(pid).unwrap_or(0) != 0
+        || leader_is_shell
+        || chain.iter().any(|p| procs::is_shell(&p.comm))
+}
+
+fn ours(c: &CpuCgroup) -> bool {
+    let recorded: Vec<PathBuf> = ledger::all_recorded()
+        .into_iter()
+        .filter_map(|r| match r {
+            Resource::Cgroup { path } => Some(path),
+            _ => None,
+        })
+        .collect();
+    c.dir.components().any(|x| x.as_os_str() == "nslab") || recorded.contains(&c.dir)
+}
+
+fn check(args: &CheckArgs, sample_for: Duration) -> Result<Observation> {
+    let layout = Layout::read()?;
+    if layout.home("cpu").is_none() {
+        return Err(Problem::environment(
+            "the cpu cgroup controller is not available on this machine",
+            "see `nslab doctor` for how to enable it",
+        ));
+    }
+    let table = procs::table().context("reading the process table")?;
+    let mut notes = Vec::new();
+
+    if let Some(pid) = args.pid {
+        if procs::process(pid).is_none() {
+            return Err(Problem::usage(
+                format!("there is no process with PID {pid}"),
+                "give the PID of the hog in your cgroup (cat /sys/fs/cgroup/…/cgroup.procs)",
+            ));
+        }
+        let c = find::cpu_cgroup_of(&layout, pid)?
+            .with_context(|| format!("PID {pid} is outside the mounted cpu hierarchy"))?;
+        notes.push(format!(
+            "judging the cgroup of PID {pid}, as asked with --pid"
+        ));
+        if c.quota.quota_us.is_none() {
+            let mut obs = nothing_found(notes);
+            obs.judged = format!(
+                "PID {pid} is in cgroup {} ({}), which has no CPU quota",
+                c.path,
+                c.dir.display()
+            );
+            obs.facts[0].value = "PID's cgroup has no CPU quota".into();
+            return Ok(obs);
+        }
+        return judge(&layout, &c, notes, sample_for);
+    }
+
+    notes.push(
+        "nslab judges a cgroup with a CPU quota that it did not make, whose processes were started from a \
+         shell or terminal (services and containers are left alone); the newest such cgroup if several; \
+         --pid PID picks the cgroup of PID"
+            .to_string(),
+    );
+    let all = find::with_cpu_quota(&layout)?;
+    let (nslabs, others): (Vec<CpuCgroup>, Vec<CpuCgroup>) = all.into_iter().partition(ours);
+    if !nslabs.is_empty() {
+        notes.push(format!(
+            "ignored {} cgroup(s) nslab itself made (a lesson running elsewhere)",
+            nslabs.len()
+        ));
+    }
+    let (learner, strangers): (Vec<CpuCgroup>, Vec<CpuCgroup>) = others
+        .into_iter()
+        .partition(|c| c.pids.is_empty() || c.pids.iter().any(|&p| from_a_shell(&table, p)));
+    if !strangers.is_empty() {
+        notes.push(format!(
+            "ignored {} cgroup(s) with a CPU quota whose processes come from services or containers: {}",
+            strangers.len(),
+            strangers
+                .iter()
+                .map(|c| c.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    // Busy ones first (an empty leftover must not hide the one with the hog), then newest.
+    let chosen = learner
+        .iter()
+        .filter(|c| !c.pids.is_empty())
+        .max_by_key(|c| c.created)
+        .or_else(|| learner.iter().max_by_key(|c| c.created));
+    match chosen {
+        Some(c) => {
+            if learner.len() > 1 {
+                notes.push(format!(
+                    "{} candidate cgroups ({}); judging {}",
+                    learner.len(),
+                    learner
+                        .iter()
+                        .map(|c| c.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    c.path
+                ));
+            }
+            judge(&layout, c, notes, sample_for)
+        }
+        None => Ok(nothing_found(notes)),
+    }
+}
+
+fn nothing_found(notes: Vec<String>) -> Observation {
+    Observation {
+        judged: "no cgroup with a CPU quota (other than nslab's own) was found".into(),
+        facts: vec![
+            Fact::new(FOUND, "not found"),
+            Fact::new(LIMIT, "-"),
+            Fact::new(INSIDE, "-"),
+            Fact::new(BUSY, "-"),
+            Fact::new(SHARE, "-"),
+            Fact::new(THROTTLED, "-"),
+        ],
+        problem: Some("no-cgroup"),
+        verify: vec![
+            "grep -v '^-1$' /sys/fs/cgroup/cpu/*/cpu.cfs_quota_us    # v1".into(),
+            "grep -v '^max' /sys/fs/cgroup/*/cpu.max                  # v2".into(),
+        ],
+        notes,
+    }
+}
+
+/// CPU time of a cgroup so far: its own counter, or the sum over `pids`.
+fn cgroup_cpu_ns(cg: &Cgroup, pids: &[i32]) -> (u64, bool) {
+    if let Ok(Reading::CpuTime(t)) = cg.read(Concept::CpuUsage) {
+        let ns = match t.unit {
+            TimeUnit::Ns => t.raw,
+            TimeUnit::Us => t.raw * 1000,
+        };
+        return (ns, true);
+    }
+    (
+        pids.iter().filter_map(|&p| cpuhog::process_cpu_ns(p)).sum(),
+        false,
+    )
+}
+
+/// What sampling a cgroup found, as plain data for [`facts_of`].
+#[derive(Clone, Debug, PartialEq)]
+struct Sampled {
+    quota_us: u64,
+    period_us: u64,
+    /// A process was in the cgroup at the start or the end of the sample.
+    any_process: bool,
+    /// CPU used over the sample, in % of one CPU.
+    share: f64,
+    /// How often (0..1) a process inside was runnable when looked at.
+    runnable: f64,
+    /// Growth of nr_throttled over the sample; `None` when cpu.stat could not be read.
+    throttled: Option<u64>,
+}
+
+/// The facts of a sample and the first problem among them (most basic first). Pure.
+fn facts_of(s: &Sampled) -> (Vec<Fact>, Option<&'static str>) {
+    let mut problem: Option<&'static str> = None;
+    let (q, p) = (s.quota_us, s.period_us.max(1));
+    // Exactly 10%: quota / period = 0.10, in any units (1000/10000, 10000/100000, ...).
+    let limit_fact = if q * 10 == p {
+        "10% of one CPU".to_string()
+    } else {
+        problem = Some("wrong-limit");
+        format!(
+            "{} of one CPU ({q} µs per {p} µs), not 10%",
+            percent(q as f64 / p as f64 * 100.0)
+        )
+    };
+    let inside_fact = if s.any_process {
+        "at least one".to_string()
+    } else {
+        problem = problem.or(Some("nothing-running"));
+        "none".to_string()
+    };
+    let busy = s.share >= BUSY_MIN || s.runnable >= 0.3;
+    let busy_fact = if !s.any_process {
+        "-".to_string()
+    } else if busy {
+        "yes".to_string()
+    } else {
+        problem = problem.or(Some("not-busy"));
+        format!(
+            "no ({} of one CPU: the processes are idle)",
+            percent(s.share)
+        )
+    };
+    let judged_further = s.any_process && busy;
+    let share_fact = if !judged_further {
+        "-".to_string()
+    } else if (BAND.0..=BAND.1).contains(&s.share) {
+        format!("between {}% and {}% of one CPU", BAND.0, BAND.1)
+    } else {
+        problem = problem.or(Some("share-out-of-band"));
+        format!(
+            "{} of one CPU, outside {}%–{}%",
+            percent(s.share),
+            BAND.0,
+            BAND.1
+        )
+    };
+    let throttle_fact = if !judged_further {
+        "-".to_string()
+    } else {
+        match s.throttled {
+            Some(d) if d > 0 => "rising".to_string(),
+            Some(_) => {
+                problem = problem.or(Some("not-throttled"));
+                "not rising".to_string()
+            }
+            None => {
+                problem = problem.or(Some("not-throttled"));
+                "unreadable (no cpu.stat)".to_string()
+            }
+        }
+    };
+    (
+        vec![
+            Fact::new(FOUND, "found"),
+            Fact::new(LIMIT, limit_fact),
+            Fact::new(INSIDE, inside_fact),
+            Fact::new(BUSY, busy_fact),
+            Fact::new(SHARE, share_fact),
+            Fact::new(THROTTLED, throttle_fact),
+        ],
+        problem,
+    )
+}
+
+fn judge(
+    layout: &Layout,
+    c: &CpuCgroup,
+    notes: Vec<String>,
+    sample_for: Duration,
+) -> Result<Observation> {
+    let cg = c.cgroup(layout);
+    let q = c.quota.quota_us.unwrap_or(0);
+    let p = c.quota.period_us.max(1);
+
+    // Sample: CPU time and throttling at the start and the end of a short window.
+    let pids = c.pids.clone();
+    let stat_before = read_stat(c);
+    let (cpu0, from_cgroup) = cgroup_cpu_ns(&cg, &pids);
+    let t0 = Instant::now();
+    // Look at the processes' states meanwhile: a hog is runnable (R) even while throttled
+    // or crowded out on a busy machine; an idle shell or `sleep` is not.
+    let (mut looks, mut runnable) = (0u32, 0u32);
+    while t0.elapsed() < sample_for {
+        sys::sleep(Duration::from_millis(100).min(sample_for))?;
+        looks += 1;
+        if pids
+            .iter()
+            .filter_map(|&p| procs::process(p))
+            .any(|p| p.state == 'R')
+        {
+            runnable += 1;
+        }
+    }
+    let (cpu1, _) = cgroup_cpu_ns(&cg, &pids);
+    let wall = t0.elapsed().as_nanos().max(1) as f64;
+    let stat_after = read_stat(c);
+    let now_pids = cgroup::read_procs(&c.dir).unwrap_or_default();
+    let throttled = match (&stat_before, &stat_after) {
+        (Some(a), Some(b)) => Some((b.nr_throttled.saturating_sub(a.nr_throttled), b)),
+        _ => None,
+    };
+    let sampled = Sampled {
+        quota_us: q,
+        period_us: p,
+        any_process: !(pids.is_empty() && now_pids.is_empty()),
+        share: cpu1.saturating_sub(cpu0) as f64 / wall * 100.0,
+        runnable: if looks == 0 {
+            0.0
+        } else {
+            runnable as f64 / looks as f64
+        },
+        throttled: throttled.map(|(d, _)| d),
+    };
+    let (facts, problem) = facts_of(&sampled);
+
+    let d = c.dir.display();
+    let (limit_file, stat_key, stat_unit) = match c.version {
+        CgVersion::V1 => (
+            format!("cat {d}/cpu.cfs_quota_us {d}/cpu.cfs_period_us"),
+            "throttled_time",
+            "ns",
+        ),
+        CgVersion::V2 => (format!("cat {d}/cpu.max"), "throttled_usec", "µs"),
+    };
+    let stat_text = throttled
+        .map(|(delta, s)| {
+            format!(
+                "; nr_throttled {} (+{delta} in {:.1} s), {stat_key} {} {stat_unit} = {:.2} s",
+                s.nr_throttled,
+                wall / 1e9,
+                s.throttled.raw,
+                s.throttled.us as f64 / 1e6
+            )
+        })
+        .unwrap_or_default();
+    let pid_list = if now_pids.is_empty() {
+        "no process".to_string()
+    } else {
+        format!(
+            "PID {}",
+            now_pids
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let judged = format!(
+        "cgroup {} ({}, cgroup {}): quota {q} µs per {p} µs; {pid_list}; measured {} of one CPU over {:.1} s \
+         ({}){stat_text}",
+        c.path,
+        d,
+        c.version.label(),
+        percent(sampled.share),
+        wall / 1e9,
+        if from_cgroup {
+            "from the cgroup's CPU time counter"
+        } else {
+            "from the processes' /proc/PID/task/*/schedstat"
+        }
+    );
+    let mut verify = vec![limit_file, format!("cat {d}/cgroup.procs")];
+    verify.push(format!("cat {d}/cpu.stat; sleep 1; cat {d}/cpu.stat"));
+    if !now_pids.is_empty() {
+        verify.push(format!(
+            "top -p {}",
+            now_pids
+                .iter()
+                .take(20)
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+    }
+    Ok(Observation {
+        judged,
+        facts,
+        problem,
+        verify,
+        notes,
+    })
+}
+
+fn read_stat(c: &CpuCgroup) -> Option<cgroup::concepts::CpuStat> {
+    match cgroup::read_concept(&c.dir, c.version, Concept::CpuStat) {
+        Ok(Reading::CpuStat(s)) => Some(s),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::render_facts;
+
+    fn hog(share: f64) -> Sampled {
+        Sampled {
+            quota_us: 10_000,
+            period_us: 100_000,
+            any_process: true,
+            share,
+            runnable: 1.0,
+            throttled: Some(14),
+        }
+    }
+
+    fn judged(s: &Sampled) -> (String, Option<&'static str>) {
+        let (facts, problem) = facts_of(s);
+        (render_facts(&facts), problem)
+    }
+
+    #[test]
+    fn a_10_percent_hog_gives_the_expected_facts() {
+        let (facts, problem) = judged(&hog(9.9));
+        assert_eq!(facts, INFO.expected_check);
+        assert_eq!(problem, None);
+        // 10% in other units passes too (1 ms / 10 ms, v2's "100000 1000000").
+        for (q, p) in [(1_000, 10_000), (100_000, 1_000_000)] {
+            let s = Sampled {
+                quota_us: q,
+                period_us: p,
+                ..hog(10.4)
+            };
+            assert_eq!(judged(&s).1, None, "{q}/{p}");
+        }
+    }
+
+    #[test]
+    fn each_failure_has_its_own_problem() {
+        let cases = [
+            (
+                Sampled {
+                    quota_us: 50_000,
+                    ..hog(49.0)
+                },
+                "wrong-limit",
+                "limit (quota / period): 50.0% of one CPU (50000 µs per 100000 µs), not 10%",
+            ),
+            (
+                Sampled {
+                    any_process: false,
+                    share: 0.0,
+                    runnable: 0.0,
+                    throttled: Some(0),
+                    ..hog(0.0)
+                },
+                "nothing-running",
+                "processes inside: none",
+            ),
+            (
+                Sampled {
+                    runnable: 0.0,
+                    throttled: Some(0),
+                    ..hog(0.1)
+                },
+                "not-busy",
+                "using CPU: no (0.1% of one CPU: the processes are idle)",
+            ),
+            // Runnable all along but crowded out: busy, yet outside the band.
+            (
+                hog(1.2),
+                "share-out-of-band",
+                "measured share: 1.2% of one CPU, outside 5%–20%",
+            ),
+            (
+                hog(35.0),
+                "share-out-of-band",
+                "measured share: 35.0% of one CPU, outside 5%–20%",
+            ),
+            (
+                Sampled {
+                    throttled: Some(0),
+                    ..hog(9.0)
+                },
+                "not-throttled",
+                "nr_throttled: not rising",
+            ),
+            (
+                Sampled {
+                    throttled: None,
+                    ..hog(9.0)
+                },
+                "not-throttled",
+                "nr_throttled: unreadable (no cpu.stat)",
+            ),
+        ];
+        for (s, id, line) in cases {
+            let (facts, problem) = judged(&s);
+            assert_eq!(problem, Some(id), "{s:?}\n{facts}");
+            assert!(facts.contains(line), "{id}: {facts}");
+            assert!(INFO.hint(id).is_some(), "hints.md has a section for {id}");
+        }
+        // The most basic problem wins: a wrong limit with nothing inside is a wrong limit.
+        let s = Sampled {
+            quota_us: 20_000,
+            any_process: false,
+            ..hog(0.0)
+        };
+        assert_eq!(judged(&s).1, Some("wrong-limit"));
+        assert!(INFO.hint("no-cgroup").is_some());
+    }
+}

@@ -1,0 +1,276 @@
+//! `nslab run`: the small container runtime lesson 5 builds, usable on its own.
+//!
+//! A root filesystem (built from the host, or `--rootfs DIR`), a cgroup with the limits
+//! asked for, then [`kernel::container::start`]; the command's exit status is passed on and
+//! everything is torn down afterwards, also on an error or Ctrl-C (and by `nslab cleanup`
+//! after `kill -9`). The container's own mounts live in its private mount namespace and go
+//! with it.
+
+use crate::error::{Problem, EXIT_INTERRUPTED};
+use crate::kernel::cgroup::{concepts, Concept, CpuQuota, Max, NslabCgroup, Reading};
+use crate::kernel::container::{self, Spec, StartError};
+use crate::kernel::rootfs::Rootfs;
+use crate::kernel::trace;
+use crate::ledger;
+use anyhow::Result;
+use std::path::PathBuf;
+
+/// What `nslab run` was asked for, as typed.
+#[derive(Clone, Debug, Default)]
+pub struct RunArgs {
+    pub rootfs: Option<PathBuf>,
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub pids: Option<String>,
+    pub hostname: Option<String>,
+    pub net: bool,
+    /// Print the system calls made, as strace would, on stderr.
+    pub trace: bool,
+    pub command: Vec<String>,
+}
+
+/// Resource limits, validated.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Limits {
+    pub memory_bytes: Option<u64>,
+    /// CPU quota per period, in microseconds, with the period (100 ms).
+    pub cpu_quota_us: Option<u64>,
+    pub pids: Option<u64>,
+}
+
+/// The CFS period nslab uses with a CPU quota: 100 ms, the kernel's default.
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// `100M`, `1G`, `512k`, `100MiB`, `4096` (bytes), as the cgroup layer reads sizes.
+pub fn parse_memory(text: &str) -> Result<u64> {
+    let fix = "give a size such as 100M, 512M or 1G (at least 1M)";
+    let bytes = concepts::parse_size(text)
+        .map_err(|e| Problem::usage(format!("--memory {text}: {e:#}"), fix))?;
+    if bytes < (1 << 20) {
+        return Err(Problem::usage(
+            format!("--memory {text}: too small for a container to start"),
+            fix,
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `0.5` CPUs → 50 ms of CPU time per 100 ms period.
+pub fn parse_cpus(text: &str) -> Result<u64> {
+    let fix = "give a number of CPUs such as 0.5 (half a CPU) or 2, at least 0.01";
+    let cpus: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| Problem::usage(format!("--cpus {text}: not a number"), fix))?;
+    if !cpus.is_finite() || !(0.01..=1024.0).contains(&cpus) {
+        return Err(Problem::usage(format!("--cpus {text}: out of range"), fix));
+    }
+    Ok((cpus * CPU_PERIOD_US as f64).round() as u64)
+}
+
+/// A number of processes (tasks), at least 1.
+pub fn parse_pids(text: &str) -> Result<u64> {
+    let fix = "give a whole number of processes, at least 1, such as 50";
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(Problem::usage(
+            format!("--pids {text}: not a number of processes"),
+            fix,
+        )),
+    }
+}
+
+impl RunArgs {
+    pub fn limits(&self) -> Result<Limits> {
+        Ok(Limits {
+            memory_bytes: self.memory.as_deref().map(parse_memory).transpose()?,
+            cpu_quota_us: self.cpus.as_deref().map(parse_cpus).transpose()?,
+            pids: self.pids.as_deref().map(parse_pids).transpose()?,
+        })
+    }
+
+    pub fn hostname(&self) -> Result<String> {
+        let name = self.hostname.clone().unwrap_or_else(|| "nslab".into());
+        if !container::valid_hostname(&name) {
+            return Err(Problem::usage(
+                format!("--hostname {name:?} is not a valid hostname"),
+                "use letters, digits and '-' (dots between labels), at most 64 characters",
+            ));
+        }
+        Ok(name)
+    }
+}
+
+/// `nslab run`: returns the command's exit status.
+pub fn run(args: &RunArgs) -> Result<i32> {
+    // Validate everything before touching the system: a bad flag changes nothing.
+    let limits = args.limits()?;
+    let hostname = args.hostname()?;
+    if args.command.is_empty() {
+        return Err(Problem::usage(
+            "no command to run",
+            "put it after --:  sudo nslab run -- /bin/sh",
+        ));
+    }
+    crate::error::require_root("nslab run", "nslab run -- CMD")?;
+    trace::take();
+    let result = run_inner(args, &limits, &hostname);
+    if args.trace {
+        print_trace();
+    }
+    // Whatever happened, nothing stays (the guards have done it; this catches the rest).
+    for (r, why) in ledger::teardown() {
+        eprintln!(
+            "nslab: could not remove {}: {why}; `sudo nslab cleanup` will retry",
+            r.describe()
+        );
+    }
+    match result {
+        Err(e)
+            if e.downcast_ref::<Problem>()
+                .is_some_and(|p| matches!(p, Problem::Interrupted)) =>
+        {
+            eprintln!("nslab: interrupted; the container and everything it used have been removed");
+            Ok(EXIT_INTERRUPTED)
+        }
+        Err(e) => match e.downcast_ref::<StartError>() {
+            // As a shell reports it: 127 not found, 126 found but not runnable.
+            Some(se) if se.step == "execve" => {
+                eprintln!("nslab: {}", se.error);
+                Ok(if se.command_not_found() { 127 } else { 126 })
+            }
+            _ => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+fn print_trace() {
+    for line in trace::take() {
+        eprintln!("  {line}");
+    }
+}
+
+fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
+    // Declared in creation order, so they are dropped (removed) in reverse.
+    let rootfs = match &args.rootfs {
+        Some(dir) => Rootfs::given(dir)?,
+        None => Rootfs::build()?,
+    };
+    let cgroup = make_cgroup(limits)?;
+    let mut spec = Spec::new(&rootfs.path, &args.command).with_hostname(hostname);
+    spec.network = args.net;
+    spec.cgroup_dirs = cgroup.as_ref().map(limited_dirs).unwrap_or_default();
+    let mut c = container::start(&spec)?;
+    let code = c.wait()?;
+    drop(c);
+    drop(cgroup);
+    rootfs.remove()?;
+    Ok(code)
+}
+
+/// The run's cgroup, with only the controllers whose limits were asked for.
+fn make_cgroup(limits: &Limits) -> Result<Option<NslabCgroup>> {
+    let mut controllers = Vec::new();
+    if limits.memory_bytes.is_some() {
+        controllers.push("memory");
+    }
+    if limits.cpu_quota_us.is_some() {
+        controllers.push("cpu");
+    }
+    if limits.pids.is_some() {
+        controllers.push("pids");
+    }
+    if controllers.is_empty() {
+        return Ok(None);
+    }
+    let cg = NslabCgroup::create_for(&format!("run-{}", std::process::id()), &controllers)?;
+    apply_limits(&cg, limits)?;
+    Ok(Some(cg))
+}
+
+/// The directories whose controllers hold a limit. On v1, `cpuacct` (made beside `cpu`
+/// for usage figures) is not joined: every join is a cgroup migration, which waits for
+/// an RCU grace period, and it limits nothing.
+pub fn limited_dirs(cg: &NslabCgroup) -> Vec<PathBuf> {
+    cg.cgroup
+        .dirs
+        .iter()
+        .filter(|d| {
+            d.controllers
+                .iter()
+                .any(|c| ["memory", "cpu", "pids"].contains(&c.as_str()))
+        })
+        .map(|d| d.path.clone())
+        .collect()
+}
+
+/// Write each limit to the file of this machine's cgroup version (in the trace).
+pub fn apply_limits(cg: &NslabCgroup, limits: &Limits) -> Result<()> {
+    if let Some(b) = limits.memory_bytes {
+        cg.set(Concept::MemoryLimit, &Reading::Limit(Max::Value(b)))?;
+    }
+    if let Some(q) = limits.cpu_quota_us {
+        let quota = CpuQuota {
+            quota_us: Some(q),
+            period_us: CPU_PERIOD_US,
+        };
+        cg.set(Concept::CpuQuota, &Reading::CpuQuota(quota))?;
+    }
+    if let Some(n) = limits.pids {
+        cg.set(Concept::PidsLimit, &Reading::Limit(Max::Value(n)))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_memory("100M").unwrap(), 100 << 20);
+        assert_eq!(parse_memory("100m").unwrap(), 100 << 20);
+        assert_eq!(parse_memory("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_memory("2048k").unwrap(), 2 << 20);
+        assert_eq!(parse_memory("1MiB").unwrap(), 1 << 20);
+        assert_eq!(parse_memory("10485760").unwrap(), 10 << 20);
+        for bad in ["", "abc", "10X", "-1M", "100", "99999999999999999999G"] {
+            assert!(parse_memory(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_cpus_and_pids() {
+        assert_eq!(parse_cpus("0.5").unwrap(), 50_000);
+        assert_eq!(parse_cpus("2").unwrap(), 200_000);
+        assert_eq!(parse_cpus("0.1").unwrap(), 10_000);
+        for bad in ["0", "-1", "x", "NaN", "inf", "0.001"] {
+            assert!(parse_cpus(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_pids("50").unwrap(), 50);
+        for bad in ["0", "-3", "ten", "1.5"] {
+            assert!(parse_pids(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        let a = RunArgs {
+            memory: Some("lots".into()),
+            command: vec!["true".into()],
+            ..Default::default()
+        };
+        let e = run(&a).unwrap_err();
+        assert_eq!(crate::error::exit_code_of(&e), crate::error::EXIT_USAGE);
+        let a = RunArgs {
+            hostname: Some("no spaces".into()),
+            command: vec!["true".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            crate::error::exit_code_of(&run(&a).unwrap_err()),
+            crate::error::EXIT_USAGE
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! Lesson 5's views: a root filesystem's contents, a chroot escape, mount tables, the
+//! interfaces a network namespace has.
+
+use super::table;
+use crate::kernel::container::{EscapeReport, MountEntry, RootMode};
+use crate::kernel::rootfs::{Origin, Summary};
+
+/// `12.3 MiB`, `512 B`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", UNITS[i])
+}
+
+/// What a root filesystem holds: where it came from, `ls /`, counts and size.
+pub fn rootfs_summary(s: &Summary) -> String {
+    let origin = match &s.origin {
+        Origin::Busybox { source, applets } => {
+            format!(
+                "a copy of {} (static) and {applets} links to it, one per tool",
+                source.display()
+            )
+        }
+        Origin::HostPrograms {
+            programs,
+            libraries,
+        } => format!(
+            "{} host programs ({}) and the {} shared libraries their ELF headers name",
+            programs.len(),
+            programs.join(" "),
+            libraries.len()
+        ),
+        Origin::Given => "a directory you gave".to_string(),
+    };
+    let rows = vec![
+        vec!["directory".to_string(), s.path.display().to_string()],
+        vec!["made of".to_string(), origin],
+        vec!["ls /".to_string(), s.top.join("  ")],
+        vec![
+            "entries".to_string(),
+            format!(
+                "{} files, {} directories, {} symbolic links",
+                s.files, s.dirs, s.symlinks
+            ),
+        ],
+        vec![
+            "size".to_string(),
+            format!("{} ({} bytes)", human(s.bytes), s.bytes),
+        ],
+    ];
+    table::render(&["", ""], &rows)
+        .lines()
+        .skip(1)
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A chroot (or pivot_root) escape attempt: `ls /` before and after.
+pub fn escape(r: &EscapeReport) -> String {
+    let how = match r.mode {
+        RootMode::Chroot => "after chroot",
+        RootMode::PivotRoot => "after pivot_root",
+    };
+    let verdict = if r.escaped {
+        "ESCAPED: this is the host's /"
+    } else {
+        "still inside: the host's / is not reachable"
+    };
+    let rows = vec![
+        vec![format!("ls / {how}"), r.inside.join("  ")],
+        vec!["ls / after the escape".to_string(), r.after.join("  ")],
+        vec!["result".to_string(), verdict.to_string()],
+    ];
+    table::render(&["", ""], &rows)
+        .lines()
+        .skip(1)
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A mount table as `findmnt -l` shows it: mount point, type, source, propagation.
+/// At most `limit` rows, then how many more there are.
+pub fn mounts(m: &[MountEntry], limit: usize) -> String {
+    let rows: Vec<Vec<String>> = m
+        .iter()
+        .take(limit)
+        .map(|e| {
+            let source = if e.root != "/" && !e.root.is_empty() {
+                format!("{}[{}]", e.source, e.root)
+            } else {
+                e.source.clone()
+            };
+            let prop = if e.propagation.is_empty() {
+                "private".to_string()
+            } else {
+                e.propagation.join(" ")
+            };
+            vec![e.mount_point.clone(), e.fs_type.clone(), source, prop]
+        })
+        .collect();
+    let mut out = table::render(&["TARGET", "FSTYPE", "SOURCE", "PROPAGATION"], &rows);
+    if m.len() > limit {
+        out.push_str(&format!("… and {} more\n", m.len() - limit));
+    }
+    out
+}
+
+/// Interfaces and routes of two network namespaces side by side.
+pub fn networks(columns: &[(String, Vec<String>, usize)]) -> String {
+    let rows: Vec<Vec<String>> = columns
+        .iter()
+        .map(|(who, ifs, routes)| vec![who.clone(), ifs.join(" "), routes.to_string()])
+        .collect();
+    table::render(&["", "INTERFACES", "IPv4 ROUTES"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::container::parse_mountinfo;
+    use std::path::PathBuf;
+
+    #[test]
+    fn summary_of_a_busybox_root() {
+        let s = Summary {
+            path: PathBuf::from("/var/tmp/nslab-rootfs-1-a"),
+            origin: Origin::Busybox {
+                source: PathBuf::from("/bin/busybox"),
+                applets: 402,
+            },
+            top: [
+                "bin", "dev", "etc", "proc", "root", "sbin", "sys", "tmp", "usr",
+            ]
+            .map(String::from)
+            .to_vec(),
+            files: 4,
+            dirs: 12,
+            symlinks: 402,
+            bytes: 2_142_208,
+        };
+        insta::assert_snapshot!(rootfs_summary(&s));
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn escape_reports() {
+        let inside: Vec<String> = ["bin", "dev", "proc"].map(String::from).to_vec();
+        let host: Vec<String> = ["bin", "etc", "home", "var"].map(String::from).to_vec();
+        let chroot = EscapeReport {
+            mode: RootMode::Chroot,
+            inside: inside.clone(),
+            after: host,
+            escaped: true,
+        };
+        let pivot = EscapeReport {
+            mode: RootMode::PivotRoot,
+            inside: inside.clone(),
+            after: inside,
+            escaped: false,
+        };
+        insta::assert_snapshot!(format!("{}\n{}", escape(&chroot), escape(&pivot)));
+    }
+
+    #[test]
+    fn mount_tables() {
+        let text = "\
+1200 1100 254:0 /var/tmp/nslab-rootfs-1-a / rw,relatime - ext4 /dev/vda rw
+1201 1200 0:90 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755
+1202 1200 0:91 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
+27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+";
+        let m = parse_mountinfo(text);
+        insta::assert_snapshot!(format!("{}\n{}", mounts(&m[..3], 10), mounts(&m, 2)));
+    }
+
+    #[test]
+    fn network_columns() {
+        let t = networks(&[
+            ("host".into(), vec!["lo".into(), "eth0".into()], 3),
+            ("container".into(), vec!["lo".into()], 0),
+        ]);
+        insta::assert_snapshot!(t);
+    }
+}

@@ -1,0 +1,506 @@
+//! Lesson 2 end to end: the transcript, the exercise done with real `ip` commands (the pass
+//! and each distinct failure), and nothing left behind — no namespace, veth or bind mount —
+//! after success, Ctrl-C, or kill -9 + `nslab cleanup`; a learner's namespaces untouched.
+
+mod common;
+
+use common::{serial, stdout, wait_until, Sandbox};
+use std::io::BufReader;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const LESSON_NETNS: [&str; 2] = ["nslab-red", "nslab-blue"];
+const LESSON_LINKS: [&str; 2] = ["nslab-red0", "nslab-blue0"];
+
+fn ip(args: &[&str]) -> (bool, String) {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn ip_ok(args: &[&str]) {
+    let (ok, text) = ip(args);
+    assert!(ok, "ip {}: {text}", args.join(" "));
+}
+
+fn netns_names() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Nothing of the lesson's is left: namespaces, their bind mounts, host links, ledger.
+fn assert_nothing_left(sb: &Sandbox) {
+    assert!(
+        sb.run_files().is_empty(),
+        "ledger still lists something: {:?}",
+        sb.run_files()
+    );
+    let names = netns_names();
+    for n in LESSON_NETNS {
+        assert!(
+            !names.iter().any(|x| x == n),
+            "{n} still in /run/netns: {names:?}"
+        );
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains("/run/netns/nslab-"),
+        "a bind mount is left"
+    );
+    let (_, links) = ip(&["-o", "link"]);
+    for l in LESSON_LINKS {
+        assert!(!links.contains(l), "link {l} left in the host: {links}");
+    }
+    assert!(
+        wait_until(Duration::from_secs(3), || common::nslab_processes()
+            .is_empty()),
+        "nslab processes left: {:?}",
+        common::nslab_processes()
+    );
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '/' || c == '_' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn lesson_transcript() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let out = sb.run(&["lesson", "2", "--yes", "--plain"]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        common::stderr(&out)
+    );
+    assert_nothing_left(&sb);
+    assert!(text.contains("RTM_NEWLINK ifname=nslab-red0 kind=veth peer=nslab-blue0 flags=NLM_F_CREATE|NLM_F_EXCL|NLM_F_ACK -> ack"));
+    assert!(text.contains("RTM_NEWADDR"), "{text}");
+    assert!(text.contains("ECHO_REPLY from 10.200.0.2"), "{text}");
+    insta::with_settings!({filters => vec![
+        (regex_escape(common::bin()).as_str(), "nslab"),
+        (r"nslab's own namespace has \d+ link\(s\): .*", "nslab's own namespace has [n] link(s): [this machine's]."),
+        (r"(?m)^(  (?:lo|nslab-red0)) .*\(\+\d+\).*$", "$1  [counters]"),
+        (r"sent \d+ packet\(s\) and received \d+", "sent [n] packet(s) and received [n]"),
+        (r"\d+\.\d{3} ms", "[rtt] ms"),
+        (r"vanished (?:at once|about \d+ ms)", "vanished [soon]"),
+        (r"(?m)^  \d+ \d+ \d+:\d+ ", "  [mount ids] "),
+        (r"shared:\d+", "shared:[n]"),
+        (r"net:\[\d+\]", "net:[inode]"),
+        (r"(?m)^(  (?:[-+] )?)\d+(\s+nslab-)", "$1[i]$2"),
+        (r"\bif\d+", "if[i]"),
+        (r"ifindex \d+", "ifindex [i]"),
+        (r"index=\d+", "index=[i]"),
+        (r"netnsid \d+", "netnsid [n]"),
+        (r"fd=\d+", "fd=[fd]"),
+        (r"(sendto|recvfrom|setns)\(\d+", "$1([fd]"),
+        (r"(?m)\) = \d+$", ") = [n]"),
+        (r"fork\(\) = \d+", "fork() = [pid]"),
+        (r"\[child \d+\]", "[child [pid]]"),
+        (r"/proc/self/fd/\d+", "/proc/self/fd/[fd]"),
+        (r"PID \d+", "PID [pid]"),
+        (r"/proc/\d+/", "/proc/[pid]/"),
+        (r"\bid=\d+", "id=[pid]"),
+        (r" {2,}", "  "),
+    ]}, {
+        insta::assert_snapshot!("transcript", text);
+    });
+}
+
+/// A learner's namespaces and veth, made with `ip`; all deleted when dropped.
+struct Exercise {
+    a: String,
+    b: String,
+    va: String,
+    vb: String,
+}
+
+impl Exercise {
+    fn names() -> Exercise {
+        let p = std::process::id() % 100000;
+        let e = Exercise {
+            a: format!("nslabt-red-{p}"),
+            b: format!("nslabt-blue-{p}"),
+            va: format!("nslabtvr{p}"),
+            vb: format!("nslabtvb{p}"),
+        };
+        e.remove();
+        e
+    }
+
+    fn remove(&self) {
+        for n in [&self.a, &self.b] {
+            let _ = ip(&["netns", "del", n]);
+        }
+        for l in [&self.va, &self.vb] {
+            let _ = ip(&["link", "del", l]);
+        }
+    }
+
+    /// The seeds' sequence; `skip` leaves out the named commands to break it on purpose.
+    fn build(&self, skip: &[&str]) {
+        let (a, b, va, vb) = (&self.a, &self.b, &self.va, &self.vb);
+        let steps: Vec<(&str, Vec<&str>)> = vec![
+            ("add-a", vec!["netns", "add", a]),
+            ("add-b", vec!["netns", "add", b]),
+            (
+                "veth",
+                vec!["link", "add", va, "type", "veth", "peer", "name", vb],
+            ),
+            ("move-a", vec!["link", "set", va, "netns", a]),
+            ("move-b", vec!["link", "set", vb, "netns", b]),
+            (
+                "addr-a",
+                vec!["-n", a, "addr", "add", "10.211.0.1/24", "dev", va],
+            ),
+            (
+                "addr-b",
+                vec!["-n", b, "addr", "add", "10.211.0.2/24", "dev", vb],
+            ),
+            ("up-a", vec!["-n", a, "link", "set", va, "up"]),
+            ("up-b", vec!["-n", b, "link", "set", vb, "up"]),
+        ];
+        for (id, args) in steps {
+            if !skip.contains(&id) {
+                ip_ok(&args);
+            }
+        }
+    }
+}
+
+impl Drop for Exercise {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn check(sb: &Sandbox, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["check", "2", "--plain"];
+    args.extend_from_slice(extra);
+    let out = sb.run(&args);
+    (
+        out.status.code().unwrap_or(-1),
+        stdout(&out) + &common::stderr(&out),
+    )
+}
+
+fn assert_fails_with(sb: &Sandbox, hint_id: &str, fact: &str) -> String {
+    let (code, json) = check(sb, &["--json"]);
+    assert_eq!(code, 1, "{json}");
+    let v: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(v["verdict"], "not yet");
+    assert_eq!(v["hint_id"], hint_id, "{json}");
+    assert!(
+        v["diff"].as_str().unwrap().contains(fact),
+        "diff mentions {fact:?}: {json}"
+    );
+    assert!(!v["hint"].as_str().unwrap_or("").is_empty());
+    let (_, text) = check(sb, &[]);
+    assert!(
+        text.contains("Difference from the expected result"),
+        "{text}"
+    );
+    assert!(text.contains("Hint:"), "{text}");
+    text
+}
+
+#[test]
+fn exercise_passes_with_the_ip_commands() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let ex = Exercise::names();
+    ex.build(&[]);
+    let (code, text) = check(&sb, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&ex.a) && text.contains(&ex.vb),
+        "names what it judged: {text}"
+    );
+    let (code, json) = check(&sb, &["--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(v["diff"], "");
+    assert_eq!(v["facts"].as_array().unwrap().len(), 6);
+    // The check made nothing and left the learner's work as it was.
+    assert!(sb.run_files().is_empty());
+    assert!(netns_names().contains(&ex.a) && netns_names().contains(&ex.b));
+}
+
+#[test]
+fn exercise_failures_each_have_their_own_diff_and_hint() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    // Only judge our own: nothing else named may exist for the first two cases.
+    let strangers: Vec<String> = netns_names()
+        .into_iter()
+        .filter(|n| !n.starts_with("nslab-"))
+        .collect();
+    let ex = Exercise::names();
+    if strangers.is_empty() {
+        assert_fails_with(&sb, "namespace-missing", "none in /run/netns");
+        ip_ok(&["netns", "add", &ex.a]);
+        assert_fails_with(&sb, "namespace-missing", "only one");
+        ex.remove();
+    } else {
+        eprintln!("not testing the missing-namespace cases: other namespaces exist: {strangers:?}");
+    }
+
+    ex.build(&[
+        "veth", "move-a", "move-b", "addr-a", "addr-b", "up-a", "up-b",
+    ]);
+    assert_fails_with(&sb, "no-veth", "no veth pair joins");
+    ex.remove();
+
+    ex.build(&["move-b", "addr-b", "up-b"]);
+    let text = assert_fails_with(&sb, "end-in-host", "still in the host");
+    assert!(text.contains(&ex.vb), "names the end left behind: {text}");
+    ex.remove();
+
+    ex.build(&["move-a", "move-b", "addr-a", "addr-b", "up-a", "up-b"]);
+    assert_fails_with(&sb, "both-ends-in-host", "both still in the host");
+    ex.remove();
+
+    ex.build(&["up-b"]);
+    let text = assert_fails_with(&sb, "link-down", "DOWN");
+    assert!(text.contains(&ex.vb), "{text}");
+    ex.remove();
+
+    ex.build(&["addr-a"]);
+    assert_fails_with(&sb, "address-missing", "no IPv4 address");
+    ex.remove();
+
+    ex.build(&["addr-b"]);
+    ip_ok(&["-n", &ex.b, "addr", "add", "10.212.0.2/24", "dev", &ex.vb]);
+    assert_fails_with(&sb, "different-subnets", "different subnets");
+    ex.remove();
+
+    // Right structure, but blue cannot answer: a prohibit route back to red.
+    ex.build(&[]);
+    ip_ok(&["-n", &ex.b, "route", "add", "prohibit", "10.211.0.1/32"]);
+    assert_fails_with(&sb, "no-reply", "no reply");
+    ex.remove();
+}
+
+/// Start `nslab lesson 2` interactively and stop at the pause after step c, with both
+/// namespaces and the veth pair alive.
+fn lesson_paused_after_step_c(sb: &Sandbox) -> std::process::Child {
+    let mut child = sb
+        .cmd(&["lesson", "2", "--plain"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    for next in ["[Enter] step b", "[Enter] step c", "[Enter] step d"] {
+        assert!(common::read_until(&mut out, next, &mut seen), "{seen}");
+        if next != "[Enter] step d" {
+            child
+                .stdin
+                .as_mut()
+                .map(|s| std::io::Write::write_all(s, b"\n"));
+        }
+    }
+    let names = netns_names();
+    assert!(
+        LESSON_NETNS.iter().all(|n| names.iter().any(|x| x == n)),
+        "{names:?}"
+    );
+    assert!(!sb.run_files().is_empty(), "on the ledger while alive");
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    });
+    child
+}
+
+#[test]
+fn ctrl_c_removes_everything() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let mut child = lesson_paused_after_step_c(&sb);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "Ctrl-C exits 130");
+    assert_nothing_left(&sb);
+}
+
+#[test]
+fn kill_9_then_cleanup_removes_everything_but_the_learners_namespaces() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let ex = Exercise::names();
+    ex.build(&[]);
+    let mut child = lesson_paused_after_step_c(&sb);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!sb.run_files().is_empty(), "the ledger survives kill -9");
+    assert!(
+        netns_names().iter().any(|n| n == "nslab-red"),
+        "kill -9 left the namespace for cleanup"
+    );
+    let out = sb.run(&["cleanup", "--plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(
+        stdout(&out).contains("removed network namespace nslab-red"),
+        "{}",
+        stdout(&out)
+    );
+    assert_nothing_left(&sb);
+    let names = netns_names();
+    assert!(
+        names.contains(&ex.a) && names.contains(&ex.b),
+        "the learner's namespaces stay: {names:?}"
+    );
+    let (code, text) = check(&sb, &[]);
+    assert_eq!(code, 0, "and still pass: {text}");
+}
+
+#[test]
+fn a_second_lesson_while_one_runs_says_why_it_cannot() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let mut first = lesson_paused_after_step_c(&sb);
+    let other = Sandbox::new();
+    let out = other.run(&["lesson", "2", "--yes", "--plain"]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("exists already") && err.contains("nslab cleanup"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // The first run's namespaces were not touched by the second.
+    assert!(netns_names().iter().any(|n| n == "nslab-red"));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    first.wait().unwrap();
+    assert_nothing_left(&sb);
+}
+
+/// Exercise 2b by hand: a bridge in a hub namespace, three namespaces plugged into it.
+struct Bridged {
+    hub: String,
+    members: Vec<(String, String, String)>,
+}
+
+impl Bridged {
+    fn build() -> Bridged {
+        let p = std::process::id() % 100000;
+        let b = Bridged {
+            hub: format!("nslabt-hub-{p}"),
+            members: ["a", "b", "c"]
+                .iter()
+                .map(|m| {
+                    (
+                        format!("nslabt-{m}-{p}"),
+                        format!("nslabtv{m}{p}"),
+                        format!("nslabtp{m}{p}"),
+                    )
+                })
+                .collect(),
+        };
+        b.remove();
+        ip_ok(&["netns", "add", &b.hub]);
+        ip_ok(&["-n", &b.hub, "link", "add", "br0", "type", "bridge"]);
+        ip_ok(&["-n", &b.hub, "link", "set", "br0", "up"]);
+        for (i, (ns, v, port)) in b.members.iter().enumerate() {
+            ip_ok(&["netns", "add", ns]);
+            ip_ok(&["link", "add", v, "type", "veth", "peer", "name", port]);
+            ip_ok(&["link", "set", v, "netns", ns]);
+            ip_ok(&["link", "set", port, "netns", &b.hub]);
+            ip_ok(&["-n", &b.hub, "link", "set", port, "master", "br0"]);
+            ip_ok(&["-n", &b.hub, "link", "set", port, "up"]);
+            ip_ok(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("10.213.0.{}/24", i + 1),
+                "dev",
+                v,
+            ]);
+            ip_ok(&["-n", ns, "link", "set", v, "up"]);
+        }
+        b
+    }
+
+    fn remove(&self) {
+        let _ = ip(&["netns", "del", &self.hub]);
+        for (ns, v, port) in &self.members {
+            let _ = ip(&["netns", "del", ns]);
+            let _ = ip(&["link", "del", v]);
+            let _ = ip(&["link", "del", port]);
+        }
+    }
+}
+
+impl Drop for Bridged {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[test]
+fn exercise_2b_a_bridge_is_described_and_its_ports_are_not_taken_for_the_pair() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let br = Bridged::build();
+    let (code, json) = check(&sb, &["--json"]);
+    assert_eq!(code, 1, "2b alone is not exercise 2: {json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["hint_id"], "no-veth",
+        "the hub's cables are not the pair: {json}"
+    );
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains(&format!("bridge br0 in {} joins", br.hub)),
+        "{notes}"
+    );
+    assert!(notes.contains("everything UP"), "{notes}");
+    assert_eq!(
+        notes.matches("replied").count(),
+        2,
+        "an echo to each other member: {notes}"
+    );
+
+    let ex = Exercise::names();
+    ex.build(&[]);
+    let (code, text) = check(&sb, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("exercise 2b"), "{text}");
+}

@@ -1,0 +1,673 @@
+//! Lesson 5 and `nslab run` end to end: the lesson's transcript; `nslab run` (exit status,
+//! flags, a fork bomb held by pids.max, nothing left after success, Ctrl-C and kill -9 +
+//! cleanup); the exercise done with the seeds' commands, the pass and each failure.
+
+mod common;
+
+use common::{alive, nslab_processes, serial, stdout, wait_until, Learner, Sandbox};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// `/var/tmp/nslab-rootfs-<pid>-…` directories a run with this PID made.
+fn rootfs_dirs_of(pid: u32) -> Vec<PathBuf> {
+    std::fs::read_dir("/var/tmp")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name().is_some_and(|n| {
+                        n.to_string_lossy()
+                            .starts_with(&format!("nslab-rootfs-{pid}-"))
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The caller's own v1 directory (or the v2 one) for `controller`.
+fn own_cgroup_dir(controller: &str) -> Option<PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    for l in own.lines() {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if ctrls.split(',').any(|c| c == controller) {
+            return Some(
+                Path::new("/sys/fs/cgroup")
+                    .join(controller)
+                    .join(path.trim_start_matches('/')),
+            );
+        }
+    }
+    let v2 = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(Path::new("/sys/fs/cgroup").join(v2.trim_start_matches('/')))
+}
+
+fn is_v2() -> bool {
+    !Path::new("/sys/fs/cgroup/memory").is_dir()
+}
+
+/// `nslab/run-<pid>` cgroup directories of the run with this PID.
+fn run_cgroups_of(pid: u32) -> Vec<PathBuf> {
+    ["memory", "cpu", "cpuacct", "pids"]
+        .iter()
+        .filter_map(|c| own_cgroup_dir(c))
+        .map(|d| d.join("nslab").join(format!("run-{pid}")))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+fn assert_run_left_nothing(sb: &Sandbox, pid: u32) {
+    assert!(
+        sb.run_files().is_empty(),
+        "ledger still lists something: {:?}",
+        sb.run_files()
+    );
+    assert!(
+        rootfs_dirs_of(pid).is_empty(),
+        "root filesystem left: {:?}",
+        rootfs_dirs_of(pid)
+    );
+    assert!(
+        run_cgroups_of(pid).is_empty(),
+        "cgroups left: {:?}",
+        run_cgroups_of(pid)
+    );
+    assert!(
+        wait_until(Duration::from_secs(3), || nslab_processes().is_empty()),
+        "nslab processes left: {:?}",
+        nslab_processes()
+    );
+}
+
+fn run_nslab(sb: &Sandbox, args: &[&str]) -> (i32, String, String, u32) {
+    let child = sb
+        .cmd(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        stdout(&out),
+        common::stderr(&out),
+        pid,
+    )
+}
+
+#[test]
+fn run_flag_errors_exit_2() {
+    let sb = Sandbox::new();
+    for args in [
+        &["run", "--memory", "lots", "--", "true"][..],
+        &["run", "--memory", "100", "--", "true"],
+        &["run", "--cpus", "0", "--", "true"],
+        &["run", "--cpus", "half", "--", "true"],
+        &["run", "--pids", "0", "--", "true"],
+        &["run", "--pids", "-3", "--", "true"],
+        &["run", "--hostname", "no spaces", "--", "true"],
+        &["run"],
+        &["run", "--"],
+    ] {
+        let out = sb.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            common::stderr(&out)
+        );
+        assert!(!common::stderr(&out).contains("panicked"));
+    }
+    if common::is_root() {
+        let out = sb.run(&["run", "--rootfs", "/nonexistent-nslabt", "--", "true"]);
+        assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+        assert!(common::stderr(&out).contains("/nonexistent-nslabt"));
+        // A directory without /proc is refused before anything is made.
+        let d = tempfile::Builder::new()
+            .prefix("nslabt-")
+            .tempdir()
+            .unwrap();
+        let out = sb.run(&["run", "--rootfs", d.path().to_str().unwrap(), "--", "true"]);
+        assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+        assert!(
+            common::stderr(&out).contains("mkdir"),
+            "{}",
+            common::stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn run_passes_on_the_exit_status_and_leaves_nothing() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let (code, out, err, pid) = run_nslab(
+        &sb,
+        &[
+            "run",
+            "--memory",
+            "100M",
+            "--cpus",
+            "0.5",
+            "--pids",
+            "50",
+            "--hostname",
+            "nslabt-box",
+            "--",
+            "sh",
+            "-c",
+            "echo pid=$$; hostname; cat /proc/1/cgroup; ls /; exit 7",
+        ],
+    );
+    assert_eq!(code, 7, "{out}\n{err}");
+    assert!(out.contains("pid=1\nnslabt-box\n"), "{out}");
+    assert!(
+        out.contains(&format!("nslab/run-{pid}")),
+        "PID 1 is in the run's cgroup: {out}"
+    );
+    assert!(out.contains("proc") && out.contains("bin"), "{out}");
+    assert_run_left_nothing(&sb, pid);
+
+    let (code, _, err, pid) = run_nslab(&sb, &["run", "--", "nslabt-no-such-command"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("not found"), "{err}");
+    assert_run_left_nothing(&sb, pid);
+
+    // --trace shows the system calls, --rootfs uses a given tree (left in place).
+    let root = TestRootfs::new();
+    let (code, _, err, pid) = run_nslab(
+        &sb,
+        &["run", "--trace", "--rootfs", root.path(), "--", "/bin/true"],
+    );
+    assert_eq!(code, 0, "{err}");
+    for call in [
+        "unshare(CLONE_IPC",
+        "pivot_root(\".\", \".\") = 0",
+        "execve(\"/bin/true\"",
+    ] {
+        assert!(
+            err.contains(call) || (call.starts_with("unshare") && err.contains("unshare(")),
+            "{call} in {err}"
+        );
+    }
+    assert!(
+        Path::new(root.path()).join("bin/busybox").exists(),
+        "a given root filesystem is not removed"
+    );
+    assert_run_left_nothing(&sb, pid);
+}
+
+#[test]
+fn run_holds_a_fork_bomb_with_pids_max() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let start = std::time::Instant::now();
+    let (code, out, err, pid) = run_nslab(
+        &sb,
+        &["run", "--pids", "10", "--cpus", "0.5", "--", "sh", "-c",
+          "f(){ f | f & }; f 2>/dev/null; sleep 1; cat /sys/fs/cgroup/pids/pids.events 2>/dev/null; exit 0"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the bomb was held"
+    );
+    assert_run_left_nothing(&sb, pid);
+}
+
+/// Start `nslab run -- sleep 100` and wait until its container runs.
+fn running_container(sb: &Sandbox) -> (std::process::Child, i32) {
+    let child = sb
+        .cmd(&[
+            "run", "--memory", "100M", "--pids", "20", "--", "sleep", "100",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut sleeper = 0;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            sleeper = std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+                .find(|p| {
+                    std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                        .is_ok_and(|c| c == "sleep\u{0}100\u{0}")
+                        && std::fs::read_to_string(format!("/proc/{p}/cgroup"))
+                            .is_ok_and(|c| c.contains(&format!("run-{pid}")))
+                })
+                .unwrap_or(0);
+            sleeper != 0
+        }),
+        "the container started"
+    );
+    assert!(!rootfs_dirs_of(pid).is_empty());
+    (child, sleeper)
+}
+
+#[test]
+fn run_ctrl_c_removes_everything() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let (mut child, sleeper) = running_container(&sb);
+    let pid = child.id();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert!(wait_until(Duration::from_secs(3), || !alive(sleeper)));
+    assert_run_left_nothing(&sb, pid);
+}
+
+#[test]
+fn run_kill_9_then_cleanup_removes_everything() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let (mut child, sleeper) = running_container(&sb);
+    let pid = child.id();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The container dies with nslab (parent-death signals down the chain).
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(sleeper)),
+        "the container died with nslab"
+    );
+    assert!(!sb.run_files().is_empty(), "the ledger survives kill -9");
+    assert!(!rootfs_dirs_of(pid).is_empty() && !run_cgroups_of(pid).is_empty());
+    let out = sb.run(&["cleanup", "--plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(
+        stdout(&out).contains("removed directory"),
+        "{}",
+        stdout(&out)
+    );
+    assert_run_left_nothing(&sb, pid);
+}
+
+#[test]
+fn lesson_transcript() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let child = sb
+        .cmd(&["lesson", "5", "--yes", "--plain"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        common::stderr(&out)
+    );
+    assert_run_left_nothing(&sb, pid);
+    assert!(text.contains("ESCAPED: this is the host's /"), "{text}");
+    assert!(
+        text.contains("still inside: the host's / is not reachable"),
+        "{text}"
+    );
+    // The parts that depend on this machine are redacted; the structure must not change.
+    // The first escape lands in the host's / (this machine's listing); the second does not.
+    let mut escapes = 0;
+    let redacted: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("  ls / after the escape") {
+                escapes += 1;
+                if escapes == 1 {
+                    return "  ls / after the escape  [the host's /]".to_string();
+                }
+            }
+            l.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::with_settings!({snapshot_suffix => if is_v2() { "v2" } else { "v1" }, filters => vec![
+        // nslab's parent cgroups are shared with other runs: made or removed only sometimes.
+        (r#"(?m)^  (mkdir|rmdir)\("[^"]*/nslab"[^\n]*\n"#, ""),
+        (r"/sys/fs/cgroup/[^ \n]*?/nslab/", "[cgroup]/nslab/"),
+        (r"nslab-rootfs-\d+-[0-9a-f]+", "nslab-rootfs-[run]"),
+        (r"\(\d+ bytes\)", "([n] bytes)"),
+        (r"\d+\.\d (KiB|MiB)", "[size]"),
+        (r"4026\d{6}", "[inode]"),
+        (r"and \d+ links", "and [n] links"),
+        (r"\d+ files, \d+ directories, \d+ symbolic links", "[n] files, [n] directories, [n] symbolic links"),
+        (r"The host has \d+ mounts", "The host has [n] mounts"),
+        (r"(?m)^  (/[^ ]*|TARGET) +[a-z0-9]+ .*\n", ""),
+        (r"… and \d+ more", "… and [n] more"),
+        (r"refused \d+ forks", "refused [n] forks"),
+        (r"\d+ processes of at most", "[n] processes of at most"),
+        (r"(?m)^(  host +)[a-zA-Z0-9.-]+$", "$1[host]"),
+        (r"(?m)^(  host +)[a-z0-9 ]+  \d+$", "$1[interfaces]  [n]"),
+        (r"\b\d{2,7}\b", "[n]"),
+        (r" {2,}", "  "),
+    ]}, {
+        insta::assert_snapshot!("transcript", redacted);
+    });
+}
+
+/// A busybox root filesystem made the way the solution says, removed on drop.
+struct TestRootfs {
+    dir: tempfile::TempDir,
+}
+
+impl TestRootfs {
+    fn new() -> TestRootfs {
+        let dir = tempfile::Builder::new()
+            .prefix("nslabt-rootfs-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        for d in ["bin", "proc", "dev", "tmp", "etc"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", dir.path().join("bin/busybox"))
+            .expect("busybox-static installed");
+        for app in [
+            "sh", "true", "sleep", "hostname", "mount", "ps", "cat", "ls",
+        ] {
+            std::os::unix::fs::symlink("busybox", dir.path().join("bin").join(app)).unwrap();
+        }
+        TestRootfs { dir }
+    }
+
+    fn path(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+}
+
+impl Drop for TestRootfs {
+    fn drop(&mut self) {
+        // A learner's /proc inside lives in its own mount namespace; nothing to unmount here.
+        let _ = std::fs::remove_dir_all(self.dir.path());
+    }
+}
+
+/// The learner's cgroup, made by hand (v1: memory, cpu and pids directories; v2: one),
+/// with the limits asked for; processes killed and directories removed on drop.
+struct TestCgroup {
+    dirs: Vec<PathBuf>,
+}
+
+impl TestCgroup {
+    fn new(memory: bool, cpu: bool, pids: bool) -> TestCgroup {
+        let name = format!("nslabt-c5-{}", std::process::id());
+        let mut dirs = Vec::new();
+        if is_v2() {
+            let d = own_cgroup_dir("memory").unwrap().join(&name);
+            std::fs::create_dir(&d).unwrap();
+            if memory {
+                std::fs::write(d.join("memory.max"), "104857600").unwrap();
+            }
+            if cpu {
+                std::fs::write(d.join("cpu.max"), "50000 100000").unwrap();
+            }
+            if pids {
+                std::fs::write(d.join("pids.max"), "50").unwrap();
+            }
+            dirs.push(d);
+        } else {
+            for (c, on, file, value) in [
+                ("memory", memory, "memory.limit_in_bytes", "104857600"),
+                ("cpu", cpu, "cpu.cfs_quota_us", "50000"),
+                ("pids", pids, "pids.max", "50"),
+            ] {
+                let d = own_cgroup_dir(c).unwrap().join(&name);
+                let _ = std::fs::remove_dir(&d);
+                std::fs::create_dir(&d).unwrap();
+                if on {
+                    std::fs::write(d.join(file), value).unwrap();
+                }
+                dirs.push(d);
+            }
+        }
+        TestCgroup { dirs }
+    }
+
+    fn list(&self) -> String {
+        self.dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            wait_until(Duration::from_secs(5), || {
+                for p in std::fs::read_to_string(d.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                {
+                    if let Ok(p) = p.parse::<i32>() {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(p),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                }
+                std::fs::remove_dir(d).is_ok() || !d.exists()
+            });
+        }
+    }
+}
+
+/// The seeds' mini container: `unshare … sh -c 'join the cgroup && exec chroot ROOTFS CMD'`.
+fn mini_container(
+    unshare_flags: &[&str],
+    cg: Option<&TestCgroup>,
+    root: Option<&TestRootfs>,
+    cmd: &str,
+) -> Learner {
+    let join = cg
+        .map(|c| {
+            format!(
+                "for d in {}; do echo $$ > $d/cgroup.procs; done && ",
+                c.list()
+            )
+        })
+        .unwrap_or_default();
+    let enter = match root {
+        Some(r) => format!("exec chroot {} {cmd}", r.path()),
+        None => format!("exec {cmd}"),
+    };
+    let script = format!("{join}{enter}");
+    let mut argv = vec!["unshare"];
+    argv.extend_from_slice(unshare_flags);
+    argv.extend_from_slice(&["sh", "-c", &script]);
+    let l = Learner::start(&argv);
+    assert!(
+        wait_until(Duration::from_secs(5), || !l.children().is_empty()),
+        "unshare forked"
+    );
+    let inner = l.children()[0];
+    let want = cmd
+        .rsplit('/')
+        .next()
+        .unwrap_or(cmd)
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::read_to_string(format!(
+            "/proc/{inner}/comm"
+        ))
+        .is_ok_and(|c| c.trim() == want)),
+        "the container's PID 1 runs {want}"
+    );
+    l
+}
+
+const ALL_NS: [&str; 6] = [
+    "--pid",
+    "--fork",
+    "--mount",
+    "--uts",
+    "--ipc",
+    "--mount-proc",
+];
+
+fn check(sb: &Sandbox, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["check", "5", "--plain"];
+    args.extend_from_slice(extra);
+    let out = sb.run(&args);
+    (out.status.code().unwrap_or(-1), stdout(&out))
+}
+
+fn assert_fails_with(sb: &Sandbox, hint_id: &str, fact: &str) {
+    let (code, json) = check(sb, &["--json"]);
+    assert_eq!(code, 1, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["hint_id"], hint_id, "{json}");
+    assert!(
+        v["diff"].as_str().unwrap().contains(fact),
+        "diff mentions {fact:?}: {json}"
+    );
+    assert!(!v["hint"].as_str().unwrap_or("").is_empty());
+    let (_, text) = check(sb, &[]);
+    assert!(text.contains("Hint:"), "{text}");
+}
+
+fn settle() {
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+#[test]
+fn exercise_passes_with_the_seeds_commands() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let root = TestRootfs::new();
+    let cg = TestCgroup::new(true, true, true);
+    let mut l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sh");
+    l.type_line("mount -t proc proc /proc");
+    l.type_line("hostname minicontainer");
+    settle();
+    let (code, text) = check(&sb, &[]);
+    assert_eq!(code, 0, "{text}");
+    let shell = l.children()[0];
+    assert!(
+        text.contains(&format!("host PID {shell}")),
+        "names the shell: {text}"
+    );
+    assert!(text.contains("minicontainer"), "{text}");
+    let (code, json) = check(&sb, &["--json", "--pid", &shell.to_string()]);
+    assert_eq!(code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(v["facts"].as_array().unwrap().len(), 13);
+}
+
+#[test]
+fn exercise_failures_each_have_their_own_diff_and_hint() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    assert_fails_with(&sb, "nothing-found", "not found");
+    let root = TestRootfs::new();
+
+    // No chroot: the container's root is the host's.
+    {
+        let cg = TestCgroup::new(true, true, true);
+        let mut l = mini_container(&ALL_NS, Some(&cg), None, "/bin/sh");
+        l.type_line("hostname nslabt-inside");
+        settle();
+        assert_fails_with(&sb, "no-root", "root directory: the host's /");
+    }
+    // No --uts: (the hostname is left alone, or it would rename the host).
+    {
+        let cg = TestCgroup::new(true, true, true);
+        let l = mini_container(
+            &["--pid", "--fork", "--mount", "--ipc", "--mount-proc"],
+            Some(&cg),
+            Some(&root),
+            "/bin/sh",
+        );
+        settle();
+        assert_fails_with(&sb, "no-uts", "UTS namespace: the host's");
+        drop(l);
+    }
+    // No --ipc.
+    {
+        let cg = TestCgroup::new(true, true, true);
+        let mut l = mini_container(
+            &["--pid", "--fork", "--mount", "--uts", "--mount-proc"],
+            Some(&cg),
+            Some(&root),
+            "/bin/sh",
+        );
+        l.type_line("hostname minicontainer");
+        settle();
+        assert_fails_with(&sb, "no-ipc", "IPC namespace: the host's");
+    }
+    // No hostname set.
+    {
+        let cg = TestCgroup::new(true, true, true);
+        let mut l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sh");
+        l.type_line("mount -t proc proc /proc");
+        settle();
+        assert_fails_with(&sb, "no-hostname", "hostname: the host's");
+    }
+    // No /proc inside.
+    {
+        let cg = TestCgroup::new(true, true, true);
+        let mut l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sh");
+        l.type_line("hostname minicontainer");
+        settle();
+        assert_fails_with(&sb, "no-mount-proc", "/proc inside: none");
+    }
+    // PID 1 not a shell.
+    {
+        let cg = TestCgroup::new(true, true, true);
+        let _l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sleep 1000");
+        settle();
+        assert_fails_with(&sb, "no-hostname", "PID 1 inside: `sleep`, not a shell");
+    }
+    // No cgroup joined.
+    {
+        let mut l = mini_container(&ALL_NS, None, Some(&root), "/bin/sh");
+        l.type_line("mount -t proc proc /proc");
+        l.type_line("hostname minicontainer");
+        settle();
+        assert_fails_with(
+            &sb,
+            "no-cgroup",
+            "cgroup of PID 1: the same as everything else's",
+        );
+    }
+    // A cgroup without a pids limit.
+    {
+        let cg = TestCgroup::new(true, true, false);
+        let mut l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sh");
+        l.type_line("mount -t proc proc /proc");
+        l.type_line("hostname minicontainer");
+        settle();
+        assert_fails_with(&sb, "no-pids-limit", "pids limit: none");
+    }
+    // --pid at a process in the host's namespace; at no process.
+    let (code, json) = check(&sb, &["--json", "--pid", &std::process::id().to_string()]);
+    assert_eq!(code, 1);
+    assert!(json.contains("host-namespace"), "{json}");
+    assert_eq!(check(&sb, &["--pid", "999999999"]).0, 2);
+}
