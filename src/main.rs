@@ -12,6 +12,8 @@ mod ledger;
 mod lessons;
 mod progress;
 mod runtime;
+#[cfg(test)]
+mod testing;
 mod ui;
 mod views;
 

@@ -1030,18 +1030,6 @@ garbage line
 
     use crate::kernel::ns::{self, NsKind};
     use crate::kernel::rootfs::Rootfs;
-    use std::sync::Mutex;
-
-    /// Containers share the ledger and the trace of the test process: one at a time.
-    static SERIAL: Mutex<()> = Mutex::new(());
-
-    fn root_or_skip(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped {test}: needs root (namespaces, mounts, pivot_root)");
-            return None;
-        }
-        Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
-    }
 
     fn sh(script: &str) -> Vec<String> {
         vec!["sh".into(), "-c".into(), script.into()]
@@ -1049,7 +1037,7 @@ garbage line
 
     #[test]
     fn runs_a_command_in_a_container() {
-        let Some(_g) = root_or_skip("runs_a_command_in_a_container") else {
+        let Some(_g) = crate::testing::root_or_skip("runs_a_command_in_a_container") else {
             return;
         };
         let rootfs = Rootfs::build().unwrap();
@@ -1102,7 +1090,8 @@ garbage line
 
     #[test]
     fn container_namespaces_root_and_hostname_differ_from_host() {
-        let Some(_g) = root_or_skip("container_namespaces_root_and_hostname_differ_from_host")
+        let Some(_g) =
+            crate::testing::root_or_skip("container_namespaces_root_and_hostname_differ_from_host")
         else {
             return;
         };
@@ -1158,7 +1147,7 @@ garbage line
 
     #[test]
     fn missing_command_is_reported() {
-        let Some(_g) = root_or_skip("missing_command_is_reported") else {
+        let Some(_g) = crate::testing::root_or_skip("missing_command_is_reported") else {
             return;
         };
         let rootfs = Rootfs::build().unwrap();
@@ -1179,7 +1168,8 @@ garbage line
 
     #[test]
     fn chroot_can_be_escaped_pivot_root_cannot() {
-        let Some(_g) = root_or_skip("chroot_can_be_escaped_pivot_root_cannot") else {
+        let Some(_g) = crate::testing::root_or_skip("chroot_can_be_escaped_pivot_root_cannot")
+        else {
             return;
         };
         let rootfs = Rootfs::build().unwrap();
@@ -1198,7 +1188,9 @@ garbage line
 
     #[test]
     fn chroot_mode_container_and_host_programs_rootfs() {
-        let Some(_g) = root_or_skip("chroot_mode_container_and_host_programs_rootfs") else {
+        let Some(_g) =
+            crate::testing::root_or_skip("chroot_mode_container_and_host_programs_rootfs")
+        else {
             return;
         };
         let rootfs = Rootfs::build_from_host(crate::kernel::rootfs::HOST_PROGRAMS).unwrap();

@@ -276,10 +276,9 @@ mod tests {
 
     #[test]
     fn root_hog_under_a_10_percent_quota_stays_near_10_percent() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipping: needs root (creates real cgroups)");
+        let Some(_root) = crate::testing::root_or_skip("cpu hog under a quota") else {
             return;
-        }
+        };
         let name = format!("nslabt-cpuhog-{}", std::process::id());
         let cg = NslabCgroup::create_for(&name, &["cpu"]).unwrap();
         cg.set(
@@ -309,5 +308,29 @@ mod tests {
         assert!(s.nr_throttled > 5, "{s:?}");
         hog.stop().unwrap();
         assert!(crate::kernel::procs::process(pid).map_or(true, |p| p.is_zombie()));
+    }
+
+    #[test]
+    fn root_an_nslab_parent_left_by_another_run_goes_with_the_last_cgroup() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: needs root (creates real cgroups)");
+            return;
+        }
+        let layout = crate::kernel::cgroup::Layout::read().unwrap();
+        let me = std::process::id() as i32;
+        let base = crate::kernel::cgroup::dir_of_pid(&layout, me, "cpu")
+            .unwrap()
+            .unwrap();
+        let parent = base.join("nslab");
+        if parent.exists() {
+            eprintln!("skipping: another nslab run uses {}", parent.display());
+            return;
+        }
+        // Another run made the parent and ended while our cgroup was inside: it is on no
+        // ledger now, and ours must take it along.
+        std::fs::create_dir(&parent).unwrap();
+        let mut cg = NslabCgroup::create_for(&format!("nslabt-last-{me}"), &["cpu"]).unwrap();
+        cg.remove().unwrap();
+        assert!(!parent.exists(), "the empty nslab parent was removed");
     }
 }

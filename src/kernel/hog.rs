@@ -204,14 +204,6 @@ mod tests {
     use super::*;
     use crate::kernel::cgroup::{kmsg, Concept, Max, NslabCgroup, Reading};
 
-    fn root_or_skip(test: &str) -> bool {
-        if nix::unistd::geteuid().is_root() {
-            return true;
-        }
-        eprintln!("skipping {test}: needs root (creates real cgroups)");
-        false
-    }
-
     /// Drive a hog to its end (or its goal), at most ~60 s on a slow machine.
     fn run(hog: &mut MemoryHog) -> HogEvent {
         loop {
@@ -224,9 +216,11 @@ mod tests {
 
     #[test]
     fn root_hog_is_oom_killed_at_the_limit_and_survives_a_higher_one() {
-        if !root_or_skip("root_hog_is_oom_killed_at_the_limit_and_survives_a_higher_one") {
+        let Some(_root) = crate::testing::root_or_skip(
+            "root_hog_is_oom_killed_at_the_limit_and_survives_a_higher_one",
+        ) else {
             return;
-        }
+        };
         let name = format!("nslabt-hog-{}", std::process::id());
         let mut cg = NslabCgroup::create_for(&name, &["memory"]).unwrap();
         let mem_dir = cg.dir_for("memory").unwrap().path.clone();
@@ -286,9 +280,11 @@ mod tests {
 
     #[test]
     fn root_dropping_a_running_hog_and_its_cgroup_leaves_nothing() {
-        if !root_or_skip("root_dropping_a_running_hog_and_its_cgroup_leaves_nothing") {
+        let Some(_root) = crate::testing::root_or_skip(
+            "root_dropping_a_running_hog_and_its_cgroup_leaves_nothing",
+        ) else {
             return;
-        }
+        };
         let name = format!("nslabt-drop-{}", std::process::id());
         let cg = NslabCgroup::create_for(&name, &["memory"]).unwrap();
         let dir = cg.dir_for("memory").unwrap().path.clone();

@@ -56,7 +56,13 @@ pub trait Lesson {
 }
 
 /// Every lesson, in order.
-pub static ALL: &[&LessonInfo] = &[&pid::INFO, &net::INFO, &oom::INFO, &cpu::INFO, &container::INFO];
+pub static ALL: &[&LessonInfo] = &[
+    &pid::INFO,
+    &net::INFO,
+    &oom::INFO,
+    &cpu::INFO,
+    &container::INFO,
+];
 
 /// A lesson by number (`3`, `03`) or slug (`oom`).
 pub fn find(key: &str) -> Option<&'static LessonInfo> {

@@ -5,32 +5,12 @@ use crate::kernel::cgroup::concepts::{human_bytes, Max, Reading};
 use crate::kernel::cgroup::kmsg::OomKill;
 use crate::kernel::cgroup::{CgDir, CgVersion, ConceptValue, Layout, ProcCgroup};
 
-/// Left-aligned columns, two spaces apart, each line indented by two.
+/// A [`super::table`] with each line indented by two, as the cgroup views nest it.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let n = header.len();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate().take(n) {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::from("  ");
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(c);
-                s.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.to_vec());
-    for r in rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-    }
-    out
+    super::table::render(header, rows)
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect()
 }
 
 /// The hierarchies of a machine and the cgroup `own` (a /proc/PID/cgroup) is in on each.

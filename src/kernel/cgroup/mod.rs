@@ -103,7 +103,7 @@ pub struct Cgroup {
 /// Errno of an io error, for trace lines.
 fn io_errno(e: &std::io::Error) -> String {
     let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
-    format!("-1 {errno:?} ({})", errno.desc())
+    format!("-1 {}", crate::kernel::sys::errno_text(errno))
 }
 
 /// Write `text` to a cgroup file, recorded as `write("path", "text") = n`.
@@ -595,6 +595,10 @@ impl NslabCgroup {
                 if let Err(e) = remove_dir_of_run(&p) {
                     first_err.get_or_insert(e);
                 }
+            } else if p.file_name().is_some_and(|n| n == "nslab") {
+                // A `nslab` parent another run made and left to us (it still held our cgroup
+                // when that run ended): the last one out removes it once it is empty.
+                let _ = remove_inner(&p);
             }
         }
         self.removed = true;

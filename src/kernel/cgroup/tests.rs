@@ -102,14 +102,6 @@ fn refuses_to_remove_foreign_cgroups_and_accepts_gone_ones() {
 
 // ---- root tests: real cgroups on this machine -------------------------------------
 
-fn root_or_skip(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("skipping {test}: needs root (creates real cgroups)");
-    false
-}
-
 /// Kills the helper process even when an assertion fails.
 struct ChildGuard(Child);
 impl Drop for ChildGuard {
@@ -151,9 +143,9 @@ fn test_name(what: &str) -> String {
 
 #[test]
 fn root_create_limit_add_remove() {
-    if !root_or_skip("root_create_limit_add_remove") {
+    let Some(_root) = crate::testing::root_or_skip("root_create_limit_add_remove") else {
         return;
-    }
+    };
     let name = test_name("mem");
     let mut cg = NslabCgroup::create(&name).expect("create nslab cgroup");
     let _left = NothingLeft(cg.created.clone());
@@ -291,9 +283,10 @@ fn root_create_limit_add_remove() {
 
 #[test]
 fn root_ledger_removes_a_crashed_runs_cgroup() {
-    if !root_or_skip("root_ledger_removes_a_crashed_runs_cgroup") {
+    let Some(_root) = crate::testing::root_or_skip("root_ledger_removes_a_crashed_runs_cgroup")
+    else {
         return;
-    }
+    };
     let name = test_name("ledger");
     let mut cg = NslabCgroup::create_for(&name, &["memory"]).unwrap();
     let _left = NothingLeft(cg.created.clone());
@@ -310,9 +303,11 @@ fn root_ledger_removes_a_crashed_runs_cgroup() {
 
 #[test]
 fn root_nslab_parent_left_while_it_holds_another_runs_cgroup() {
-    if !root_or_skip("root_nslab_parent_left_while_it_holds_another_runs_cgroup") {
+    let Some(_root) =
+        crate::testing::root_or_skip("root_nslab_parent_left_while_it_holds_another_runs_cgroup")
+    else {
         return;
-    }
+    };
     let mut a = NslabCgroup::create_for(&test_name("a"), &["memory"]).unwrap();
     let mut b = NslabCgroup::create_for(&test_name("b"), &["memory"]).unwrap();
     let _left = NothingLeft(a.created.iter().chain(b.created.iter()).cloned().collect());

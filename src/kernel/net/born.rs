@@ -112,7 +112,10 @@ pub fn helper(enter: Option<RawFd>) -> Result<Born> {
     };
     if pid < 0 {
         let e = nix::errno::Errno::last();
-        trace::syscall(format!("clone({names}|SIGCHLD) = -1 {e:?} ({})", e.desc()));
+        trace::syscall(format!(
+            "clone({names}|SIGCHLD) = -1 {}",
+            crate::kernel::sys::errno_text(e)
+        ));
         return Err(e).context("clone(CLONE_NEWNET) for a helper child");
     }
     trace::syscall(format!("clone({names}|SIGCHLD) = {pid}"));
@@ -160,7 +163,10 @@ pub fn helper(enter: Option<RawFd>) -> Result<Born> {
             "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)",
             "open /proc/self/ns/net",
         ][s.failed_at as usize % 5];
-        trace::syscall(format!("[child {pid}] {what} = -1 {e:?} ({})", e.desc()));
+        trace::syscall(format!(
+            "[child {pid}] {what} = -1 {}",
+            crate::kernel::sys::errno_text(e)
+        ));
         bail!("the helper child's {what} failed: {} ({e:?})", e.desc());
     }
     match (netlink, icmp, nsfd) {

@@ -101,7 +101,7 @@ pub fn echo(
         request.len(),
         match &sent {
             Ok(n) => n.to_string(),
-            Err(e) => format!("-1 {e:?} ({})", e.desc()),
+            Err(e) => format!("-1 {}", crate::kernel::sys::errno_text(*e)),
         }
     ));
     sent.with_context(|| format!("sending an ICMP echo request to {dst} from namespace {netns}"))?;

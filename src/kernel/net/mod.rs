@@ -243,7 +243,7 @@ fn enter(path: &Path) -> Result<()> {
         path.display(),
         match &f {
             Ok(fd) => fd.as_raw_fd().to_string(),
-            Err(e) => format!("-1 {e:?} ({})", e.desc()),
+            Err(e) => format!("-1 {}", crate::kernel::sys::errno_text(*e)),
         }
     ));
     let f = f.with_context(|| format!("opening {}", path.display()))?;
@@ -325,7 +325,7 @@ fn open_nsfd(path: &Path) -> Result<OwnedFd> {
         path.display(),
         match &r {
             Ok(fd) => fd.as_raw_fd().to_string(),
-            Err(e) => format!("-1 {e:?} ({})", e.desc()),
+            Err(e) => format!("-1 {}", crate::kernel::sys::errno_text(*e)),
         }
     ));
     r.with_context(|| format!("opening {}", path.display()))
@@ -362,7 +362,7 @@ impl Netns {
             path.display(),
             match &r {
                 Ok(fd) => fd.as_raw_fd().to_string(),
-                Err(e) => format!("-1 {e:?} ({})", e.desc()),
+                Err(e) => format!("-1 {}", crate::kernel::sys::errno_text(*e)),
             }
         ));
         if let Err(e) = r {

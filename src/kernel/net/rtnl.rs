@@ -170,7 +170,10 @@ impl Rtnl {
         match &result {
             Ok(_) => trace::syscall(format!("{line} -> ack")),
             Err(e) => match errno_of(e) {
-                Some(errno) => trace::syscall(format!("{line} -> {errno:?} ({})", errno.desc())),
+                Some(errno) => trace::syscall(format!(
+                    "{line} -> {}",
+                    crate::kernel::sys::errno_text(errno)
+                )),
                 None => trace::syscall(format!("{line} -> {e:#}")),
             },
         }

@@ -7,15 +7,6 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::Instant;
 
-fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipped: needs root (creates network namespaces and links)");
-        false
-    }
-}
-
 /// Removes what a test made, whatever happens: namespaces by name, host links by name.
 struct Guard {
     netns: Vec<String>,
@@ -74,9 +65,9 @@ fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
 
 #[test]
 fn two_namespaces_a_veth_and_echo_both_ways() {
-    if !is_root() {
+    let Some(_root) = crate::testing::root_or_skip("this network test") else {
         return;
-    }
+    };
     let p = prefix("e");
     let guard = Guard::new(&p, &["a", "b"], &["x", "y"]);
     let (na, nb, va, vb) = (
@@ -216,9 +207,9 @@ fn two_namespaces_a_veth_and_echo_both_ways() {
 
 #[test]
 fn a_learners_namespace_can_be_opened_but_not_deleted() {
-    if !is_root() {
+    let Some(_root) = crate::testing::root_or_skip("this network test") else {
         return;
-    }
+    };
     // Made with the real tool, as a learner would; the name has no nslab prefix.
     let name = format!("learnert{}", std::process::id());
     let st = Command::new("ip")
@@ -249,9 +240,9 @@ fn a_learners_namespace_can_be_opened_but_not_deleted() {
 
 #[test]
 fn in_netns_runs_inside_and_reports_errors() {
-    if !is_root() {
+    let Some(_root) = crate::testing::root_or_skip("this network test") else {
         return;
-    }
+    };
     let p = prefix("i");
     let guard = Guard::new(&p, &["n"], &[]);
     let ns = Netns::create(&guard.netns[0]).unwrap();
@@ -286,9 +277,9 @@ fn in_netns_runs_inside_and_reports_errors() {
 
 #[test]
 fn a_bridge_and_its_port_inside_a_namespace() {
-    if !is_root() {
+    let Some(_root) = crate::testing::root_or_skip("this network test") else {
         return;
-    }
+    };
     let p = prefix("b");
     let guard = Guard::new(&p, &["n"], &[]);
     let mut ns = Netns::create(&guard.netns[0]).unwrap();

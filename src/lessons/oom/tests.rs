@@ -68,14 +68,6 @@ fn hints_exist_for_every_problem_the_check_reports() {
 /// The root tests below make learner-like cgroups that the check searches for: one at a time.
 static EXERCISE: Mutex<()> = Mutex::new(());
 
-fn root_or_skip(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("skipping {test}: needs root (creates real cgroups and OOM kills)");
-    false
-}
-
 /// A cgroup made "by the learner" (by shell commands, not nslab), below the test's own memory
 /// cgroup; removed at the end whatever happens.
 struct LearnerCgroup {
@@ -164,9 +156,11 @@ fn killed_by_sigkill(st: &std::process::ExitStatus) -> bool {
 
 #[test]
 fn root_exercise_passes_with_the_seed_commands_any_way_of_writing_30mb() {
-    if !root_or_skip("root_exercise_passes_with_the_seed_commands_any_way_of_writing_30mb") {
+    let Some(_root) = crate::testing::root_or_skip(
+        "root_exercise_passes_with_the_seed_commands_any_way_of_writing_30mb",
+    ) else {
         return;
-    }
+    };
     let _one = EXERCISE.lock().unwrap_or_else(|e| e.into_inner());
     for (i, written) in ["30000000", "30M", "31457280"].iter().enumerate() {
         let cg = LearnerCgroup::new(&format!("pass{i}"));
@@ -202,9 +196,10 @@ fn root_exercise_passes_with_the_seed_commands_any_way_of_writing_30mb() {
 
 #[test]
 fn root_exercise_failures_each_with_its_hint() {
-    if !root_or_skip("root_exercise_failures_each_with_its_hint") {
+    let Some(_root) = crate::testing::root_or_skip("root_exercise_failures_each_with_its_hint")
+    else {
         return;
-    }
+    };
     let _one = EXERCISE.lock().unwrap_or_else(|e| e.into_inner());
 
     // No such cgroup.
@@ -270,9 +265,10 @@ fn root_exercise_failures_each_with_its_hint() {
 
 #[test]
 fn root_check_never_judges_nslabs_own_cgroup() {
-    if !root_or_skip("root_check_never_judges_nslabs_own_cgroup") {
+    let Some(_root) = crate::testing::root_or_skip("root_check_never_judges_nslabs_own_cgroup")
+    else {
         return;
-    }
+    };
     let _one = EXERCISE.lock().unwrap_or_else(|e| e.into_inner());
     // nslab's own cgroup with a 30 MiB limit and a kill: on the ledger, so never judged.
     let name = format!("nslabt-own-{}", std::process::id());
@@ -297,9 +293,9 @@ fn root_check_never_judges_nslabs_own_cgroup() {
 
 #[test]
 fn root_check_judges_the_cgroup_of_a_pid() {
-    if !root_or_skip("root_check_judges_the_cgroup_of_a_pid") {
+    let Some(_root) = crate::testing::root_or_skip("root_check_judges_the_cgroup_of_a_pid") else {
         return;
-    }
+    };
     let _one = EXERCISE.lock().unwrap_or_else(|e| e.into_inner());
     let cg = LearnerCgroup::new("bypid");
     cg.limit("30M");
