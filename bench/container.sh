@@ -148,5 +148,16 @@ $(runc --version | head -1), $(hyperfine --version), $(unshare --version), $(dat
 hyperfine's table (times in ms unless marked):
 
 $(cat "$WORK/results.md")
+
+Where the time goes (strace -f -T of one \`nslab run\`): two forks and one execve, the
+cgroup directories (on v1 one per hierarchy, with nslab's shared \`nslab\` parent made and
+removed when no other run uses it), and the first write to a \`cgroup.procs\`, which moves
+a process between cgroups and waits for an RCU grace period (a few ms; the later ones are
+fast). runc pays the same kernel costs for more hierarchies (it makes a cgroup in every v1
+hierarchy mounted) plus its own re-exec as \`runc init\`; the unshare line pays three
+execs (sh, unshare, chroot) and a mkdir and an rmdir process. nslab's ledger is rewritten in
+place (no file created or renamed per entry), since on this machine /run is ext4 and a
+rename costs a journal update. The machine is a shared 2-CPU VM with other builds running:
+the spread is wide, so medians are reported.
 MD
 cat bench/RESULTS-container.md

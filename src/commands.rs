@@ -417,6 +417,16 @@ pub fn doctor(ui: &Ui) -> Result<i32> {
             },
         );
     }
+    let busybox = crate::kernel::rootfs::static_busybox();
+    add(
+        busybox.is_some(),
+        false,
+        match &busybox {
+            Some(p) => format!("static busybox: {} (lesson 5's and nslab run's root filesystem)", p.display()),
+            None => "static busybox: not found (lesson 5 copies host programs and their libraries instead)".into(),
+        },
+        "install busybox-static (apt-get install busybox-static)",
+    );
     let mut essential_missing = false;
     for x in &f {
         if x.ok {

@@ -345,6 +345,8 @@ fn lesson_transcript() {
         // nslab's parent cgroups are shared with other runs: made or removed only sometimes.
         (r#"(?m)^  (mkdir|rmdir)\("[^"]*/nslab"[^\n]*\n"#, ""),
         (r"/sys/fs/cgroup/[^ \n]*?/nslab/", "[cgroup]/nslab/"),
+        // A PID's digits: the length written varies with it.
+        (r#"cgroup.procs>, "\d+", \d+\) = \d+"#, r#"cgroup.procs>, "[pid]", [len]) = [len]"#),
         (r"nslab-rootfs-\d+-[0-9a-f]+", "nslab-rootfs-[run]"),
         (r"\(\d+ bytes\)", "([n] bytes)"),
         (r"\d+\.\d (KiB|MiB)", "[size]"),
@@ -670,4 +672,67 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     assert_eq!(code, 1);
     assert!(json.contains("host-namespace"), "{json}");
     assert_eq!(check(&sb, &["--pid", "999999999"]).0, 2);
+}
+
+/// `nslab lesson 5` paused after step b (its root filesystem built, its container running),
+/// then killed with `kill -9` (no chance to clean up), then `nslab cleanup`; and the same
+/// with Ctrl-C.
+#[test]
+fn lesson_interrupted_or_killed_leaves_nothing() {
+    require_root!();
+    let _g = serial();
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGKILL,
+    ] {
+        let sb = Sandbox::new();
+        let mut child = sb
+            .cmd(&["lesson", "5", "--plain"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut seen = String::new();
+        assert!(
+            common::read_until(&mut out, "[Enter] step b", &mut seen),
+            "{seen}"
+        );
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"\n").unwrap();
+        assert!(
+            common::read_until(&mut out, "[Enter] step c", &mut seen),
+            "{seen}"
+        );
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        });
+        assert!(
+            !rootfs_dirs_of(pid).is_empty(),
+            "step a built a root filesystem"
+        );
+        let pids = sb.recorded_pids();
+        assert!(
+            !pids.is_empty(),
+            "the container's outer process is on record"
+        );
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        if signal == nix::sys::signal::Signal::SIGINT {
+            assert_eq!(status.code(), Some(130));
+        } else {
+            assert!(!sb.run_files().is_empty(), "the ledger survives kill -9");
+            let out = sb.run(&["cleanup", "--plain"]);
+            assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+        }
+        for p in pids {
+            assert!(
+                wait_until(Duration::from_secs(5), || !alive(p)),
+                "process {p} ended"
+            );
+        }
+        assert_run_left_nothing(&sb, pid);
+    }
 }

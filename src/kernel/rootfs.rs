@@ -113,8 +113,8 @@ impl Rootfs {
 
     /// Build one from the host: static busybox when present, else host programs.
     pub fn build() -> Result<Rootfs> {
-        if is_static_elf(Path::new(BUSYBOX)) {
-            Self::build_busybox(Path::new(BUSYBOX))
+        if let Some(busybox) = static_busybox() {
+            Self::build_busybox(&busybox)
         } else {
             Self::build_from_host(HOST_PROGRAMS)
         }
@@ -289,6 +289,14 @@ fn walk(dir: &Path, s: &mut Summary) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A statically linked busybox: Debian's at /bin/busybox, or the first in PATH.
+pub fn static_busybox() -> Option<PathBuf> {
+    [Some(PathBuf::from(BUSYBOX)), find_in_path("busybox")]
+        .into_iter()
+        .flatten()
+        .find(|p| is_static_elf(p))
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

@@ -284,10 +284,17 @@ impl ContainerLesson {
         ));
         c.kill()?;
         stage.syscalls();
-        let after = match cg.read(Concept::PidsCurrent) {
+        // The kernel kills the namespace's other processes as PID 1 dies; they leave the
+        // cgroup within moments. Read until it is empty (or 3 s have passed).
+        let count = || match cg.read(Concept::PidsCurrent) {
             Ok(Reading::Count(n)) => n,
             _ => 0,
         };
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while count() > 0 && std::time::Instant::now() < deadline {
+            sys::sleep(Duration::from_millis(20))?;
+        }
+        let after = count();
         stage.say(&format!(
             "Killing PID 1 ended every process of its PID namespace at once: the cgroup holds {after} now."
         ));
