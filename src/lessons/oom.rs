@@ -859,7 +859,7 @@ fn judge(s: &Seen, mut notes: Vec<String>) -> Observation {
         problem = problem.or(Some("nothing-killed"));
     }
     let logged = kmsg::read_records().map(|r| kmsg::oom_kills(&r));
-    let mine: Vec<&kmsg::OomKill> = logged
+    let mut mine: Vec<&kmsg::OomKill> = logged
         .as_deref()
         .unwrap_or(&[])
         .iter()
@@ -870,6 +870,11 @@ fn judge(s: &Seen, mut notes: Vec<String>) -> Observation {
                     .is_some_and(|t| t == s.path || t.starts_with(&format!("{}/", s.path)))
         })
         .collect();
+    // The log outlives the cgroup: lines for an earlier cgroup at the same path are not this
+    // one's. Its own counter says how many kills are its own, the newest ones.
+    let own_kills = usize::try_from(s.kills).unwrap_or(usize::MAX);
+    let older = mine.len().saturating_sub(own_kills);
+    mine.drain(..older);
     let victim_fact = match (&logged, s.kills) {
         (_, 0) => "no: nothing was killed in it".to_string(),
         (None, _) => {
@@ -884,7 +889,7 @@ fn judge(s: &Seen, mut notes: Vec<String>) -> Observation {
     };
     let limit_file = Concept::MemoryLimit.files(v)[0].file;
     let oom_file = Concept::OomKills.files(v)[0].file;
-    let raw_limit = std::fs::read_to_string(s.dir.join(limit_file)).unwrap_or_default();
+    let raw_limit = crate::kernel::cgroup::read_raw(&s.dir, limit_file);
     let last = mine
         .last()
         .map(|k| format!("; the kernel's last kill there: {} (PID {})", k.task, k.pid))

@@ -100,6 +100,12 @@ pub struct Cgroup {
     pub dirs: Vec<CgDir>,
 }
 
+/// A cgroup file's text as the kernel gives it (empty when unreadable), for views that
+/// show the raw value beside the parsed one.
+pub fn read_raw(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_default()
+}
+
 /// Errno of an io error, for trace lines.
 fn io_errno(e: &std::io::Error) -> String {
     let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
