@@ -5,7 +5,6 @@
 mod common;
 
 use common::{alive, nslab_processes, serial, stdout, wait_until, Learner, Sandbox};
-use std::io::BufReader;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::Duration;
@@ -280,30 +279,10 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     assert_eq!(code, 2);
 }
 
-/// Start `nslab lesson 1` interactively and stop at the pause after step b, while the
-/// namespace it made is alive. Returns the child, its reader and the PIDs it recorded.
+/// `nslab lesson 1` paused before step c, while the namespace step b made is alive;
+/// returns the child and the PIDs it recorded.
 fn lesson_paused_after_step_b(sb: &Sandbox) -> (std::process::Child, Vec<i32>) {
-    let mut child = sb
-        .cmd(&["lesson", "1", "--plain"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    assert!(
-        common::read_until(&mut out, "[Enter] step b", &mut seen),
-        "{seen}"
-    );
-    child
-        .stdin
-        .as_mut()
-        .map(|s| std::io::Write::write_all(s, b"\n"));
-    assert!(
-        common::read_until(&mut out, "[Enter] step c", &mut seen),
-        "{seen}"
-    );
+    let child = sb.lesson_paused_before("1", 'c');
     let pids = sb.recorded_pids();
     assert!(
         pids.len() >= 2,
@@ -312,11 +291,6 @@ fn lesson_paused_after_step_b(sb: &Sandbox) -> (std::process::Child, Vec<i32>) {
     for &p in &pids {
         assert!(alive(p), "{p} alive while paused");
     }
-    // Keep reading in the background so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
-    });
     (child, pids)
 }
 

@@ -5,8 +5,7 @@
 mod common;
 
 use common::{serial, stdout, wait_until, Sandbox};
-use std::io::BufReader;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const LESSON_NETNS: [&str; 2] = ["nslab-red", "nslab-blue"];
@@ -303,37 +302,15 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     ex.remove();
 }
 
-/// Start `nslab lesson 2` interactively and stop at the pause after step c, with both
-/// namespaces and the veth pair alive.
+/// `nslab lesson 2` paused before step d, with both namespaces and the veth pair alive.
 fn lesson_paused_after_step_c(sb: &Sandbox) -> std::process::Child {
-    let mut child = sb
-        .cmd(&["lesson", "2", "--plain"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    for next in ["[Enter] step b", "[Enter] step c", "[Enter] step d"] {
-        assert!(common::read_until(&mut out, next, &mut seen), "{seen}");
-        if next != "[Enter] step d" {
-            child
-                .stdin
-                .as_mut()
-                .map(|s| std::io::Write::write_all(s, b"\n"));
-        }
-    }
+    let child = sb.lesson_paused_before("2", 'd');
     let names = netns_names();
     assert!(
         LESSON_NETNS.iter().all(|n| names.iter().any(|x| x == n)),
         "{names:?}"
     );
     assert!(!sb.run_files().is_empty(), "on the ledger while alive");
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
-    });
     child
 }
 

@@ -457,38 +457,14 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     assert_eq!(code, 2);
 }
 
-/// Start `nslab lesson 4` interactively and stop at the pause after step b, while the
-/// 10%-limited hog runs in its cgroup. Returns the child and the PIDs it recorded.
+/// `nslab lesson 4` paused before step c, while the 10%-limited hog of step b runs in its
+/// cgroup. Returns the child and the PIDs it recorded.
 fn lesson_paused_after_step_b(sb: &Sandbox) -> (std::process::Child, Vec<i32>) {
-    let mut child = sb
-        .cmd(&["lesson", "4", "--plain"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    assert!(
-        common::read_until(&mut out, "[Enter] step b", &mut seen),
-        "{seen}"
-    );
-    child
-        .stdin
-        .as_mut()
-        .map(|s| std::io::Write::write_all(s, b"\n"));
-    assert!(
-        common::read_until(&mut out, "[Enter] step c", &mut seen),
-        "{seen}"
-    );
+    let child = sb.lesson_paused_before("4", 'c');
     let pids = sb.recorded_pids();
     assert_eq!(pids.len(), 1, "the 10% hog is on record: {pids:?}");
     assert!(alive(pids[0]), "the hog runs while paused");
     assert!(!lesson_cgroups_left().is_empty(), "cpu-10 exists");
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
-    });
     (child, pids)
 }
 

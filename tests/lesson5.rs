@@ -686,29 +686,8 @@ fn lesson_interrupted_or_killed_leaves_nothing() {
         nix::sys::signal::Signal::SIGKILL,
     ] {
         let sb = Sandbox::new();
-        let mut child = sb
-            .cmd(&["lesson", "5", "--plain"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = sb.lesson_paused_before("5", 'c');
         let pid = child.id();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut seen = String::new();
-        assert!(
-            common::read_until(&mut out, "[Enter] step b", &mut seen),
-            "{seen}"
-        );
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"\n").unwrap();
-        assert!(
-            common::read_until(&mut out, "[Enter] step c", &mut seen),
-            "{seen}"
-        );
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = std::io::Read::read_to_string(&mut out, &mut rest);
-        });
         assert!(
             !rootfs_dirs_of(pid).is_empty(),
             "step a built a root filesystem"

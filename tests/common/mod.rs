@@ -74,6 +74,43 @@ impl Sandbox {
             .expect("running nslab")
     }
 
+    /// Start `nslab lesson N --plain` as a learner at a terminal would, press Enter at each
+    /// pause, and stop at the pause before step `before`, so what the earlier steps made is
+    /// alive. The output keeps being read in the background so nslab never blocks on it.
+    pub fn lesson_paused_before(&self, lesson: &str, before: char) -> Child {
+        let mut child = self
+            .cmd(&["lesson", lesson, "--plain"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting nslab lesson");
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut seen = String::new();
+        let target = format!("[Enter] step {before}");
+        loop {
+            let mut line = String::new();
+            let n = out.read_line(&mut line).unwrap_or(0);
+            assert!(
+                n > 0,
+                "lesson {lesson} ended before the pause before step {before}:\n{seen}"
+            );
+            seen.push_str(&line);
+            if line.contains(&target) {
+                break;
+            }
+            if line.contains("[Enter] step") {
+                let stdin = child.stdin.as_mut().expect("piped stdin");
+                stdin.write_all(b"\n").expect("pressing Enter");
+            }
+        }
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        });
+        child
+    }
+
     /// Run files left in this sandbox's ledger.
     pub fn run_files(&self) -> Vec<PathBuf> {
         std::fs::read_dir(self.run_dir())
