@@ -24,7 +24,6 @@ pub struct RunOptions {
 pub struct Stage<'a> {
     pub ui: &'a Ui,
     /// Under `--yes`: no live redraws, no waiting for the learner.
-    #[allow(dead_code)] // read by lessons with live views
     pub yes: bool,
     /// Lesson 3's `--limit`, in bytes.
     pub limit: Option<u64>,

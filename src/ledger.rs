@@ -181,7 +181,6 @@ pub fn forget(resource: &Resource) {
 }
 
 /// Remove `resource` now and strike it off.
-#[allow(dead_code)] // for lessons that remove objects mid-lesson
 pub fn release(resource: &Resource) -> Result<()> {
     resource.remove()?;
     forget(resource);

@@ -7,7 +7,6 @@ use std::io::Write;
 #[derive(Clone, Copy, Debug)]
 pub struct Ui {
     /// No colour and no progress bars.
-    #[allow(dead_code)] // read by lessons with live views
     pub plain: bool,
 }
 
@@ -121,6 +120,101 @@ impl Ui {
             "{} {message}",
             style("warning:").yellow().bold()
         );
+    }
+}
+
+/// A bar of `pos` out of `total` redrawn in place (indicatif, drawn on each update: no
+/// ticking thread, which would break namespace work). Absent in plain output.
+pub struct Gauge {
+    bar: indicatif::ProgressBar,
+}
+
+impl Gauge {
+    pub fn set(&self, pos: u64, message: String) {
+        self.bar
+            .set_position(pos.min(self.bar.length().unwrap_or(pos)));
+        self.bar.set_message(message);
+    }
+
+    /// Leave the last state on screen.
+    pub fn finish(self) {
+        self.bar.abandon();
+    }
+}
+
+/// A view redrawn in place while it changes (a live chart). Where that cannot work — plain
+/// output, `--yes`, a terminal too short for the frame — nothing is drawn until
+/// [`LiveView::finish`] shows the final state once.
+pub struct LiveView {
+    term: Term,
+    title: String,
+    live: bool,
+    drawn: usize,
+}
+
+impl LiveView {
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// Replace the previous frame with `body`.
+    pub fn frame(&mut self, body: &str) {
+        if !self.live {
+            return;
+        }
+        let mut frame = format!("{}\n", style(&self.title).bold());
+        for line in body.lines() {
+            frame.push_str("  ");
+            frame.push_str(line);
+            frame.push('\n');
+        }
+        if self.drawn > 0 {
+            let _ = self.term.clear_last_lines(self.drawn);
+        }
+        let _ = self.term.write_str(&frame);
+        let _ = self.term.flush();
+        self.drawn = frame.lines().count();
+    }
+
+    /// The final state: left on screen when live, otherwise shown now as a view.
+    pub fn finish(self, ui: &Ui, body: &str) {
+        if self.live {
+            ui.blank();
+        } else {
+            ui.view(&self.title, body);
+        }
+    }
+}
+
+impl Ui {
+    /// A gauge on a terminal; `None` in plain output, where callers print lines instead.
+    pub fn gauge(&self, total: u64) -> Option<Gauge> {
+        if self.plain {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stdout(),
+        );
+        if let Ok(s) = indicatif::ProgressStyle::with_template("  {msg}\n  {wide_bar:.cyan/blue}") {
+            bar.set_style(s.progress_chars("█▉▊▋▌▍▎▏ "));
+        }
+        Some(Gauge { bar })
+    }
+
+    /// A live view of `lines` lines under `title`; redrawn only on a terminal, without
+    /// `--yes`, when the frame fits the screen.
+    pub fn live_view(&self, title: &str, lines: usize, yes: bool) -> LiveView {
+        let term = Term::stdout();
+        let fits = term
+            .size_checked()
+            .is_some_and(|(rows, _)| rows as usize > lines + 1);
+        LiveView {
+            live: !(self.plain || yes) && fits,
+            term,
+            title: title.to_string(),
+            drawn: 0,
+        }
     }
 }
 

@@ -75,7 +75,6 @@ pub fn wait_readable(fd: &impl AsFd, timeout: Option<Duration>) -> Result<bool> 
 }
 
 /// Sleep in slices, noticing Ctrl-C.
-#[allow(dead_code)] // for lessons that wait on the kernel (OOM, CPU)
 pub fn sleep(d: Duration) -> Result<()> {
     let end = Instant::now() + d;
     while Instant::now() < end {

@@ -146,14 +146,8 @@ fn charts(series: &[Series]) -> String {
 /// Sample every series for `total`, one value per window. On a terminal the chart is
 /// redrawn after each window; under `--yes` or `--plain` it is printed once at the end.
 fn sample(stage: &Stage, title: &str, series: &mut [Series], total: Duration) -> Result<()> {
-    let term = console::Term::stdout();
-    // Redrawing moves the cursor up over the last frame: only possible if it fits on screen.
-    let frame_lines = series.len() * 16 + 1;
-    let fits = term
-        .size_checked()
-        .is_some_and(|(rows, _)| rows as usize > frame_lines);
-    let live = !(stage.ui.plain || stage.yes) && fits;
-    let mut drawn = 0usize;
+    // Each chart is about 16 lines.
+    let mut view = stage.ui.live_view(title, series.len() * 16, stage.yes);
     for s in series.iter_mut() {
         s.last = usage_ns(&s.cg, s.pid).context("reading the hog's CPU time")?;
     }
@@ -170,26 +164,11 @@ fn sample(stage: &Stage, title: &str, series: &mut [Series], total: Duration) ->
                 .push(u.saturating_sub(s.last) as f64 / wall * 100.0);
             s.last = u;
         }
-        if live {
-            let mut frame = format!("{}\n", console::style(title).bold());
-            for line in charts(series).lines() {
-                frame.push_str("  ");
-                frame.push_str(line);
-                frame.push('\n');
-            }
-            if drawn > 0 {
-                let _ = term.clear_last_lines(drawn);
-            }
-            let _ = term.write_str(&frame);
-            let _ = term.flush();
-            drawn = frame.lines().count();
+        if view.is_live() {
+            view.frame(&charts(series));
         }
     }
-    if live {
-        stage.ui.blank();
-    } else {
-        stage.view(title, &charts(series));
-    }
+    view.finish(stage.ui, &charts(series));
     Ok(())
 }
 

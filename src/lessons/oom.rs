@@ -540,19 +540,12 @@ fn say_end(stage: &Stage, pid: i32, end: &HogEnd) {
 /// Follow the hog to its end or its goal, drawing usage against `limit`: a bar on a
 /// terminal (drawn on each step, no ticking thread), a line per quarter when plain.
 fn climb(stage: &Stage, hog: &mut MemoryHog, cg: &Cgroup, limit: u64) -> Result<HogEvent> {
-    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let version = cg
         .dir_for("memory")
         .map(|d| d.version)
         .unwrap_or(CgVersion::V1);
     let usage_file = Concept::MemoryUsage.files(version)[0].file;
-    let bar = (!stage.ui.plain).then(|| {
-        let b = ProgressBar::with_draw_target(Some(limit), ProgressDrawTarget::stdout());
-        if let Ok(style) = ProgressStyle::with_template("  {msg}\n  {wide_bar:.cyan/blue}") {
-            b.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
-        }
-        b
-    });
+    let bar = stage.ui.gauge(limit);
     let mut quarter = 0;
     loop {
         let ev = hog.next(Duration::from_secs(30))?;
@@ -568,10 +561,7 @@ fn climb(stage: &Stage, hog: &mut MemoryHog, cg: &Cgroup, limit: u64) -> Result<
             human_bytes(touched)
         );
         match &bar {
-            Some(b) => {
-                b.set_position(usage.min(limit));
-                b.set_message(msg);
-            }
+            Some(b) => b.set(usage, msg),
             None => {
                 let q = (touched * 4 / limit.max(1)).min(8);
                 if q > quarter {
@@ -582,7 +572,7 @@ fn climb(stage: &Stage, hog: &mut MemoryHog, cg: &Cgroup, limit: u64) -> Result<
         }
         if !matches!(ev, HogEvent::Progress(_)) {
             if let Some(b) = bar {
-                b.abandon();
+                b.finish();
             }
             return Ok(ev);
         }

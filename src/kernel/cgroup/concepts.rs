@@ -582,14 +582,6 @@ pub fn parse_size(text: &str) -> Result<u64> {
     Ok(bytes as u64)
 }
 
-/// A limit as written on a command line: a size, or "max"/"unlimited".
-pub fn parse_limit(text: &str) -> Result<Max> {
-    match text.trim() {
-        "max" | "unlimited" | "-1" => Ok(Max::Unlimited),
-        t => parse_size(t).map(Max::Value),
-    }
-}
-
 /// Is `actual` (read back from a limit file) the limit `wanted`? The kernel rounds byte
 /// limits down to whole pages, so "30000000" reads back as 29999104 on v1 and v2.
 pub fn same_limit(actual: u64, wanted: u64) -> bool {
@@ -890,8 +882,6 @@ mod tests {
         ] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_limit("max").unwrap(), Max::Unlimited);
-        assert_eq!(parse_limit("30M").unwrap(), Max::Value(31_457_280));
     }
 
     #[test]

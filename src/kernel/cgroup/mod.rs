@@ -9,10 +9,6 @@
 //! Every directory nslab makes is on the ledger before `mkdir`, and every write and
 //! `mkdir`/`rmdir` is recorded in the trace as strace would show it.
 
-// Parts of this API (CPU quota and weights, pids, create() with every controller) serve
-// lessons 4 and 5, which build on it.
-#![allow(dead_code)]
-
 pub mod concepts;
 pub mod find;
 pub mod kmsg;
@@ -244,6 +240,12 @@ impl Cgroup {
 
     /// Set a concept: writes the file(s) of the right version, each in the trace.
     pub fn set(&self, concept: Concept, value: &Reading) -> Result<()> {
+        if !concept.spec().writable {
+            bail!(
+                "{} is a reading the kernel keeps; it cannot be set",
+                concept.label()
+            );
+        }
         let d = self.concept_dir(concept)?;
         for (fr, text) in concepts::render_write(concept, d.version, value)? {
             write_file(&d.path.join(fr.file), &text)?;
@@ -288,11 +290,6 @@ impl Cgroup {
         all.sort_unstable();
         all.dedup();
         Ok(all)
-    }
-
-    /// The directory paths, for messages.
-    pub fn paths(&self) -> Vec<&Path> {
-        self.dirs.iter().map(|d| d.path.as_path()).collect()
     }
 }
 
@@ -368,7 +365,6 @@ pub fn delegating_ancestor(
 /// is left inside and removes the directories (and the `nslab` parents it made, if empty).
 #[derive(Debug)]
 pub struct NslabCgroup {
-    pub name: String,
     pub cgroup: Cgroup,
     /// Directories nslab made, in creation order (parents before children).
     created: Vec<PathBuf>,
@@ -446,7 +442,6 @@ impl NslabCgroup {
             wanted.push("cpuacct");
         }
         let mut cg = NslabCgroup {
-            name: name.to_string(),
             cgroup: Cgroup { dirs: Vec::new() },
             created: Vec::new(),
             removed: false,
@@ -561,15 +556,6 @@ impl NslabCgroup {
     /// cgroup's creation made it).
     pub fn created_dirs(&self) -> &[PathBuf] {
         &self.created
-    }
-
-    /// Kill every process inside (nslab made this cgroup, so all of them are nslab's) and
-    /// wait until it is empty.
-    pub fn kill_all(&self) -> Result<()> {
-        for d in &self.cgroup.dirs {
-            kill_inside(&d.path)?;
-        }
-        Ok(())
     }
 
     /// Kill what is left, remove the directories children-first, strike them off the ledger.
