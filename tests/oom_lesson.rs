@@ -174,6 +174,7 @@ fn start_until_climbing(env: &Env) -> (std::process::Child, String) {
     let mut child = env
         .nslab(&["--plain", "lesson", "3", "--yes"])
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
