@@ -148,14 +148,6 @@ fn regex_escape(s: &str) -> String {
         .collect()
 }
 
-/// Run `nslab check 1` (optionally `--json`) and return (exit code, stdout).
-fn check(sb: &Sandbox, extra: &[&str]) -> (i32, String) {
-    let mut args = vec!["check", "1", "--plain"];
-    args.extend_from_slice(extra);
-    let out = sb.run(&args);
-    (out.status.code().unwrap_or(-1), stdout(&out))
-}
-
 #[test]
 fn exercise_passes_with_the_seeds_command() {
     require_root!();
@@ -170,14 +162,14 @@ fn exercise_passes_with_the_seeds_command() {
     wait_until(Duration::from_secs(5), || {
         std::fs::read_to_string(format!("/proc/{shell}/comm")).is_ok_and(|c| c.trim() == "bash")
     });
-    let (code, text) = check(&sb, &[]);
+    let (code, text) = sb.check("1", &[]);
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains(&format!("host PID {shell}")),
         "names the shell's host PID: {text}"
     );
 
-    let (code, json) = check(&sb, &["--json"]);
+    let (code, json) = sb.check("1", &["--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).expect("--json parses");
     assert_eq!(v["verdict"], "pass");
@@ -186,7 +178,7 @@ fn exercise_passes_with_the_seeds_command() {
     assert_eq!(v["diff"], "");
 
     // --pid points at it explicitly.
-    let (code, text) = check(&sb, &["--pid", &shell.to_string()]);
+    let (code, text) = sb.check("1", &["--pid", &shell.to_string()]);
     assert_eq!(code, 0, "{text}");
 }
 
@@ -208,28 +200,8 @@ fn exercise_passes_with_a_user_namespace_too() {
         .children()
         .is_empty()));
     std::thread::sleep(Duration::from_millis(200));
-    let (code, text) = check(&sb, &[]);
+    let (code, text) = sb.check("1", &[]);
     assert_eq!(code, 0, "{text}");
-}
-
-fn assert_fails_with(sb: &Sandbox, hint_id: &str, fact: &str) -> String {
-    let (code, json) = check(sb, &["--json"]);
-    assert_eq!(code, 1, "{json}");
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v["verdict"], "not yet");
-    assert_eq!(v["hint_id"], hint_id, "{json}");
-    assert!(
-        v["diff"].as_str().unwrap().contains(fact),
-        "diff mentions {fact:?}: {json}"
-    );
-    assert!(!v["hint"].as_str().unwrap_or("").is_empty());
-    let (_, text) = check(sb, &[]);
-    assert!(
-        text.contains("Difference from the expected result"),
-        "{text}"
-    );
-    assert!(text.contains("Hint:"), "{text}");
-    text
 }
 
 #[test]
@@ -239,7 +211,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     let sb = Sandbox::new();
 
     // Nothing running.
-    assert_fails_with(&sb, "nothing-found", "not found");
+    sb.assert_check_fails_with("1", "nothing-found", "not found");
 
     // Without --mount-proc: the shell's /proc is the host's.
     {
@@ -248,14 +220,14 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
             .children()
             .is_empty()));
         std::thread::sleep(Duration::from_millis(200));
-        assert_fails_with(&sb, "no-mount-proc", "/proc inside: the host's");
+        sb.assert_check_fails_with("1", "no-mount-proc", "/proc inside: the host's");
     }
 
     // Without --fork: the shell stays outside and its namespace has no PID 1 yet.
     {
         let mut l = Learner::start(&["unshare", "--pid", "bash"]);
         assert!(wait_until(Duration::from_secs(5), || l.comm() == "bash"));
-        assert_fails_with(&sb, "no-fork", "not entered");
+        sb.assert_check_fails_with("1", "no-fork", "not entered");
 
         // Its first command became PID 1, ended, and took the namespace with it.
         l.type_line("/bin/true");
@@ -264,18 +236,18 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
             std::fs::read_link(format!("/proc/{shell}/ns/pid_for_children")).is_ok()
         }));
         std::thread::sleep(Duration::from_millis(200));
-        let text = assert_fails_with(&sb, "pid1-gone", "gone");
+        let text = sb.assert_check_fails_with("1", "pid1-gone", "gone");
         assert!(text.contains(&format!("host PID {shell}")), "{text}");
     }
 
     // --pid at a process in the host's namespace.
     let me = std::process::id().to_string();
-    let (code, json) = check(&sb, &["--json", "--pid", &me]);
+    let (code, json) = sb.check("1", &["--json", "--pid", &me]);
     assert_eq!(code, 1);
     assert!(json.contains("host-namespace"), "{json}");
 
     // --pid at no process at all is a usage error.
-    let (code, _) = check(&sb, &["--pid", "999999999"]);
+    let (code, _) = sb.check("1", &["--pid", "999999999"]);
     assert_eq!(code, 2);
 }
 
@@ -300,13 +272,7 @@ fn ctrl_c_removes_everything() {
     let _g = serial();
     let sb = Sandbox::new();
     let (mut child, pids) = lesson_paused_after_step_b(&sb);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "Ctrl-C exits 130");
+    common::interrupt(&mut child);
     assert_nothing_left(&sb, &pids);
 }
 

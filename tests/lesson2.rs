@@ -201,27 +201,6 @@ fn check(sb: &Sandbox, extra: &[&str]) -> (i32, String) {
     )
 }
 
-fn assert_fails_with(sb: &Sandbox, hint_id: &str, fact: &str) -> String {
-    let (code, json) = check(sb, &["--json"]);
-    assert_eq!(code, 1, "{json}");
-    let v: serde_json::Value =
-        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
-    assert_eq!(v["verdict"], "not yet");
-    assert_eq!(v["hint_id"], hint_id, "{json}");
-    assert!(
-        v["diff"].as_str().unwrap().contains(fact),
-        "diff mentions {fact:?}: {json}"
-    );
-    assert!(!v["hint"].as_str().unwrap_or("").is_empty());
-    let (_, text) = check(sb, &[]);
-    assert!(
-        text.contains("Difference from the expected result"),
-        "{text}"
-    );
-    assert!(text.contains("Hint:"), "{text}");
-    text
-}
-
 #[test]
 fn exercise_passes_with_the_ip_commands() {
     require_root!();
@@ -258,9 +237,9 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         .collect();
     let ex = Exercise::names();
     if strangers.is_empty() {
-        assert_fails_with(&sb, "namespace-missing", "none in /run/netns");
+        sb.assert_check_fails_with("2", "namespace-missing", "none in /run/netns");
         ip_ok(&["netns", "add", &ex.a]);
-        assert_fails_with(&sb, "namespace-missing", "only one");
+        sb.assert_check_fails_with("2", "namespace-missing", "only one");
         ex.remove();
     } else {
         eprintln!("not testing the missing-namespace cases: other namespaces exist: {strangers:?}");
@@ -269,36 +248,36 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     ex.build(&[
         "veth", "move-a", "move-b", "addr-a", "addr-b", "up-a", "up-b",
     ]);
-    assert_fails_with(&sb, "no-veth", "no veth pair joins");
+    sb.assert_check_fails_with("2", "no-veth", "no veth pair joins");
     ex.remove();
 
     ex.build(&["move-b", "addr-b", "up-b"]);
-    let text = assert_fails_with(&sb, "end-in-host", "still in the host");
+    let text = sb.assert_check_fails_with("2", "end-in-host", "still in the host");
     assert!(text.contains(&ex.vb), "names the end left behind: {text}");
     ex.remove();
 
     ex.build(&["move-a", "move-b", "addr-a", "addr-b", "up-a", "up-b"]);
-    assert_fails_with(&sb, "both-ends-in-host", "both still in the host");
+    sb.assert_check_fails_with("2", "both-ends-in-host", "both still in the host");
     ex.remove();
 
     ex.build(&["up-b"]);
-    let text = assert_fails_with(&sb, "link-down", "DOWN");
+    let text = sb.assert_check_fails_with("2", "link-down", "DOWN");
     assert!(text.contains(&ex.vb), "{text}");
     ex.remove();
 
     ex.build(&["addr-a"]);
-    assert_fails_with(&sb, "address-missing", "no IPv4 address");
+    sb.assert_check_fails_with("2", "address-missing", "no IPv4 address");
     ex.remove();
 
     ex.build(&["addr-b"]);
     ip_ok(&["-n", &ex.b, "addr", "add", "10.212.0.2/24", "dev", &ex.vb]);
-    assert_fails_with(&sb, "different-subnets", "different subnets");
+    sb.assert_check_fails_with("2", "different-subnets", "different subnets");
     ex.remove();
 
     // Right structure, but blue cannot answer: a prohibit route back to red.
     ex.build(&[]);
     ip_ok(&["-n", &ex.b, "route", "add", "prohibit", "10.211.0.1/32"]);
-    assert_fails_with(&sb, "no-reply", "no reply");
+    sb.assert_check_fails_with("2", "no-reply", "no reply");
     ex.remove();
 }
 

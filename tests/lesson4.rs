@@ -264,21 +264,13 @@ fn regex_escape(s: &str) -> String {
 fn check_passes(sb: &Sandbox, extra: &[&str]) -> (i32, String) {
     let mut last = (0, String::new());
     for _ in 0..3 {
-        last = check(sb, extra);
+        last = sb.check("4", extra);
         if last.0 == 0 {
             break;
         }
         eprintln!("check did not pass yet, retrying:\n{}", last.1);
     }
     last
-}
-
-/// `nslab check 4` (optionally `--json`): (exit code, stdout).
-fn check(sb: &Sandbox, extra: &[&str]) -> (i32, String) {
-    let mut args = vec!["check", "4", "--plain"];
-    args.extend_from_slice(extra);
-    let out = sb.run(&args);
-    (out.status.code().unwrap_or(-1), stdout(&out))
 }
 
 /// Wait until the learner's script has put a process in the cgroup.
@@ -343,7 +335,7 @@ fn exercise_passes_with_a_shell_loop_and_a_1ms_period() {
 fn assert_fails_with(sb: &Sandbox, extra: &[&str], hint_id: &str, fact: &str) -> String {
     let mut args = vec!["--json"];
     args.extend_from_slice(extra);
-    let (code, json) = check(sb, &args);
+    let (code, json) = sb.check("4", &args);
     assert_eq!(code, 1, "{json}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["verdict"], "not yet");
@@ -353,7 +345,7 @@ fn assert_fails_with(sb: &Sandbox, extra: &[&str], hint_id: &str, fact: &str) ->
         "diff mentions {fact:?}: {json}"
     );
     assert!(!v["hint"].as_str().unwrap_or("").is_empty());
-    let (_, text) = check(sb, extra);
+    let (_, text) = sb.check("4", extra);
     assert!(
         text.contains("Difference from the expected result"),
         "{text}"
@@ -453,7 +445,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     }
 
     // --pid at no process is a usage error.
-    let (code, _) = check(&sb, &["--pid", "999999999"]);
+    let (code, _) = sb.check("4", &["--pid", "999999999"]);
     assert_eq!(code, 2);
 }
 
@@ -474,13 +466,7 @@ fn ctrl_c_removes_everything() {
     let _g = serial();
     let sb = Sandbox::new();
     let (mut child, pids) = lesson_paused_after_step_b(&sb);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "Ctrl-C exits 130");
+    common::interrupt(&mut child);
     assert_nothing_left(&sb, &pids);
 }
 

@@ -530,27 +530,6 @@ const ALL_NS: [&str; 6] = [
     "--mount-proc",
 ];
 
-fn check(sb: &Sandbox, extra: &[&str]) -> (i32, String) {
-    let mut args = vec!["check", "5", "--plain"];
-    args.extend_from_slice(extra);
-    let out = sb.run(&args);
-    (out.status.code().unwrap_or(-1), stdout(&out))
-}
-
-fn assert_fails_with(sb: &Sandbox, hint_id: &str, fact: &str) {
-    let (code, json) = check(sb, &["--json"]);
-    assert_eq!(code, 1, "{json}");
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v["hint_id"], hint_id, "{json}");
-    assert!(
-        v["diff"].as_str().unwrap().contains(fact),
-        "diff mentions {fact:?}: {json}"
-    );
-    assert!(!v["hint"].as_str().unwrap_or("").is_empty());
-    let (_, text) = check(sb, &[]);
-    assert!(text.contains("Hint:"), "{text}");
-}
-
 fn settle() {
     std::thread::sleep(Duration::from_millis(300));
 }
@@ -566,7 +545,7 @@ fn exercise_passes_with_the_seeds_commands() {
     l.type_line("mount -t proc proc /proc");
     l.type_line("hostname minicontainer");
     settle();
-    let (code, text) = check(&sb, &[]);
+    let (code, text) = sb.check("5", &[]);
     assert_eq!(code, 0, "{text}");
     let shell = l.children()[0];
     assert!(
@@ -574,7 +553,7 @@ fn exercise_passes_with_the_seeds_commands() {
         "names the shell: {text}"
     );
     assert!(text.contains("minicontainer"), "{text}");
-    let (code, json) = check(&sb, &["--json", "--pid", &shell.to_string()]);
+    let (code, json) = sb.check("5", &["--json", "--pid", &shell.to_string()]);
     assert_eq!(code, 0, "{json}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["verdict"], "pass");
@@ -586,7 +565,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     require_root!();
     let _g = serial();
     let sb = Sandbox::new();
-    assert_fails_with(&sb, "nothing-found", "not found");
+    sb.assert_check_fails_with("5", "nothing-found", "not found");
     let root = TestRootfs::new();
 
     // No chroot: the container's root is the host's.
@@ -595,7 +574,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         let mut l = mini_container(&ALL_NS, Some(&cg), None, "/bin/sh");
         l.type_line("hostname nslabt-inside");
         settle();
-        assert_fails_with(&sb, "no-root", "root directory: the host's /");
+        sb.assert_check_fails_with("5", "no-root", "root directory: the host's /");
     }
     // No --uts: (the hostname is left alone, or it would rename the host).
     {
@@ -607,7 +586,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
             "/bin/sh",
         );
         settle();
-        assert_fails_with(&sb, "no-uts", "UTS namespace: the host's");
+        sb.assert_check_fails_with("5", "no-uts", "UTS namespace: the host's");
         drop(l);
     }
     // No --ipc.
@@ -621,7 +600,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         );
         l.type_line("hostname minicontainer");
         settle();
-        assert_fails_with(&sb, "no-ipc", "IPC namespace: the host's");
+        sb.assert_check_fails_with("5", "no-ipc", "IPC namespace: the host's");
     }
     // No hostname set.
     {
@@ -629,7 +608,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         let mut l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sh");
         l.type_line("mount -t proc proc /proc");
         settle();
-        assert_fails_with(&sb, "no-hostname", "hostname: the host's");
+        sb.assert_check_fails_with("5", "no-hostname", "hostname: the host's");
     }
     // No /proc inside.
     {
@@ -637,14 +616,14 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         let mut l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sh");
         l.type_line("hostname minicontainer");
         settle();
-        assert_fails_with(&sb, "no-mount-proc", "/proc inside: none");
+        sb.assert_check_fails_with("5", "no-mount-proc", "/proc inside: none");
     }
     // PID 1 not a shell.
     {
         let cg = TestCgroup::new(true, true, true);
         let _l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sleep 1000");
         settle();
-        assert_fails_with(&sb, "no-hostname", "PID 1 inside: `sleep`, not a shell");
+        sb.assert_check_fails_with("5", "no-hostname", "PID 1 inside: `sleep`, not a shell");
     }
     // No cgroup joined.
     {
@@ -652,8 +631,8 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         l.type_line("mount -t proc proc /proc");
         l.type_line("hostname minicontainer");
         settle();
-        assert_fails_with(
-            &sb,
+        sb.assert_check_fails_with(
+            "5",
             "no-cgroup",
             "cgroup of PID 1: the same as everything else's",
         );
@@ -665,13 +644,13 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         l.type_line("mount -t proc proc /proc");
         l.type_line("hostname minicontainer");
         settle();
-        assert_fails_with(&sb, "no-pids-limit", "pids limit: none");
+        sb.assert_check_fails_with("5", "no-pids-limit", "pids limit: none");
     }
     // --pid at a process in the host's namespace; at no process.
-    let (code, json) = check(&sb, &["--json", "--pid", &std::process::id().to_string()]);
+    let (code, json) = sb.check("5", &["--json", "--pid", &std::process::id().to_string()]);
     assert_eq!(code, 1);
     assert!(json.contains("host-namespace"), "{json}");
-    assert_eq!(check(&sb, &["--pid", "999999999"]).0, 2);
+    assert_eq!(sb.check("5", &["--pid", "999999999"]).0, 2);
 }
 
 /// `nslab lesson 5` paused after step b (its root filesystem built, its container running),

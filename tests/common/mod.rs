@@ -111,6 +111,38 @@ impl Sandbox {
         child
     }
 
+    /// `nslab check LESSON --plain EXTRA…`: its exit code and what it printed on stdout.
+    pub fn check(&self, lesson: &str, extra: &[&str]) -> (i32, String) {
+        let mut args = vec!["check", lesson, "--plain"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        (out.status.code().unwrap_or(-1), stdout(&out))
+    }
+
+    /// A check that does not pass, for the reason meant: exit 1, verdict "not yet", the
+    /// hint `hint_id` with its text, a diff naming `fact`, and a report showing both.
+    /// Returns the report.
+    pub fn assert_check_fails_with(&self, lesson: &str, hint_id: &str, fact: &str) -> String {
+        let (code, json) = self.check(lesson, &["--json"]);
+        assert_eq!(code, 1, "{json}");
+        let v: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("--json parses ({e}): {json}"));
+        assert_eq!(v["verdict"], "not yet");
+        assert_eq!(v["hint_id"], hint_id, "{json}");
+        assert!(
+            v["diff"].as_str().unwrap_or("").contains(fact),
+            "diff mentions {fact:?}: {json}"
+        );
+        assert!(!v["hint"].as_str().unwrap_or("").is_empty(), "{json}");
+        let (_, text) = self.check(lesson, &[]);
+        assert!(
+            text.contains("Difference from the expected result"),
+            "{text}"
+        );
+        assert!(text.contains("Hint:"), "{text}");
+        text
+    }
+
     /// Run files left in this sandbox's ledger.
     pub fn run_files(&self) -> Vec<PathBuf> {
         std::fs::read_dir(self.run_dir())
@@ -133,6 +165,17 @@ impl Sandbox {
         }
         pids
     }
+}
+
+/// Ctrl-C to a running nslab: it must remove what it made and exit 130.
+pub fn interrupt(child: &mut Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("sending SIGINT");
+    let status = child.wait().expect("waiting for nslab");
+    assert_eq!(status.code(), Some(130), "Ctrl-C exits 130");
 }
 
 pub fn stdout(o: &Output) -> String {
