@@ -123,7 +123,7 @@ pub fn check(
         &format!("check {}", info.number),
         &format!("nslab check {}", info.number),
     )?;
-    let obs = (info.make)().check(&CheckArgs { pid, cgroup })?;
+    let obs = (info.check)(&CheckArgs { pid, cgroup })?;
     let report: CheckReport = checks::judge(info, obs);
     progress::record_check(info.number, report.passed);
     if json {

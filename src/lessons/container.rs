@@ -35,6 +35,7 @@ pub static INFO: LessonInfo = LessonInfo {
         StepSpec { id: 'f', interactive: true },
     ],
     make: || Box::new(ContainerLesson::default()),
+    check,
 };
 
 /// The hostname the lesson's containers get.
@@ -387,10 +388,6 @@ impl Lesson for ContainerLesson {
             'f' => self.step_f(stage),
             _ => Ok(()),
         }
-    }
-
-    fn check(&self, args: &CheckArgs) -> Result<Observation> {
-        check(args)
     }
 }
 

@@ -50,6 +50,7 @@ pub static INFO: LessonInfo = LessonInfo {
         },
     ],
     make: || Box::new(CpuLesson::default()),
+    check: |args| check(args, Duration::from_millis(1500)),
 };
 
 /// One sampling window of the charts.
@@ -547,10 +548,6 @@ impl Lesson for CpuLesson {
             'e' => self.step_e(stage),
             _ => Ok(()),
         }
-    }
-
-    fn check(&self, args: &CheckArgs) -> Result<Observation> {
-        check(args, Duration::from_millis(1500))
     }
 }
 

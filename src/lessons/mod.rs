@@ -45,14 +45,14 @@ pub struct LessonInfo {
     pub expected_check: &'static str,
     pub steps: &'static [StepSpec],
     pub make: fn() -> Box<dyn Lesson>,
+    /// Observe the learner's work on the live system (needs no lesson state).
+    pub check: fn(&CheckArgs) -> Result<Observation>,
 }
 
-/// What a lesson does (its steps) and how its exercise is judged.
+/// What a lesson does: its steps, with the state they carry from one to the next.
 pub trait Lesson {
     /// Run step `id`, showing through `stage` what happens.
     fn run_step(&mut self, id: char, stage: &mut Stage) -> Result<()>;
-    /// Observe the learner's work on the live system.
-    fn check(&self, args: &CheckArgs) -> Result<Observation>;
 }
 
 /// Every lesson, in order.

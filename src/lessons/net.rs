@@ -49,6 +49,7 @@ pub static INFO: LessonInfo = LessonInfo {
         },
     ],
     make: || Box::new(NetLesson::default()),
+    check,
 };
 
 pub const RED: &str = "nslab-red";
@@ -508,10 +509,6 @@ impl Lesson for NetLesson {
             'f' => self.step_f(stage),
             _ => Ok(()),
         }
-    }
-
-    fn check(&self, args: &CheckArgs) -> Result<Observation> {
-        check(args)
     }
 }
 

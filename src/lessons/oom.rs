@@ -52,6 +52,7 @@ pub static INFO: LessonInfo = LessonInfo {
         },
     ],
     make: || Box::new(OomLesson::default()),
+    check,
 };
 
 /// The exercise's limit and the lesson's default: 30 MiB.
@@ -590,10 +591,6 @@ impl Lesson for OomLesson {
             'f' => self.step_f(stage),
             _ => Ok(()),
         }
-    }
-
-    fn check(&self, args: &CheckArgs) -> Result<Observation> {
-        check(args)
     }
 }
 

@@ -43,6 +43,7 @@ pub static INFO: LessonInfo = LessonInfo {
         },
     ],
     make: || Box::new(PidLesson::default()),
+    check,
 };
 
 /// State carried from step to step: the namespace made in step b lives until step d.
@@ -312,10 +313,6 @@ impl Lesson for PidLesson {
             'e' => self.step_e(stage),
             _ => Ok(()),
         }
-    }
-
-    fn check(&self, args: &CheckArgs) -> Result<Observation> {
-        check(args)
     }
 }
 
