@@ -360,6 +360,8 @@ fn lesson_transcript() {
         (r"\d+ processes of at most", "[n] processes of at most"),
         (r"(?m)^(  host +)[a-zA-Z0-9.-]+$", "$1[host]"),
         (r"(?m)^(  host +)[a-z0-9 ]+  \d+$", "$1[interfaces]  [n]"),
+        // How many processes the fork bomb has at that instant: any count, one digit too.
+        (r"(pids\.current \(v[12]\) +)\d+", "$1[n]"),
         (r"\b\d{2,7}\b", "[n]"),
         (r" {2,}", "  "),
     ]}, {
