@@ -184,7 +184,7 @@ fn make_cgroup(limits: &Limits) -> Result<Option<NslabCgroup>> {
     if controllers.is_empty() {
         return Ok(None);
     }
-    let cg = NslabCgroup::create_for(&format!("run-{}", std::process::id()), &controllers)?;
+    let cg = NslabCgroup::create_exact(&format!("run-{}", std::process::id()), &controllers)?;
     apply_limits(&cg, limits)?;
     Ok(Some(cg))
 }

@@ -337,6 +337,24 @@ impl Drop for Container {
     }
 }
 
+/// The file the outer child writes to join `dir`, and what it writes.
+///
+/// A write to `cgroup.procs` moves a whole thread group, so the kernel takes its global
+/// `cgroup_threadgroup_rwsem` for writing, which first waits for an RCU grace period
+/// (7 to 20 ms on a 2-CPU machine). On v1, writing `0` to `tasks` moves only the calling
+/// thread, and the kernel skips that lock for it; the outer child is a fresh fork, hence
+/// single-threaded, so that thread is the whole process, and everything it starts
+/// afterwards is born in the cgroup. v2 has no `tasks` file (`cgroup.threads` moves a
+/// thread only within a threaded subtree): there it is `cgroup.procs` and the process ID.
+fn join_file(dir: &Path) -> (PathBuf, String) {
+    let tasks = dir.join("tasks");
+    if tasks.exists() {
+        (tasks, "0".into())
+    } else {
+        (dir.join("cgroup.procs"), nix::unistd::getpid().to_string())
+    }
+}
+
 /// The outer child: joins the cgroups, unshares, forks PID 1, relays its report, waits.
 fn outer_child(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
     // Lines nslab recorded before the fork were copied into this process: not ours to send.
@@ -348,18 +366,13 @@ fn outer_child(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
         io.send(&Report::Failed(e));
         1
     };
-    let me = nix::unistd::getpid();
     for dir in &spec.cgroup_dirs {
-        let file = dir.join("cgroup.procs");
-        let r = std::fs::write(&file, me.to_string())
+        let (file, value) = join_file(dir);
+        let r = std::fs::write(&file, &value)
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
-        let call = format!(
-            "write(3<{}>, \"{me}\", {})",
-            file.display(),
-            me.to_string().len()
-        );
+        let call = format!("write(3<{}>, \"{value}\", {})", file.display(), value.len());
         trace::syscall(match &r {
-            Ok(()) => format!("{call} = {}", me.to_string().len()),
+            Ok(()) => format!("{call} = {}", value.len()),
             Err(e) => format!("{call} = -1 {} ({})", e, e.desc()),
         });
         if let Err(e) = r {

@@ -262,6 +262,14 @@ impl ContainerLesson {
         spec.cgroup_dirs = runtime::limited_dirs(&cg);
         let mut c = container::start(&spec)?;
         stage.syscalls();
+        if spec.cgroup_dirs.iter().any(|d| d.join("tasks").exists()) {
+            stage.say(
+                "On cgroup v1 nslab joins with `echo 0 > tasks` in each hierarchy rather than \
+                 `echo $$ > cgroup.procs`: `tasks` moves only the calling thread (0 = itself), which the \
+                 kernel does without the system-wide lock a `cgroup.procs` write takes, and waits an RCU \
+                 grace period for (often 10 ms or more). A process just forked has one thread, so it is the same move.",
+            );
+        }
         sys::sleep(Duration::from_secs(2))?;
         let during = cg.read_all(&VIEW);
         let pids_dir = cg.dir_for("pids").map(|d| d.path.clone());

@@ -431,11 +431,23 @@ impl NslabCgroup {
     /// `nslab/<name>` with just `controllers` (v1: one directory per hierarchy holding
     /// them; cpuacct comes with cpu when mounted apart, so CPU usage is readable).
     pub fn create_for(name: &str, controllers: &[&str]) -> Result<NslabCgroup> {
+        Self::create_with(name, controllers, true)
+    }
+
+    /// `nslab/<name>` with exactly the hierarchies holding `controllers`: no cpuacct made
+    /// beside cpu, for a cgroup whose usage nobody reads (`nslab run`'s). On v1 every
+    /// directory is a mkdir and an rmdir more per run.
+    pub fn create_exact(name: &str, controllers: &[&str]) -> Result<NslabCgroup> {
+        Self::create_with(name, controllers, false)
+    }
+
+    fn create_with(name: &str, controllers: &[&str], with_cpuacct: bool) -> Result<NslabCgroup> {
         check_name(name)?;
         let layout = Layout::read()?;
         let own = own_cgroup()?;
         let mut wanted: Vec<&str> = controllers.to_vec();
-        if wanted.contains(&"cpu")
+        if with_cpuacct
+            && wanted.contains(&"cpu")
             && !wanted.contains(&"cpuacct")
             && matches!(layout.home("cpuacct"), Some(Home::V1(_)))
         {
@@ -701,11 +713,19 @@ pub fn remove_cgroup(path: &Path) -> Result<()> {
 }
 
 fn remove_inner(path: &Path) -> Result<Removal> {
-    if !path.is_dir() {
-        return Ok(Removal::Gone);
-    }
     if !is_nslab_path(path) {
         bail!("refusing to remove {}: not an nslab cgroup", path.display());
+    }
+    // Most often the cgroup is empty by now: one rmdir does it. The kernel refuses it
+    // (EBUSY) while a process or a sub-cgroup is inside, and then the careful way below
+    // kills and removes what is there first.
+    match rmdir_traced(path) {
+        Ok(()) => return Ok(Removal::Gone),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Removal::Gone),
+        Err(_) => {}
+    }
+    if !path.is_dir() {
+        return Ok(Removal::Gone);
     }
     let subdirs: Vec<PathBuf> = std::fs::read_dir(path)
         .map(|rd| {
