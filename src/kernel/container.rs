@@ -2,44 +2,44 @@
 //! IPC namespaces, a root filesystem made the root with `pivot_root` (or only `chroot`),
 //! a procfs for the new PID namespace, a minimal `/dev`, a hostname, then `execve`.
 //!
-//! Two processes do it, as `unshare --fork` does:
+//! One process does it, made by clone(2) with the namespace flags, as runc does:
 //!
 //! ```text
-//! nslab ── fork ──> outer: joins the cgroup, unshare(NEWPID|NEWNS|NEWUTS|NEWIPC), fork
-//!                     └──> PID 1: mounts, pivot_root, /proc, /dev, hostname, execve(CMD)
+//! nslab ── clone(NEWPID|NEWNS|NEWUTS|NEWIPC) ──> PID 1: mounts, joins the cgroup,
+//!   │                                             pivot_root, /proc, hostname, execve(CMD)
+//!   └─ meanwhile: makes the cgroup (or the network) PID 1 joins, then waits for it
 //! ```
 //!
-//! `unshare(CLONE_NEWPID)` does not move its caller: only the caller's next child is PID 1
-//! of the new namespace. The outer process stays in the host's PID namespace, waits for
-//! PID 1 and exits with its status, which nslab passes on.
+//! `unshare --pid --fork` gets the same result with two processes: unshare(2) cannot move
+//! its caller into a new PID namespace, only its next child, so it forks after it and
+//! stays outside to wait. A namespace asked for in clone(2) holds the child from its
+//! first instruction, and nslab, outside, is the one waiting.
 //!
 //! CVE-2019-5736 (runc): a container process could open the runtime's own binary through
 //! `/proc/<runtime pid>/exe` while the runtime was joining the container, and overwrite it
-//! on the host. Here nothing in the container is ever nslab's binary: PID 1 is a fork of
+//! on the host. Here nothing in the container is ever nslab's binary: PID 1 is a clone of
 //! nslab that execs the container's command itself, after `pivot_root`, as the first
 //! process of the new PID namespace, so no other container process exists while it still
 //! runs nslab's code, and afterwards its `/proc/1/exe` is the container's own program. The
-//! outer process stays outside the container's PID namespace (invisible from inside), and
-//! nslab never joins a running container (there is no `nslab exec`). Every descriptor but
+//! nslab process stays outside the container's PID namespace (invisible from inside), and
+//! never joins a running container (there is no `nslab exec`). Every descriptor but
 //! 0, 1 and 2 is marked close-on-exec before `execve`, so no handle on a host file (the
 //! binary, the ledger, the host's root) crosses into the container.
 //!
-//! Every system call is recorded in [`super::trace`] as `strace` prints it. The children
-//! send their records to nslab over a pipe before `execve`.
+//! Every system call is recorded in [`super::trace`] as `strace` prints it. PID 1 sends
+//! its records to nslab over a pipe before `execve`.
 
-use super::{procs, sys, trace};
-use crate::ledger::{self, Resource};
+use super::{sys, trace};
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{self, SigHandler, Signal};
 use nix::sys::stat::{Mode, SFlag};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::ffi::CString;
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -158,18 +158,10 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// Messages from the outer child to nslab.
+/// Messages from PID 1 to nslab (over a close-on-exec pipe: its end after an `Exec` with
+/// no `Failed` means `execve` succeeded).
 #[derive(Serialize, Deserialize)]
 enum Report {
-    Trace { lines: Vec<String> },
-    Started { pid1: i32 },
-    Failed(StartError),
-}
-
-/// Messages from PID 1 to the outer child (over a close-on-exec pipe: end of file with no
-/// `Failed` means `execve` succeeded).
-#[derive(Serialize, Deserialize)]
-enum Pid1Msg {
     Trace { lines: Vec<String> },
     Exec { call: String },
     Failed(StartError),
@@ -177,10 +169,10 @@ enum Pid1Msg {
 
 /// A running container.
 pub struct Container {
-    outer: sys::Forked,
+    /// PID 1, the child nslab cloned (on the ledger until reaped).
+    child: sys::Forked,
     /// PID 1 of the container, as the host numbers it.
     pub pid1: i32,
-    pid1_start: u64,
     gave_terminal: bool,
     status: Option<i32>,
 }
@@ -234,37 +226,70 @@ fn take_terminal_foreground() {
     }
 }
 
-/// Start a container. Returns once its command has been executed (or with the
-/// [`StartError`] of the step that failed); its system calls are in the trace.
+/// Start a container that joins `spec.cgroup_dirs`. Returns once its command has been
+/// executed (or with the [`StartError`] of the step that failed); its system calls are
+/// in the trace.
 pub fn start(spec: &Spec) -> Result<Container> {
+    let dirs = spec.cgroup_dirs.clone();
+    start_with(spec, move |_| Ok(dirs))
+}
+
+/// [`start`], with host-side work done while PID 1 builds its root filesystem:
+/// `host_side` gets PID 1's host PID (its namespaces exist by then) and returns the
+/// cgroup directories PID 1 joins before it executes the command. On a machine with
+/// two CPUs, making a cgroup then costs no time of its own.
+pub fn start_with(
+    spec: &Spec,
+    host_side: impl FnOnce(i32) -> Result<Vec<PathBuf>>,
+) -> Result<Container> {
     let gave_terminal = own_terminal_foreground();
     let spec_for_child = spec.clone();
-    let mut outer = sys::fork_recorded(move |io| outer_child(&spec_for_child, gave_terminal, io))?;
-    let pid1 = loop {
-        let report: Report = match outer.recv(Duration::from_secs(30)) {
-            Ok(r) => r,
-            Err(e) => {
-                restore_terminal(gave_terminal);
-                return Err(e.context("the container's outer process did not report"));
-            }
-        };
-        match report {
-            Report::Trace { lines } => trace::extend(lines),
-            Report::Started { pid1 } => break pid1,
-            Report::Failed(err) => {
-                let _ = outer.wait(Duration::from_secs(10));
+    let mut child = sys::clone_recorded(spec.clone_flags(), move |io| {
+        pid1_main(&spec_for_child, gave_terminal, io)
+    })?;
+    let pid1 = child.pid.as_raw();
+    let fail = |child: &mut sys::Forked, e: anyhow::Error| {
+        let _ = child.kill();
+        restore_terminal(gave_terminal);
+        Err(e)
+    };
+    let dirs = match host_side(pid1) {
+        Ok(dirs) => dirs,
+        Err(e) => return fail(&mut child, e),
+    };
+    let order = serde_json::to_string(&dirs).context("cgroup directories")?;
+    if let Err(e) = child.order(&order) {
+        return fail(&mut child, e);
+    }
+    let mut exec_call = None;
+    loop {
+        match child.channel.recv_or_end::<Report>(Duration::from_secs(30)) {
+            Ok(Some(Report::Trace { lines })) => trace::extend(lines),
+            Ok(Some(Report::Exec { call })) => exec_call = Some(call),
+            Ok(Some(Report::Failed(err))) => {
+                let _ = child.wait(Duration::from_secs(10));
                 restore_terminal(gave_terminal);
                 return Err(err.into());
             }
+            Ok(None) => break,
+            Err(e) => {
+                return fail(
+                    &mut child,
+                    e.context("PID 1 of the container did not report"),
+                )
+            }
         }
-    };
-    // PID 1 is not put on the ledger: it dies with the outer process (parent-death signal),
-    // which is on it, and with the cgroup, which `nslab cleanup` empties before removing.
-    let pid1_start = procs::start_time(pid1).unwrap_or(0);
+    }
+    match exec_call {
+        Some(call) => trace::syscall(format!("{call} = 0")),
+        None => {
+            let e = failure("execve", "PID 1 ended before executing the command", None);
+            return fail(&mut child, e.into());
+        }
+    }
     Ok(Container {
-        outer,
+        child,
         pid1,
-        pid1_start,
         gave_terminal,
         status: None,
     })
@@ -288,7 +313,7 @@ impl Container {
         loop {
             use nix::sys::wait::{waitid, Id, WaitPidFlag};
             match waitid(
-                Id::Pid(self.outer.pid),
+                Id::Pid(self.child.pid),
                 WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
             ) {
                 Ok(_) => break,
@@ -296,36 +321,26 @@ impl Container {
                 Err(e) => return Err(e).context("waitid"),
             }
         }
-        let status = self.outer.wait(Duration::from_secs(30))?;
+        let status = self.child.wait(Duration::from_secs(30))?;
         let code = exit_code(status);
         self.status = Some(code);
-        self.finish()?;
+        self.finish();
         Ok(code)
     }
 
-    /// Stop it now: SIGKILL to PID 1 (which ends every process in its PID namespace) and
-    /// to the outer process, both reaped.
+    /// Stop it now: SIGKILL to PID 1, which ends every process in its PID namespace, and
+    /// reap it.
     pub fn kill(&mut self) -> Result<()> {
-        sys::kill_and_reap(self.pid1, self.pid1_start)?;
-        self.outer.kill()?;
-        self.finish()
+        self.child.kill()?;
+        self.finish();
+        Ok(())
     }
 
-    fn finish(&mut self) -> Result<()> {
-        // PID 1 is gone once the outer process has reaped it; make sure, then strike it off.
-        if self.pid1_start != 0 {
-            sys::kill_and_reap(self.pid1, self.pid1_start)?;
-            ledger::forget(&Resource::Process {
-                pid: self.pid1,
-                start_time: self.pid1_start,
-            });
-            self.pid1_start = 0;
-        }
+    fn finish(&mut self) {
         if self.gave_terminal {
             self.gave_terminal = false;
             take_terminal_foreground();
         }
-        Ok(())
     }
 }
 
@@ -337,166 +352,36 @@ impl Drop for Container {
     }
 }
 
-/// The file the outer child writes to join `dir`, and what it writes.
+/// The file PID 1 writes to join `dir`, and what it writes.
 ///
 /// A write to `cgroup.procs` moves a whole thread group, so the kernel takes its global
 /// `cgroup_threadgroup_rwsem` for writing, which first waits for an RCU grace period
 /// (7 to 20 ms on a 2-CPU machine). On v1, writing `0` to `tasks` moves only the calling
-/// thread, and the kernel skips that lock for it; the outer child is a fresh fork, hence
+/// thread, and the kernel skips that lock for it; PID 1 is a fresh clone, hence
 /// single-threaded, so that thread is the whole process, and everything it starts
 /// afterwards is born in the cgroup. v2 has no `tasks` file (`cgroup.threads` moves a
-/// thread only within a threaded subtree): there it is `cgroup.procs` and the process ID.
-fn join_file(dir: &Path) -> (PathBuf, String) {
+/// thread only within a threaded subtree): there it is `cgroup.procs`, and `0` for itself.
+fn join_file(dir: &Path) -> PathBuf {
     let tasks = dir.join("tasks");
     if tasks.exists() {
-        (tasks, "0".into())
+        tasks
     } else {
-        (dir.join("cgroup.procs"), nix::unistd::getpid().to_string())
+        dir.join("cgroup.procs")
     }
 }
 
-/// The outer child: joins the cgroups, unshares, forks PID 1, relays its report, waits.
-fn outer_child(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
-    // Lines nslab recorded before the fork were copied into this process: not ours to send.
+/// PID 1, from its first instruction in the new namespaces: the root, the cgroups the
+/// parent names, the hostname, then the command. Returns only on failure.
+fn pid1_main(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
+    // Lines nslab recorded before the clone were copied into this process: not ours to send.
     trace::take();
-    let fail = |io: &mut sys::ChildIo, e: StartError| {
-        io.send(&Report::Trace {
-            lines: trace::take(),
-        });
-        io.send(&Report::Failed(e));
-        1
-    };
-    for dir in &spec.cgroup_dirs {
-        let (file, value) = join_file(dir);
-        let r = std::fs::write(&file, &value)
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
-        let call = format!("write(3<{}>, \"{value}\", {})", file.display(), value.len());
-        trace::syscall(match &r {
-            Ok(()) => format!("{call} = {}", value.len()),
-            Err(e) => format!("{call} = -1 {} ({})", e, e.desc()),
-        });
-        if let Err(e) = r {
-            return fail(
-                io,
-                failure(
-                    "joining the cgroup",
-                    format!("{}: {}", file.display(), e.desc()),
-                    Some(e),
-                ),
-            );
-        }
-    }
-    if take_terminal {
-        let _ = traced(
-            "setpgid",
-            "setpgid(0, 0)".into(),
-            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0)),
-        );
-        take_terminal_foreground();
-    }
-    if let Err(e) = sys::unshare(spec.clone_flags()) {
-        let errno = e.downcast_ref::<Errno>().copied();
-        return fail(io, failure("unshare", format!("{e:#}"), errno));
-    }
-    let (status_r, status_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => return fail(io, failure("pipe2", e.desc(), Some(e))),
-    };
-    let mine = trace::take();
-    // SAFETY: single-threaded; the child runs only the code below and ends in execve/_exit.
-    match unsafe { nix::unistd::fork() } {
-        Err(e) => {
-            trace::extend(mine);
-            trace::syscall(format!("fork() = -1 {} ({})", e, e.desc()));
-            fail(io, failure("fork", e.desc(), Some(e)))
-        }
-        Ok(ForkResult::Child) => {
-            drop(status_r);
-            let mut out = std::fs::File::from(status_w);
-            let err = pid1_child(spec, &mut out);
-            let mut send = |m: &Pid1Msg| {
-                if let Ok(mut line) = serde_json::to_string(m) {
-                    line.push('\n');
-                    let _ = out.write_all(line.as_bytes());
-                }
-            };
-            send(&Pid1Msg::Trace {
-                lines: trace::take(),
-            });
-            send(&Pid1Msg::Failed(err));
-            unsafe { libc::_exit(127) }
-        }
-        Ok(ForkResult::Parent { child }) => {
-            drop(status_w);
-            trace::extend(mine);
-            trace::syscall(format!("fork() = {child}"));
+    let err = match pid1_setup(spec, take_terminal, io) {
+        Err(e) => e,
+        Ok((path, argv, envp, call)) => {
             io.send(&Report::Trace {
                 lines: trace::take(),
             });
-            // The terminal's Ctrl-C and Ctrl-\ are for the container's command; this process
-            // only relays its status (as `unshare --fork` does).
-            unsafe {
-                let _ = signal::signal(Signal::SIGINT, SigHandler::SigIgn);
-                let _ = signal::signal(Signal::SIGQUIT, SigHandler::SigIgn);
-            }
-            let mut failed = None;
-            let mut exec_call = None;
-            for line in BufReader::new(std::fs::File::from(status_r)).lines() {
-                let Ok(line) = line else { break };
-                match serde_json::from_str::<Pid1Msg>(&line) {
-                    Ok(Pid1Msg::Trace { lines }) => io.send(&Report::Trace { lines }),
-                    Ok(Pid1Msg::Exec { call }) => exec_call = Some(call),
-                    Ok(Pid1Msg::Failed(e)) => failed = Some(e),
-                    Err(_) => {}
-                }
-            }
-            let failed = failed.or_else(|| {
-                exec_call
-                    .is_none()
-                    .then(|| failure("execve", "PID 1 ended before executing the command", None))
-            });
-            if let Some(e) = failed {
-                io.send(&Report::Failed(e));
-                let _ = waitpid(child, None);
-                return 1;
-            }
-            if let Some(call) = exec_call {
-                io.send(&Report::Trace {
-                    lines: vec![format!("{call} = 0")],
-                });
-            }
-            io.send(&Report::Started {
-                pid1: child.as_raw(),
-            });
-            loop {
-                match waitpid(child, None) {
-                    Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                        return exit_code(status)
-                    }
-                    Ok(_) | Err(Errno::EINTR) => continue,
-                    Err(_) => return 1,
-                }
-            }
-        }
-    }
-}
-
-/// PID 1: make the root, the mounts, the hostname, then exec. Returns only on failure.
-fn pid1_child(spec: &Spec, status: &mut std::fs::File) -> StartError {
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    match pid1_setup(spec) {
-        Err(e) => e,
-        Ok((path, argv, envp, call)) => {
-            if let Ok(mut line) = serde_json::to_string(&Pid1Msg::Trace {
-                lines: trace::take(),
-            }) {
-                line.push('\n');
-                let _ = status.write_all(line.as_bytes());
-            }
-            if let Ok(mut line) = serde_json::to_string(&Pid1Msg::Exec { call: call.clone() }) {
-                line.push('\n');
-                let _ = status.write_all(line.as_bytes());
-            }
+            io.send(&Report::Exec { call: call.clone() });
             let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
             trace::syscall(format!("{call} = -1 {} ({})", e, e.desc()));
             let what = spec.command.first().cloned().unwrap_or_default();
@@ -506,12 +391,53 @@ fn pid1_child(spec: &Spec, status: &mut std::fs::File) -> StartError {
                 Some(e),
             )
         }
+    };
+    io.send(&Report::Trace {
+        lines: trace::take(),
+    });
+    io.send(&Report::Failed(err));
+    127
+}
+
+/// Join each cgroup directory nslab sends (a JSON list), before the host's cgroup
+/// filesystem goes out of sight with the old root.
+fn join_cgroups(io: &mut sys::ChildIo) -> Result<(), StartError> {
+    let order = io
+        .wait_order()
+        .ok_or_else(|| failure("joining the cgroup", "nslab has gone", None))?;
+    let dirs: Vec<PathBuf> = serde_json::from_str(&order)
+        .map_err(|e| failure("joining the cgroup", format!("unreadable order: {e}"), None))?;
+    for dir in &dirs {
+        let file = join_file(dir);
+        let r =
+            std::fs::write(&file, "0").map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+        let call = format!("write(3<{}>, \"0\", 1)", file.display());
+        trace::syscall(match &r {
+            Ok(()) => format!("{call} = 1"),
+            Err(e) => format!("{call} = -1 {} ({})", e, e.desc()),
+        });
+        if let Err(e) = r {
+            return Err(failure(
+                "joining the cgroup",
+                format!("{}: {}", file.display(), e.desc()),
+                Some(e),
+            ));
+        }
     }
+    Ok(())
 }
 
 type Exec = (CString, Vec<CString>, Vec<CString>, String);
 
-fn pid1_setup(spec: &Spec) -> Result<Exec, StartError> {
+fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result<Exec, StartError> {
+    if take_terminal {
+        traced(
+            "setpgid",
+            "setpgid(0, 0)".into(),
+            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0)),
+        )?;
+        take_terminal_foreground();
+    }
     // Rust ignores SIGPIPE for itself; an ignored signal survives execve, so restore it
     // (and the terminal signals) for the container's command.
     unsafe {
@@ -537,6 +463,7 @@ fn pid1_setup(spec: &Spec) -> Result<Exec, StartError> {
         RootMode::PivotRoot => {
             bind_self(root)?;
             setup_dev(&root.join("dev"))?;
+            join_cgroups(io)?;
             traced(
                 "chdir",
                 format!("chdir({})", q(root)),
@@ -563,6 +490,7 @@ fn pid1_setup(spec: &Spec) -> Result<Exec, StartError> {
             setup_dev(&root.join("dev"))?;
             sys::mount_proc(&root.join("proc"))
                 .map_err(|e| failure("mount proc", format!("{e:#}"), None))?;
+            join_cgroups(io)?;
             traced(
                 "chroot",
                 format!("chroot({})", q(root)),
@@ -982,6 +910,8 @@ fn escape_in_child(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::procs;
+    use crate::ledger::Resource;
 
     #[test]
     fn parses_mountinfo_lines() {
@@ -1063,23 +993,19 @@ garbage line
         .with_hostname("nslabt-box");
         trace::take();
         let mut c = start(&spec).unwrap();
-        let outer = c.outer.pid.as_raw();
+        let pid1 = c.pid1;
         let code = c.wait().unwrap();
         assert_eq!(code, 7, "the command's exit status is passed on");
         let calls = trace::take().join("\n");
         for needed in [
-            "unshare(CLONE_IPC",
+            "clone(flags=CLONE_NEWIPC|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWUTS|SIGCHLD) = ",
             "pivot_root(\".\", \".\") = 0",
             "umount2(\".\", MNT_DETACH) = 0",
             "sethostname(\"nslabt-box\"",
             "mount(\"proc\", \"/proc\"",
             "execve(\"/bin/sh\"",
         ] {
-            assert!(
-                calls.contains(needed)
-                    || (needed.starts_with("unshare") && calls.contains("unshare(")),
-                "missing {needed} in:\n{calls}"
-            );
+            assert!(calls.contains(needed), "missing {needed} in:\n{calls}");
         }
         let out = std::fs::read_to_string(path.join("tmp/out")).unwrap();
         let lines: Vec<&str> = out.lines().collect();
@@ -1098,7 +1024,7 @@ garbage line
         assert!(!left.contains(&Resource::Dir { path: path.clone() }));
         assert!(!left
             .iter()
-            .any(|r| matches!(r, Resource::Process { pid, .. } if *pid == outer)));
+            .any(|r| matches!(r, Resource::Process { pid, .. } if *pid == pid1)));
     }
 
     #[test]

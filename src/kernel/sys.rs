@@ -136,6 +136,27 @@ impl Channel {
             .with_context(|| format!("{} sent an unreadable message: {line}", self.peer))
     }
 
+    /// [`Channel::recv`], but the end of the child's pipe is `None`, not an error: a child
+    /// whose end closes at execve says "executed" that way.
+    pub fn recv_or_end<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<Option<T>> {
+        if self.from_child.buffer().is_empty()
+            && !wait_readable(self.from_child.get_ref(), Some(timeout))?
+        {
+            bail!("{} sent nothing for {:?}", self.peer, timeout);
+        }
+        let mut line = String::new();
+        let n = self
+            .from_child
+            .read_line(&mut line)
+            .context("reading from child")?;
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_str(line.trim_end())
+            .map(Some)
+            .with_context(|| format!("{} sent an unreadable message: {line}", self.peer))
+    }
+
     /// Send the child a line (an order it waits for with [`ChildIo::wait_order`]).
     pub fn order(&mut self, line: &str) -> Result<()> {
         let f = self
@@ -272,7 +293,7 @@ pub fn fork_recorded(body: impl FnOnce(&mut ChildIo) -> i32) -> Result<Forked> {
 
 /// [`fork_recorded`] with a channel made beforehand (so a grandchild can inherit it).
 pub fn fork_with(
-    mut channel: Channel,
+    channel: Channel,
     mut io: ChildIo,
     body: impl FnOnce(&mut ChildIo) -> i32,
 ) -> Result<Forked> {
@@ -294,25 +315,77 @@ pub fn fork_with(
         }
         ForkResult::Parent { child } => {
             drop(io);
-            let start_time = procs::start_time(child.as_raw()).unwrap_or(0);
-            let resource = Resource::Process {
-                pid: child.as_raw(),
-                start_time,
-            };
-            if let Err(e) = ledger::record(resource) {
-                let _ = signal::kill(child, Signal::SIGKILL);
-                let _ = waitpid(child, None);
-                return Err(e);
-            }
-            channel.order("go")?;
-            Ok(Forked {
-                pid: child,
-                start_time,
-                channel,
-                reaped: false,
-            })
+            adopt(child, channel)
         }
     }
+}
+
+/// The parent's side of a new child: put it on the ledger, then let it go.
+fn adopt(child: Pid, mut channel: Channel) -> Result<Forked> {
+    let start_time = procs::start_time(child.as_raw()).unwrap_or(0);
+    let resource = Resource::Process {
+        pid: child.as_raw(),
+        start_time,
+    };
+    if let Err(e) = ledger::record(resource) {
+        let _ = signal::kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        return Err(e);
+    }
+    channel.order("go")?;
+    Ok(Forked {
+        pid: child,
+        start_time,
+        channel,
+        reaped: false,
+    })
+}
+
+/// The stack a [`clone_recorded`] child runs on: its own copy of nslab's memory (no
+/// CLONE_VM), so this only has to be large enough for ordinary Rust code; untouched
+/// pages cost nothing.
+const CLONE_STACK_BYTES: usize = 1 << 20;
+
+/// [`fork_recorded`] through clone(2) with `flags`: the child is born in the new
+/// namespaces those ask for (for CLONE_NEWPID, as PID 1 of the new PID namespace), with
+/// SIGCHLD to nslab when it ends, as after a fork. Recorded in the trace as strace shows it.
+pub fn clone_recorded(
+    flags: nix::sched::CloneFlags,
+    body: impl FnOnce(&mut ChildIo) -> i32,
+) -> Result<Forked> {
+    let (channel, io) = self::channel("child")?;
+    let parent_pid = nix::unistd::getpid();
+    // Outside the new PID namespace, getppid() of its first process reads 0.
+    let check_parent =
+        (!flags.contains(nix::sched::CloneFlags::CLONE_NEWPID)).then_some(parent_pid);
+    let mut stack = vec![0u8; CLONE_STACK_BYTES];
+    let mut child_part = Some((io, body));
+    let run = Box::new(move || -> isize {
+        let Some((mut io, body)) = child_part.take() else {
+            unsafe { libc::_exit(1) };
+        };
+        child_setup(check_parent);
+        if io.wait_order().as_deref() != Some("go") {
+            unsafe { libc::_exit(1) };
+        }
+        let code =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut io))).unwrap_or(101);
+        let _ = std::io::stdout().flush();
+        unsafe { libc::_exit(code) };
+    });
+    // SAFETY: nslab does not run threads while cloning, and without CLONE_VM the child has
+    // its own copy of the memory, as after fork; it leaves through _exit.
+    let r = unsafe { nix::sched::clone(run, &mut stack, flags, Some(libc::SIGCHLD)) };
+    trace::syscall(format!(
+        "clone(flags={}|SIGCHLD) = {}",
+        clone_flag_names(flags),
+        match &r {
+            Ok(pid) => pid.to_string(),
+            Err(e) => format!("-1 {} ({})", e, e.desc()),
+        }
+    ));
+    let child = r.with_context(|| format!("clone({})", clone_flag_names(flags)))?;
+    adopt(child, channel)
 }
 
 /// In a freshly forked child: die with the parent, default Ctrl-C (the parent cleans up).
