@@ -72,6 +72,10 @@ pub struct Spec {
     pub root_mode: RootMode,
     /// Also a new network namespace (only `lo`, down, until a veth is moved in).
     pub network: bool,
+    /// Join this network namespace (a descriptor nslab holds, wired up beforehand by
+    /// `kernel::net::uplink`) instead: the network is ready before the command starts.
+    #[serde(default, skip)]
+    pub join_netns: Option<std::os::fd::RawFd>,
     /// The container's environment (PATH, HOME, TERM, HOSTNAME by default).
     pub env: Vec<(String, String)>,
 }
@@ -93,6 +97,7 @@ impl Spec {
             cgroup_dirs: Vec::new(),
             root_mode: RootMode::PivotRoot,
             network: false,
+            join_netns: None,
         }
     }
 
@@ -112,7 +117,7 @@ impl Spec {
             | CloneFlags::CLONE_NEWNS
             | CloneFlags::CLONE_NEWUTS
             | CloneFlags::CLONE_NEWIPC;
-        if self.network {
+        if self.network && self.join_netns.is_none() {
             f |= CloneFlags::CLONE_NEWNET;
         }
         f
@@ -393,6 +398,17 @@ fn outer_child(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
             nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0)),
         );
         take_terminal_foreground();
+    }
+    if let Some(fd) = spec.join_netns {
+        // SAFETY: a descriptor nslab opened and keeps open while the container starts.
+        let ns = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        if let Err(e) = traced(
+            "setns",
+            format!("setns({fd}, CLONE_NEWNET)"),
+            nix::sched::setns(ns, CloneFlags::CLONE_NEWNET),
+        ) {
+            return fail(io, e);
+        }
     }
     if let Err(e) = sys::unshare(spec.clone_flags()) {
         let errno = e.downcast_ref::<Errno>().copied();
