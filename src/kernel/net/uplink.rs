@@ -101,10 +101,24 @@ fn moved_if_name(n: u8) -> String {
 }
 
 impl Uplink {
-    /// Wire the network namespace `nsfd` (where `inside` is a netlink socket) to the host.
-    /// `run` names the NAT table (`nslab-<run>`). Every object is on the ledger before it
-    /// exists; on an error, what was made is removed again.
+    /// Wire the network namespace `nsfd` (where `inside` is a netlink socket) to the host,
+    /// every step below in order. `run` names the NAT table (`nslab-<run>`). Every object
+    /// is on the ledger before it exists; on an error, what was made is removed again.
     pub fn connect(run: &str, inside: &mut Rtnl, nsfd: BorrowedFd<'_>) -> Result<Uplink> {
+        // On an error `up` is dropped: the host end (and with it the pair) and the table go.
+        let up = Uplink::create_pair(run)?;
+        up.move_in(nsfd)?;
+        up.configure_inside(inside)?;
+        up.configure_host()?;
+        up.route_inside(inside)?;
+        up.masquerade()?;
+        up.wait_carrier(inside)?;
+        Ok(up)
+    }
+
+    /// Choose a free subnet and create the veth pair there, both ends in the host:
+    /// `ip link add nslab<N>h type veth peer name nslab<N>c`.
+    pub fn create_pair(run: &str) -> Result<Uplink> {
         let mut host = Rtnl::open_here()?;
         let addrs: Vec<(Ipv4Addr, u8)> = host
             .addresses()?
@@ -119,53 +133,67 @@ impl Uplink {
             .map(|r| (r.destination, r.prefix_len))
             .collect();
         let start = (std::process::id() % 256) as u8;
-        let mut chosen = None;
         for n in free_subnets(&addrs, &routes, start) {
-            let (h, c) = (host_if_name(n), moved_if_name(n));
-            match host.create_veth(&h, &c) {
+            match host.create_veth(&host_if_name(n), &moved_if_name(n)) {
                 Ok(()) => {
-                    chosen = Some(n);
-                    break;
+                    return Ok(Uplink {
+                        info: UplinkInfo {
+                            host_if: host_if_name(n),
+                            moved_name: moved_if_name(n),
+                            inside_if: INSIDE_NAME.into(),
+                            subnet: subnet(n),
+                            prefix_len: PREFIX_LEN,
+                            host_ip: host_of(n, 1),
+                            container_ip: host_of(n, 2),
+                            table: format!("nslab-{run}"),
+                        },
+                        removed: false,
+                    })
                 }
                 // Another run (or a dead one's leftover) has this subnet: the next one.
                 Err(e) if errno_of(&e) == Some(Errno::EEXIST) => continue,
                 Err(e) => return Err(e),
             }
         }
-        let Some(n) = chosen else {
-            bail!("no free /24 left in {POOL}/16 for a container network");
-        };
-        let mut up = Uplink {
-            info: UplinkInfo {
-                host_if: host_if_name(n),
-                moved_name: moved_if_name(n),
-                inside_if: INSIDE_NAME.into(),
-                subnet: subnet(n),
-                prefix_len: PREFIX_LEN,
-                host_ip: host_of(n, 1),
-                container_ip: host_of(n, 2),
-                table: format!("nslab-{run}"),
-            },
-            removed: false,
-        };
-        // On an error `up` is dropped: the host end (and with it the pair) and the table go.
-        up.wire(&mut host, inside, nsfd)?;
-        Ok(up)
+        bail!("no free /24 left in {POOL}/16 for a container network");
     }
 
-    fn wire(&mut self, host: &mut Rtnl, inside: &mut Rtnl, nsfd: BorrowedFd<'_>) -> Result<()> {
-        let i = self.info.clone();
-        host.move_to_netns(&i.moved_name, nsfd)?;
+    /// `ip link set nslab<N>c netns PID`.
+    pub fn move_in(&self, nsfd: BorrowedFd<'_>) -> Result<()> {
+        Rtnl::open_here()?.move_to_netns(&self.info.moved_name, nsfd)
+    }
+
+    /// Inside: rename the moved end to eth0, address it, switch it and lo on.
+    pub fn configure_inside(&self, inside: &mut Rtnl) -> Result<()> {
+        let i = &self.info;
         inside.rename(&i.moved_name, &i.inside_if)?;
         inside.add_ipv4(&i.inside_if, i.container_ip, i.prefix_len)?;
         inside.set_up("lo", true)?;
-        inside.set_up(&i.inside_if, true)?;
+        inside.set_up(&i.inside_if, true)
+    }
+
+    /// The host end: `ip addr add 10.203.N.1/24 dev nslab<N>h`, `ip link set ... up`.
+    pub fn configure_host(&self) -> Result<()> {
+        let i = &self.info;
+        let mut host = Rtnl::open_here()?;
         host.add_ipv4(&i.host_if, i.host_ip, i.prefix_len)?;
-        host.set_up(&i.host_if, true)?;
-        inside.add_default_route(i.host_ip)?;
-        nat::create_masquerade_table(&i.table, i.subnet, i.prefix_len, &i.host_if)?;
-        wait_carrier(inside, &i.inside_if, Duration::from_secs(10))?;
-        Ok(())
+        host.set_up(&i.host_if, true)
+    }
+
+    /// Inside: `ip route add default via 10.203.N.1`.
+    pub fn route_inside(&self, inside: &mut Rtnl) -> Result<()> {
+        inside.add_default_route(self.info.host_ip)
+    }
+
+    /// The NAT table: masquerade what comes from the subnet and leaves by another link.
+    pub fn masquerade(&self) -> Result<()> {
+        let i = &self.info;
+        nat::create_masquerade_table(&i.table, i.subnet, i.prefix_len, &i.host_if)
+    }
+
+    /// Wait until the container's end has its carrier (packets sent before are dropped).
+    pub fn wait_carrier(&self, inside: &mut Rtnl) -> Result<()> {
+        wait_carrier(inside, &self.info.inside_if, Duration::from_secs(10))
     }
 
     /// Delete the NAT table and the host end (the kernel deletes its peer with it).
