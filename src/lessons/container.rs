@@ -448,8 +448,19 @@ fn check(args: &CheckArgs) -> Result<Observation> {
         Found::Init {
             init,
             creator,
-            notes,
-        } => judge(&init, creator.as_ref(), notes),
+            mut notes,
+        } => {
+            // A network namespace of its own: the bonus may be under way.
+            let me = std::process::id() as i32;
+            let net = |pid| ns::link(pid, NsKind::Net).inode;
+            if net(init.pid).is_some() && net(init.pid) != net(me) {
+                notes.push(
+                    "it has a network namespace of its own: `sudo nslab check 5b` judges the bonus (veth, NAT)"
+                        .into(),
+                );
+            }
+            judge(&init, creator.as_ref(), notes)
+        }
         Found::Nothing(obs) => Ok(obs),
     }
 }

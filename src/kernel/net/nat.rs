@@ -507,6 +507,8 @@ pub fn create_masquerade_table(name: &str, net: Ipv4Addr, len: u8, except_oif: &
         family: "ip".into(),
         name: name.to_string(),
     };
+    // Already on record (a table of this name being made again): its record stays.
+    let added = !ledger::current().contains(&resource);
     ledger::record(resource.clone())?;
     let mut table = Attrs::default();
     table.str(NFTA_TABLE_NAME, name);
@@ -553,7 +555,9 @@ pub fn create_masquerade_table(name: &str, net: Ipv4Addr, len: u8, except_oif: &
     let r = Nfnl::open().and_then(|mut s| s.batch(msgs));
     if let Err(e) = r {
         // The batch is all or nothing: no table was made (or it is someone else's).
-        ledger::forget(&resource);
+        if added {
+            ledger::forget(&resource);
+        }
         return Err(e.context(format!("creating nftables table ip {name}")));
     }
     Ok(())

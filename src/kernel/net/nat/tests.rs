@@ -167,3 +167,62 @@ fn reads_an_xt_masquerade_target() {
     assert_eq!(r.action, NatAction::Masquerade);
     assert!(r.xt_target && r.source.is_none() && r.covers(Ipv4Addr::new(1, 2, 3, 4)));
 }
+
+/// Root: a table of nslab's made through netlink, read back, deleted (host namespace;
+/// the rule masquerades a subnet nothing uses).
+#[test]
+fn creates_reads_back_and_deletes_its_table() {
+    let Some(_g) = crate::testing::root_or_skip("creates_reads_back_and_deletes_its_table") else {
+        return;
+    };
+    let name = format!("nslabt-{}", std::process::id());
+    let _ = delete_table(&name);
+    create_masquerade_table(&name, Ipv4Addr::new(10, 203, 254, 77), 24, "nslabt254h").unwrap();
+    assert!(crate::ledger::current().contains(&Resource::NftTable {
+        family: "ip".into(),
+        name: name.clone()
+    }));
+    let t = tables().unwrap();
+    assert!(
+        t.iter().any(|t| t.name == name && t.family == "ip"),
+        "{t:?}"
+    );
+    let c = chains().unwrap();
+    let ours = c.iter().find(|c| c.table == name).expect("its chain");
+    assert_eq!(ours.hook.as_deref(), Some("postrouting"));
+    assert_eq!(ours.priority, Some(NF_IP_PRI_NAT_SRC));
+    assert_eq!(ours.chain_type.as_deref(), Some("nat"));
+    let rules = nat_rules().unwrap();
+    let r = rules.iter().find(|r| r.table == name).expect("its rule");
+    assert_eq!(r.action, NatAction::Masquerade);
+    assert_eq!(
+        r.source,
+        Some(PrefixMatch {
+            addr: Ipv4Addr::new(10, 203, 254, 0),
+            len: 24,
+            negated: false
+        })
+    );
+    assert_eq!(
+        r.out_interface
+            .as_ref()
+            .map(|o| (o.name.as_str(), o.negated)),
+        Some(("nslabt254h", true))
+    );
+    // A second creation is refused (EXCL) and leaves the first alone.
+    assert!(create_masquerade_table(&name, Ipv4Addr::new(10, 203, 254, 0), 24, "x").is_err());
+    assert!(
+        crate::ledger::current().contains(&Resource::NftTable {
+            family: "ip".into(),
+            name: name.clone()
+        }),
+        "the refused second creation leaves the first one's record"
+    );
+    assert!(delete_table(&name).unwrap());
+    crate::ledger::forget(&Resource::NftTable {
+        family: "ip".into(),
+        name: name.clone(),
+    });
+    assert!(!delete_table(&name).unwrap(), "already gone");
+    assert!(delete_table("nat").is_err(), "never someone else's");
+}
