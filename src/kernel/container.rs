@@ -9,6 +9,10 @@
 //!                     └──> PID 1: mounts, pivot_root, /proc, /dev, hostname, execve(CMD)
 //! ```
 //!
+//! With `Spec::join_netns` (`nslab run --net`) the outer process first `setns`es into a
+//! network namespace nslab has already wired (veth, route, NAT), so the network is there
+//! before the command starts and no step has to wait for it.
+//!
 //! `unshare(CLONE_NEWPID)` does not move its caller: only the caller's next child is PID 1
 //! of the new namespace. The outer process stays in the host's PID namespace, waits for
 //! PID 1 and exits with its status, which nslab passes on.

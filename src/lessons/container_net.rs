@@ -580,6 +580,33 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_problem_of_5b_has_its_hint() {
+        for id in [
+            "nothing-found",
+            "host-namespace",
+            "net-no-netns",
+            "net-no-veth",
+            "net-no-address",
+            "net-down",
+            "net-no-host-end",
+            "net-no-host-address",
+            "net-host-down",
+            "net-no-route",
+            "net-no-nat",
+            "net-legacy-iptables",
+            "net-unreachable",
+        ] {
+            assert!(BONUS.hint(id).is_some(), "hints.md has no section {id}");
+        }
+        assert_eq!(BONUS.number, 5);
+        assert_eq!(
+            super::super::bonus("5b").map(|b| b.slug),
+            Some("container-5b")
+        );
+        assert!(super::super::bonus("5").is_none());
+    }
+
     fn addr(ifname: &str, index: u32, ip: [u8; 4], len: u8) -> Address {
         Address {
             index,

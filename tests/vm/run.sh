@@ -23,7 +23,9 @@ default_timeout=${NSLAB_VM_TIMEOUT:-180}
 scenarios=${NSLAB_VM_SCENARIOS:-$here/scenarios.txt}
 verbose=${NSLAB_VM_VERBOSE:-0}
 # Modules the lessons need that this kernel builds as modules (their dependencies follow).
-modules=${NSLAB_VM_MODULES:-veth bridge overlay}
+# nf_tables, nft_chain_nat and nft_masq: the NAT of `nslab run --net` and lesson 5 step e
+# (the guest has no modprobe for the kernel to load them on demand).
+modules=${NSLAB_VM_MODULES:-veth bridge overlay nf_tables nft_chain_nat nft_masq}
 
 say() { printf 'vm: %s\n' "$*"; }
 die() { printf 'vm: error: %s\n' "$*" >&2; exit 3; }
