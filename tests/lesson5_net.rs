@@ -123,6 +123,8 @@ fn container(net: bool, root: &TestRootfs) -> (Learner, i32) {
 /// removed on drop, and the `ip nat` table too when iptables created it.
 struct HostGuard {
     host_if: String,
+    /// Other host links the test made (a bridge).
+    extra: Vec<String>,
     rule: Option<String>,
     nat_table_existed: bool,
 }
@@ -141,6 +143,7 @@ impl HostGuard {
         let _ = sh(&format!("ip link del {host_if} 2>/dev/null"));
         HostGuard {
             host_if,
+            extra: Vec::new(),
             rule: None,
             nat_table_existed: has_ip_nat_table(),
         }
@@ -165,6 +168,9 @@ impl Drop for HostGuard {
             let _ = sh("nft delete table ip nat");
         }
         let _ = sh(&format!("ip link del {} 2>/dev/null", self.host_if));
+        for l in &self.extra {
+            let _ = sh(&format!("ip link del {l} 2>/dev/null"));
+        }
     }
 }
 
@@ -230,6 +236,45 @@ fn bonus_passes_with_the_seeds_commands() {
     let (_, json5) = sb.check("5", &["--json"]);
     let v5: serde_json::Value = serde_json::from_str(&json5).unwrap();
     assert_eq!(v5["facts"].as_array().unwrap().len(), 13);
+}
+
+/// Docker's way: the host end is a port of a bridge, which holds the gateway address.
+#[test]
+fn bonus_passes_through_a_bridge_too() {
+    require_root!();
+    if !tools_or_skip() {
+        return;
+    }
+    let _s = serial();
+    let sb = Sandbox::new();
+    let root = TestRootfs::new();
+    let (_l, pid) = container(true, &root);
+    let n = 243;
+    let (c_if, h_ip, c_ip, subnet) = plan(n);
+    let mut g = HostGuard::new(n);
+    let br = format!("nslabt{n}b");
+    let _ = sh(&format!("ip link del {br} 2>/dev/null"));
+    g.extra.push(br.clone());
+    let h_if = g.host_if.clone();
+    must(&format!("ip link add {br} type bridge"));
+    must(&format!("ip link add {h_if} type veth peer name {c_if}"));
+    must(&format!("ip link set {h_if} master {br}"));
+    must(&format!("ip link set {c_if} netns {pid}"));
+    must(&format!("ip addr add {h_ip}/24 dev {br}"));
+    must(&format!("ip link set {br} up"));
+    must(&format!("ip link set {h_if} up"));
+    must(&format!(
+        "nsenter -t {pid} -n ip addr add {c_ip}/24 dev {c_if}"
+    ));
+    must(&format!("nsenter -t {pid} -n ip link set {c_if} up"));
+    must(&format!(
+        "nsenter -t {pid} -n ip route add default via {h_ip}"
+    ));
+    g.masquerade(&subnet);
+    let ok = wait_until(Duration::from_secs(10), || sb.check("5b", &[]).0 == 0);
+    let (_, text) = sb.check("5b", &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("host end: {br} {h_ip}")), "{text}");
 }
 
 #[test]

@@ -437,6 +437,12 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
         })
     };
     let host_end = match peer {
+        // A port of a bridge (Docker's way): the bridge holds the gateway address.
+        Some(p) if in_subnet_of(p).is_none() && p.master.is_some() => host_links
+            .iter()
+            .find(|b| Some(b.index) == p.master && in_subnet_of(b).is_some())
+            .or(Some(p))
+            .cloned(),
         Some(p) => Some(p.clone()),
         None => host_links
             .iter()
@@ -500,7 +506,15 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
     }
 
     // NAT on the host.
-    let rules: Vec<NatRule> = nat::nat_rules().unwrap_or_default();
+    let rules: Vec<NatRule> = match nat::nat_rules() {
+        Ok(r) => r,
+        Err(e) => {
+            notes.push(format!(
+                "the NAT rules could not be read from nftables: {e:#}"
+            ));
+            Vec::new()
+        }
+    };
     let host_end_name = host_end
         .as_ref()
         .map(|h| h.name.clone())
