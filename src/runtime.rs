@@ -213,7 +213,17 @@ pub fn prepare_network() -> Result<RunNetwork> {
         &std::process::id().to_string(),
         &mut inside,
         born.nsfd.as_fd(),
-    )?;
+    )
+    .map_err(|e| {
+        if crate::kernel::net::nat::is_unsupported(&e) {
+            Problem::environment(
+                format!("--net needs NAT through nftables, which this kernel lacks: {e:#}"),
+                crate::kernel::net::nat::UNSUPPORTED_FIX,
+            )
+        } else {
+            e
+        }
+    })?;
     Ok(RunNetwork { born, uplink })
 }
 

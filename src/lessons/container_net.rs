@@ -203,14 +203,29 @@ fn wire_and_show(pid: i32, stage: &mut Stage) -> Result<()> {
          (iptables-nft) would add to the `ip nat` table:",
         i.table
     ));
-    up.masquerade()?;
+    let nat_made = match up.masquerade() {
+        Ok(()) => true,
+        // Say why and go on without NAT: the echo below needs none (it stays on the host).
+        Err(e) if nat::is_unsupported(&e) => {
+            stage.syscalls();
+            stage.say(&format!(
+                "This kernel has no NAT through nftables ({}), so there is no rule to show: {}.",
+                e.root_cause(),
+                nat::UNSUPPORTED_FIX
+            ));
+            false
+        }
+        Err(e) => return Err(e),
+    };
     stage.syscalls();
-    let rules = nat::nat_rules()?;
-    trace::take();
-    stage.view(
-        "NAT rules, read back from the kernel (nftables)",
-        &views::nat::rules(&rules),
-    );
+    if nat_made {
+        let rules = nat::nat_rules()?;
+        trace::take();
+        stage.view(
+            "NAT rules, read back from the kernel (nftables)",
+            &views::nat::rules(&rules),
+        );
+    }
     up.wait_carrier(&mut inside.rtnl)?;
     trace::take();
     // The drawing: the host's default-route interface and nslab's end, and the container.

@@ -963,6 +963,22 @@ pub fn nat_rules() -> Result<Vec<NatRule>> {
         .collect())
 }
 
+/// Did `e` come from a kernel without nftables NAT (nf_tables, nft_chain_nat or nft_masq
+/// neither built in nor loadable)?
+pub fn is_unsupported(e: &anyhow::Error) -> bool {
+    let gone = [Errno::EOPNOTSUPP, Errno::EPROTONOSUPPORT, Errno::ENOENT];
+    e.chain().any(|c| {
+        c.downcast_ref::<super::rtnl::NetlinkError>()
+            .is_some_and(|n| n.request.starts_with("NFT_MSG_NEW") && gone.contains(&n.errno))
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.raw_os_error() == Some(Errno::EPROTONOSUPPORT as i32))
+    })
+}
+
+/// What to do about [`is_unsupported`].
+pub const UNSUPPORTED_FIX: &str =
+    "load the modules: sudo modprobe nf_tables nft_chain_nat nft_masq (or build them in)";
+
 /// `net.ipv4.ip_forward` (read only: nslab never changes host settings).
 pub fn ip_forward() -> Option<bool> {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")

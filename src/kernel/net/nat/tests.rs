@@ -226,3 +226,33 @@ fn creates_reads_back_and_deletes_its_table() {
     assert!(!delete_table(&name).unwrap(), "already gone");
     assert!(delete_table("nat").is_err(), "never someone else's");
 }
+
+#[test]
+fn tells_a_kernel_without_nftables_nat_from_other_refusals() {
+    let refused = |request: &str, errno| -> anyhow::Error {
+        anyhow::Error::from(crate::kernel::net::rtnl::NetlinkError {
+            request: request.into(),
+            errno,
+            kernel_message: None,
+        })
+        .context("creating nftables table ip nslab-1")
+    };
+    assert!(is_unsupported(&refused(
+        "NFT_MSG_NEWCHAIN table=x",
+        Errno::ENOENT
+    )));
+    assert!(is_unsupported(&refused(
+        "NFT_MSG_NEWTABLE family=ip",
+        Errno::EOPNOTSUPP
+    )));
+    assert!(!is_unsupported(&refused(
+        "NFT_MSG_NEWTABLE family=ip",
+        Errno::EEXIST
+    )));
+    assert!(!is_unsupported(&refused(
+        "NFT_MSG_DELTABLE family=ip",
+        Errno::ENOENT
+    )));
+    let no_socket = anyhow::Error::from(std::io::Error::from_raw_os_error(libc::EPROTONOSUPPORT));
+    assert!(is_unsupported(&no_socket));
+}
