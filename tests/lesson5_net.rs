@@ -485,3 +485,67 @@ fn run_net_kill_9_then_cleanup_leaves_no_table_or_link() {
     );
     assert!(sb.run_files().is_empty(), "{:?}", sb.run_files());
 }
+
+/// The host end a live run recorded on its ledger (its `link` entry).
+fn recorded_host_end(sb: &Sandbox) -> Option<String> {
+    sb.run_files().iter().find_map(|f| {
+        let v: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(f).ok()?.trim()).ok()?;
+        v["resources"]
+            .as_array()?
+            .iter()
+            .find(|r| r["kind"] == "link")
+            .and_then(|r| r["name"].as_str())
+            .map(str::to_string)
+    })
+}
+
+#[test]
+fn run_net_ctrl_c_and_a_failed_start_leave_nothing() {
+    require_root!();
+    if !tools_or_skip() {
+        return;
+    }
+    let _s = serial();
+    let sb = Sandbox::new();
+    let mut child = sb
+        .cmd(&["run", "--net", "--", "sleep", "100"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let table = format!("nslab-{}", child.id());
+    assert!(
+        wait_until(Duration::from_secs(10), || table_exists(&table)),
+        "the run made its NAT table"
+    );
+    let host_if = recorded_host_end(&sb).expect("the host end is on the ledger");
+    assert!(link_exists(&host_if));
+    common::interrupt(&mut child);
+    assert!(!table_exists(&table), "Ctrl-C removed the table");
+    assert!(
+        wait_until(Duration::from_secs(5), || !link_exists(&host_if)),
+        "Ctrl-C removed {host_if}"
+    );
+    assert!(sb.run_files().is_empty(), "{:?}", sb.run_files());
+
+    // The network is made, then the command cannot start: everything goes all the same.
+    let out = sb
+        .cmd(&["run", "--net", "--trace", "--", "nslabt-no-such-command"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(127), "{err}");
+    let failed_if = host_end_in(&err).expect("the failed run made a host end");
+    let failed_pid = err
+        .split("name=nslab-")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the failed run's table in its trace")
+        .to_string();
+    assert!(!link_exists(&failed_if), "{failed_if} removed");
+    assert!(!table_exists(&format!("nslab-{failed_pid}")));
+    assert!(sb.run_files().is_empty(), "{:?}", sb.run_files());
+}
