@@ -50,6 +50,7 @@ declare -A tool_pkg=(
   [busybox]=busybox-static
   [bash]=bash
   [ip]=iproute2
+  [nft]=nftables
   [unshare]=util-linux
   [nsenter]=util-linux
   [lsns]=util-linux
@@ -179,7 +180,7 @@ copy_elf() {
 
 busybox=$(command -v busybox)
 copy_elf "$busybox"
-for t in bash ip unshare nsenter lsns mount umount timeout chroot stat comm head tail ps pgrep; do copy_elf "$(command -v "$t")"; done
+for t in bash ip nft unshare nsenter lsns mount umount timeout chroot stat comm head tail ps pgrep; do copy_elf "$(command -v "$t")"; done
 # Busybox supplies the rest (cat, sleep, grep…) from a directory at the END of the guest PATH,
 # so the real tools above always win.
 for a in $("$busybox" --list); do ln -s "$(readlink -f "$busybox")" "$root/usr/libexec/busybox/$a"; done
