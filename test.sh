@@ -18,6 +18,9 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v ps >/dev/null || missing+=(procps)
 command -v chroot >/dev/null || missing+=(coreutils)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+# Bonus 5b's tests do the exercise with iptables (iptables-nft) and inspect with nft.
+command -v iptables >/dev/null || missing+=(iptables)
+command -v nft >/dev/null || missing+=(nftables)
 if ((${#missing[@]})); then
   if is_root; then
     say "installing ${missing[*]}"

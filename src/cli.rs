@@ -43,7 +43,7 @@ pub enum Command {
     },
     /// Judge your exercise on the live system.
     Check {
-        /// Lesson number or name.
+        /// Lesson number or name; `5b` for lesson 5's bonus (the container's network).
         lesson: String,
         /// Machine-readable result: verdict, facts, diff and hint.
         #[arg(long)]
@@ -98,7 +98,10 @@ pub enum Command {
         /// The container's hostname (default nslab).
         #[arg(long, value_name = "NAME")]
         hostname: Option<String>,
-        /// Also a network namespace of its own (only a loopback interface).
+        /// A network of its own: a veth pair to the host (eth0 inside, a /24 of
+        /// 10.203.0.0/16), a default route via the host end and NAT (masquerade) on the
+        /// host, ready before CMD starts and removed afterwards. nslab never changes
+        /// net.ipv4.ip_forward: with it at 0 the container reaches the host's own addresses.
         #[arg(long)]
         net: bool,
         /// Print the system calls nslab made, as strace shows them, on stderr.

@@ -27,6 +27,8 @@ pub enum Resource {
     Link { name: String },
     /// A directory or file tree nslab made (a root filesystem in a temporary place).
     Dir { path: PathBuf },
+    /// An nftables table nslab made (`table ip nslab-<id>`, the NAT of `nslab run --net`).
+    NftTable { family: String, name: String },
 }
 
 impl Resource {
@@ -38,6 +40,7 @@ impl Resource {
             Resource::NetNs { name } => format!("network namespace {name}"),
             Resource::Link { name } => format!("link {name}"),
             Resource::Dir { path } => format!("directory {}", path.display()),
+            Resource::NftTable { family, name } => format!("nftables table {family} {name}"),
         }
     }
 
@@ -50,6 +53,12 @@ impl Resource {
             Resource::NetNs { name } => kernel::net::delete_netns(name),
             Resource::Link { name } => kernel::net::delete_link(name),
             Resource::Dir { path } => kernel::sys::remove_tree(path),
+            Resource::NftTable { family, name } => {
+                if family != "ip" {
+                    anyhow::bail!("nslab makes nftables tables of family ip only, not {family}");
+                }
+                kernel::net::nat::delete_table(name).map(|_| ())
+            }
         }
     }
 }

@@ -160,6 +160,12 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
     let mut cgroup = None;
     let mut spec = Spec::new(&rootfs.path, &args.command).with_hostname(hostname);
     spec.network = args.net;
+    let network = if args.net {
+        Some(prepare_network()?)
+    } else {
+        None
+    };
+    spec.join_netns = network.as_ref().map(|n| n.nsfd());
     // The cgroup is made while PID 1 builds its root: the two overlap on two CPUs.
     let mut c = container::start_with(&spec, |_pid1| {
         cgroup = make_cgroup(limits)?;
@@ -167,9 +173,61 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
     })?;
     let code = c.wait()?;
     drop(c);
+    if let Some(n) = network {
+        n.remove()?;
+    }
     drop(cgroup);
     rootfs.remove()?;
     Ok(code)
+}
+
+/// `--net`: the container's network namespace, made and wired before the container
+/// starts (it joins it), so its command finds the network ready.
+pub struct RunNetwork {
+    born: crate::kernel::net::born::Born,
+    pub uplink: crate::kernel::net::uplink::Uplink,
+}
+
+impl RunNetwork {
+    pub fn nsfd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.born.nsfd)
+    }
+
+    /// Remove the NAT table and the veth pair; the namespace goes with its last process
+    /// and nslab's descriptor of it.
+    pub fn remove(self) -> Result<()> {
+        let RunNetwork { born, uplink } = self;
+        drop(born);
+        uplink.remove()
+    }
+}
+
+/// A new network namespace (born in a helper child, nslab keeps its descriptor and a
+/// netlink socket inside), wired to the host by a veth pair with NAT.
+pub fn prepare_network() -> Result<RunNetwork> {
+    use crate::kernel::net::{born, uplink::Uplink, Rtnl};
+    use std::os::fd::AsFd;
+    let born = born::helper(None)?;
+    let mut inside = Rtnl::from_fd(
+        born.netlink.try_clone().map_err(anyhow::Error::from)?,
+        Some("container".into()),
+    )?;
+    let uplink = Uplink::connect(
+        &std::process::id().to_string(),
+        &mut inside,
+        born.nsfd.as_fd(),
+    )
+    .map_err(|e| {
+        if crate::kernel::net::nat::is_unsupported(&e) {
+            Problem::environment(
+                format!("--net needs NAT through nftables, which this kernel lacks: {e:#}"),
+                crate::kernel::net::nat::UNSUPPORTED_FIX,
+            )
+        } else {
+            e
+        }
+    })?;
+    Ok(RunNetwork { born, uplink })
 }
 
 /// The run's cgroup, with only the controllers whose limits were asked for.

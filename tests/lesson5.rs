@@ -359,6 +359,13 @@ fn lesson_transcript() {
         (r"(?m)^(  host +)[a-z0-9 ]+  \d+$", "$1[interfaces]  [n]"),
         // How many processes the fork bomb has at that instant: any count, one digit too.
         (r"(pids\.current \(v[12]\) +)\d+", "$1[n]"),
+        // Step e: the subnet nslab picked, this host's addresses, the drawing's widths.
+        (r"10\.203\.\d+\.", "10.203.[N]."),
+        (r"nslab\d+([hc])\b", "nslab[N]$1"),
+        (r"(?m)^  [|+].*\n", ""),
+        (r"\b(?:\d{1,3}\.){3}\d{1,3}\b", "[ip]"),
+        (r"time=[0-9.]+ ms", "time=[t] ms"),
+        (r"net\.ipv4\.ip_forward = [01] on this host:[^\n]*", "net.ipv4.ip_forward = [v] on this host: [what it means]"),
         (r"\b\d{2,7}\b", "[n]"),
         (r" {2,}", "  "),
     ]}, {

@@ -10,6 +10,10 @@
 //!   └─ meanwhile: makes the cgroup (or the network) PID 1 joins, then waits for it
 //! ```
 //!
+//! With `Spec::join_netns` (`nslab run --net`) PID 1 first `setns`es into a network
+//! namespace nslab has already wired (veth, route, NAT), so the network is there before
+//! the command starts and no step has to wait for it.
+//!
 //! `unshare --pid --fork` gets the same result with two processes: unshare(2) cannot move
 //! its caller into a new PID namespace, only its next child, so it forks after it and
 //! stays outside to wait. A namespace asked for in clone(2) holds the child from its
@@ -72,6 +76,10 @@ pub struct Spec {
     pub root_mode: RootMode,
     /// Also a new network namespace (only `lo`, down, until a veth is moved in).
     pub network: bool,
+    /// Join this network namespace (a descriptor nslab holds, wired up beforehand by
+    /// `kernel::net::uplink`) instead: the network is ready before the command starts.
+    #[serde(default, skip)]
+    pub join_netns: Option<std::os::fd::RawFd>,
     /// The container's environment (PATH, HOME, TERM, HOSTNAME by default).
     pub env: Vec<(String, String)>,
 }
@@ -93,6 +101,7 @@ impl Spec {
             cgroup_dirs: Vec::new(),
             root_mode: RootMode::PivotRoot,
             network: false,
+            join_netns: None,
         }
     }
 
@@ -112,7 +121,7 @@ impl Spec {
             | CloneFlags::CLONE_NEWNS
             | CloneFlags::CLONE_NEWUTS
             | CloneFlags::CLONE_NEWIPC;
-        if self.network {
+        if self.network && self.join_netns.is_none() {
             f |= CloneFlags::CLONE_NEWNET;
         }
         f
@@ -430,6 +439,16 @@ fn join_cgroups(io: &mut sys::ChildIo) -> Result<(), StartError> {
 type Exec = (CString, Vec<CString>, Vec<CString>, String);
 
 fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result<Exec, StartError> {
+    if let Some(fd) = spec.join_netns {
+        // SAFETY: a descriptor nslab opened and keeps open while the container starts;
+        // this process has its own copy of it.
+        let ns = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        traced(
+            "setns",
+            format!("setns({fd}, CLONE_NEWNET)"),
+            nix::sched::setns(ns, CloneFlags::CLONE_NEWNET),
+        )?;
+    }
     if take_terminal {
         traced(
             "setpgid",

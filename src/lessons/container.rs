@@ -17,7 +17,10 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::Duration;
 
-pub static INFO: LessonInfo = LessonInfo {
+pub static INFO: LessonInfo = INFO_FIELDS;
+
+/// INFO as a constant, so bonus 5b's check can take its texts (`..INFO_FIELDS`).
+pub(super) const INFO_FIELDS: LessonInfo = LessonInfo {
     number: 5,
     slug: "container",
     title: "A container from its parts",
@@ -315,36 +318,7 @@ impl ContainerLesson {
     fn step_e(&mut self, stage: &mut Stage) -> Result<()> {
         self.stop_container()?;
         let root = self.ensure_rootfs(stage)?.to_path_buf();
-        stage.command("sudo unshare --net --pid --fork --mount-proc ip link");
-        let mut spec = Spec::new(&root, &sleeper()).with_hostname(HOSTNAME);
-        spec.network = true;
-        let mut c = container::start(&spec)?;
-        stage.syscalls();
-        let me = std::process::id() as i32;
-        let cols = vec![
-            (
-                "host".to_string(),
-                container::interfaces_of(me)?,
-                container::routes_of(me)?,
-            ),
-            (
-                format!("container (PID {})", c.pid1),
-                container::interfaces_of(c.pid1)?,
-                container::routes_of(c.pid1)?,
-            ),
-        ];
-        stage.view(
-            "Network interfaces and routes in each network namespace",
-            &views::container::networks(&cols),
-        );
-        stage.say(
-            "The container has only `lo` and no route: it cannot reach anything, nor be \
-             reached. A veth pair with one end moved inside, an address on each end, a default route inside \
-             and NAT on the host (`iptables -t nat -A POSTROUTING -s SUBNET -j MASQUERADE`) would connect it: \
-             the bonus of this lesson's exercise.",
-        );
-        c.kill()?;
-        Ok(())
+        super::container_net::step_e(&root, HOSTNAME, stage)
     }
 
     fn step_f(&mut self, stage: &mut Stage) -> Result<()> {
@@ -457,7 +431,42 @@ fn nothing_found(notes: Vec<String>) -> Observation {
     }
 }
 
+/// What the search for the learner's container found.
+pub(super) enum Found {
+    /// PID 1 of the container, the process that started it, how it was chosen.
+    Init {
+        init: ProcInfo,
+        creator: Option<ProcInfo>,
+        notes: Vec<String>,
+    },
+    /// Nothing to judge: the observation that says so.
+    Nothing(Observation),
+}
+
 fn check(args: &CheckArgs) -> Result<Observation> {
+    match find(args)? {
+        Found::Init {
+            init,
+            creator,
+            mut notes,
+        } => {
+            // A network namespace of its own: the bonus may be under way.
+            let me = std::process::id() as i32;
+            let net = |pid| ns::link(pid, NsKind::Net).inode;
+            if net(init.pid).is_some() && net(init.pid) != net(me) {
+                notes.push(
+                    "it has a network namespace of its own: `sudo nslab check 5b` judges the bonus (veth, NAT)"
+                        .into(),
+                );
+            }
+            judge(&init, creator.as_ref(), notes)
+        }
+        Found::Nothing(obs) => Ok(obs),
+    }
+}
+
+/// Find the container the learner made with `unshare` (or the one `--pid` names).
+pub(super) fn find(args: &CheckArgs) -> Result<Found> {
     let me = std::process::id() as i32;
     let host_pid_ns = ns::link(me, NsKind::Pid)
         .inode
@@ -483,19 +492,19 @@ fn check(args: &CheckArgs) -> Result<Observation> {
             obs.facts[0].value = format!("PID {pid} is in the host's PID namespace");
             obs.judged = format!("PID {pid} ({}), in the host's PID namespace", p.comm);
             obs.problem = Some("host-namespace");
-            return Ok(obs);
+            return Ok(Found::Nothing(obs));
         };
         let init = table
             .iter()
             .find(|q| q.pid_ns == Some(pid_ns) && q.innermost_pid() == 1)
             .unwrap_or(p);
-        return judge(
-            init,
-            by_pid(init.ppid),
-            vec![format!(
+        return Ok(Found::Init {
+            init: init.clone(),
+            creator: by_pid(init.ppid).cloned(),
+            notes: vec![format!(
                 "judging the container of PID {pid}, as asked with --pid"
             )],
-        );
+        });
     }
 
     // Candidates: PID 1 of a PID namespace other than the host's, started by `unshare`.
@@ -537,12 +546,16 @@ fn check(args: &CheckArgs) -> Result<Observation> {
         })
         .copied();
     let Some(init) = best else {
-        return Ok(nothing_found(notes));
+        return Ok(Found::Nothing(nothing_found(notes)));
     };
     if learner.len() > 1 {
         notes.push(format!("{} containers made by unshare are running; judging one with its own root, newest first", learner.len()));
     }
-    judge(init, by_pid(init.ppid), notes)
+    Ok(Found::Init {
+        init: init.clone(),
+        creator: by_pid(init.ppid).cloned(),
+        notes,
+    })
 }
 
 fn judge(init: &ProcInfo, creator: Option<&ProcInfo>, notes: Vec<String>) -> Result<Observation> {

@@ -2,6 +2,7 @@
 //! per lesson for what it does and how its exercise is checked.
 
 pub mod container;
+pub mod container_net;
 pub mod cpu;
 pub mod net;
 pub mod oom;
@@ -73,6 +74,14 @@ pub fn find(key: &str) -> Option<&'static LessonInfo> {
     ALL.iter()
         .copied()
         .find(|l| l.slug.eq_ignore_ascii_case(key))
+}
+
+/// A bonus exercise's check by its key (`5b`): its own expected facts, the lesson's texts.
+pub fn bonus(key: &str) -> Option<&'static LessonInfo> {
+    match key.trim().to_ascii_lowercase().as_str() {
+        "5b" | "05b" | "container-b" => Some(&container_net::BONUS),
+        _ => None,
+    }
 }
 
 /// The `## ` sections of a markdown text: (heading, body).

@@ -23,7 +23,9 @@ default_timeout=${NSLAB_VM_TIMEOUT:-180}
 scenarios=${NSLAB_VM_SCENARIOS:-$here/scenarios.txt}
 verbose=${NSLAB_VM_VERBOSE:-0}
 # Modules the lessons need that this kernel builds as modules (their dependencies follow).
-modules=${NSLAB_VM_MODULES:-veth bridge overlay}
+# nf_tables, nft_chain_nat and nft_masq: the NAT of `nslab run --net` and lesson 5 step e
+# (the guest has no modprobe for the kernel to load them on demand).
+modules=${NSLAB_VM_MODULES:-veth bridge overlay nf_tables nft_chain_nat nft_masq}
 
 say() { printf 'vm: %s\n' "$*"; }
 die() { printf 'vm: error: %s\n' "$*" >&2; exit 3; }
@@ -48,6 +50,7 @@ declare -A tool_pkg=(
   [busybox]=busybox-static
   [bash]=bash
   [ip]=iproute2
+  [nft]=nftables
   [unshare]=util-linux
   [nsenter]=util-linux
   [lsns]=util-linux
@@ -177,7 +180,7 @@ copy_elf() {
 
 busybox=$(command -v busybox)
 copy_elf "$busybox"
-for t in bash ip unshare nsenter lsns mount umount timeout chroot stat comm head tail ps pgrep; do copy_elf "$(command -v "$t")"; done
+for t in bash ip nft unshare nsenter lsns mount umount timeout chroot stat comm head tail ps pgrep; do copy_elf "$(command -v "$t")"; done
 # Busybox supplies the rest (cat, sleep, grep…) from a directory at the END of the guest PATH,
 # so the real tools above always win.
 for a in $("$busybox" --list); do ln -s "$(readlink -f "$busybox")" "$root/usr/libexec/busybox/$a"; done

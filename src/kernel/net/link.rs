@@ -382,6 +382,16 @@ impl Rtnl {
         Ok(())
     }
 
+    /// `ip link set NAME name NEW` (the link must be down).
+    pub fn rename(&mut self, name: &str, new: &str) -> Result<()> {
+        check_name(new)?;
+        let index = self.index_of(name)?;
+        let mut m = by_name(new);
+        m.header.index = index;
+        self.change(RouteNetlinkMessage::NewLink(m), 0)
+            .with_context(|| format!("renaming link {name} to {new}"))
+    }
+
     /// `ip link set NAME up` / `down`.
     pub fn set_up(&mut self, name: &str, up: bool) -> Result<()> {
         check_name(name)?;

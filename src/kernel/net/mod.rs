@@ -17,7 +17,10 @@ pub mod born;
 pub mod counters;
 pub mod icmp;
 pub mod link;
+pub mod nat;
+pub mod route;
 pub mod rtnl;
+pub mod uplink;
 
 pub use counters::IfCounters;
 pub use icmp::EchoReply;

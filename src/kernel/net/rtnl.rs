@@ -355,6 +355,36 @@ pub fn describe(msg: &RouteNetlinkMessage, flags: u16) -> String {
                 }
             }
         }
+        RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m) => {
+            use netlink_packet_route::route::{RouteAddress, RouteAttribute};
+            words.push(
+                if matches!(msg, RouteNetlinkMessage::NewRoute(_)) {
+                    "RTM_NEWROUTE"
+                } else {
+                    "RTM_DELROUTE"
+                }
+                .into(),
+            );
+            let mut dst = None;
+            for a in &m.attributes {
+                match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => dst = Some(*ip),
+                    RouteAttribute::Gateway(RouteAddress::Inet(gw)) => {
+                        words.push(format!("gateway={gw}"))
+                    }
+                    RouteAttribute::Oif(i) => words.push(format!("oif={i}")),
+                    _ => {}
+                }
+            }
+            words.insert(
+                1,
+                match dst {
+                    Some(ip) => format!("dst={ip}/{}", m.header.destination_prefix_length),
+                    None if m.header.destination_prefix_length == 0 => "dst=default".into(),
+                    None => format!("dst=/{}", m.header.destination_prefix_length),
+                },
+            );
+        }
         other => words.push(format!("{:?}", other).chars().take(40).collect()),
     }
     words.push(format!("flags={}", flag_names(flags)));

@@ -1,0 +1,163 @@
+//! NAT rules read back from nftables, shown as `nft` prints them and as the `iptables`
+//! command that would add the same rule.
+
+use crate::kernel::net::nat::{NatAction, NatRule};
+
+/// The rule's matches and action in nft syntax: `ip saddr 10.0.0.0/24 oifname != "x" masquerade`.
+pub fn nft_syntax(r: &NatRule) -> String {
+    let mut w: Vec<String> = Vec::new();
+    if let Some(s) = &r.source {
+        w.push(format!(
+            "ip saddr {}{}/{}",
+            if s.negated { "!= " } else { "" },
+            s.addr,
+            s.len
+        ));
+    }
+    if let Some(o) = &r.out_interface {
+        w.push(format!(
+            "oifname {}\"{}\"",
+            if o.negated { "!= " } else { "" },
+            o.name
+        ));
+    }
+    for m in &r.other_matches {
+        w.push(format!("[{m}]"));
+    }
+    w.push(match &r.action {
+        NatAction::Masquerade => "masquerade".to_string(),
+        NatAction::Snat { to: Some(ip) } => format!("snat to {ip}"),
+        NatAction::Snat { to: None } => "snat".to_string(),
+        NatAction::Dnat { to: Some(ip) } => format!("dnat to {ip}"),
+        NatAction::Dnat { to: None } => "dnat".to_string(),
+        NatAction::Other { what } => format!("[{what}]"),
+    });
+    w.join(" ")
+}
+
+/// The iptables command that adds the same rule, when there is one.
+pub fn iptables_syntax(r: &NatRule) -> Option<String> {
+    if r.family != "ip" || !r.other_matches.is_empty() {
+        return None;
+    }
+    let chain = match r.hook.as_deref() {
+        Some("postrouting") => "POSTROUTING",
+        Some("prerouting") => "PREROUTING",
+        Some("output") => "OUTPUT",
+        Some("input") => "INPUT",
+        _ => return None,
+    };
+    let mut w = vec![format!("iptables -t nat -A {chain}")];
+    if let Some(s) = &r.source {
+        w.push(format!(
+            "{}-s {}/{}",
+            if s.negated { "! " } else { "" },
+            s.addr,
+            s.len
+        ));
+    }
+    if let Some(o) = &r.out_interface {
+        w.push(format!(
+            "{}-o {}",
+            if o.negated { "! " } else { "" },
+            o.name
+        ));
+    }
+    w.push(match &r.action {
+        NatAction::Masquerade => "-j MASQUERADE".into(),
+        NatAction::Snat { to: Some(ip) } => format!("-j SNAT --to-source {ip}"),
+        NatAction::Dnat { to: Some(ip) } => format!("-j DNAT --to-destination {ip}"),
+        _ => return None,
+    });
+    Some(w.join(" "))
+}
+
+/// Every rule: where it lives, then both syntaxes.
+pub fn rules(rules: &[NatRule]) -> String {
+    if rules.is_empty() {
+        return "(no NAT rules in nftables)\n".into();
+    }
+    let mut out = String::new();
+    for r in rules {
+        out.push_str(&format!(
+            "table {} {}, chain {}{}  (handle {})\n",
+            r.family,
+            r.table,
+            r.chain,
+            match &r.hook {
+                Some(h) => format!(" (hook {h})"),
+                None => String::new(),
+            },
+            r.handle
+        ));
+        out.push_str(&format!("  nft:       {}\n", nft_syntax(r)));
+        match iptables_syntax(r) {
+            Some(c) => out.push_str(&format!(
+                "  iptables:  {c}{}\n",
+                if r.xt_target {
+                    "   (added by iptables-nft)"
+                } else {
+                    ""
+                }
+            )),
+            None => out.push_str("  iptables:  (no iptables equivalent)\n"),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::net::nat::{IfMatch, PrefixMatch};
+    use std::net::Ipv4Addr;
+
+    fn rule(table: &str, action: NatAction, xt: bool) -> NatRule {
+        NatRule {
+            family: "ip".into(),
+            table: table.into(),
+            chain: "postrouting".into(),
+            hook: Some("postrouting".into()),
+            handle: 2,
+            source: Some(PrefixMatch {
+                addr: Ipv4Addr::new(10, 203, 7, 0),
+                len: 24,
+                negated: false,
+            }),
+            out_interface: Some(IfMatch {
+                name: "nslab7h".into(),
+                negated: true,
+            }),
+            action,
+            other_matches: vec![],
+            xt_target: xt,
+        }
+    }
+
+    #[test]
+    fn nat_rules_in_both_syntaxes() {
+        let mut snat = rule(
+            "nat",
+            NatAction::Snat {
+                to: Some(Ipv4Addr::new(192, 0, 2, 2)),
+            },
+            true,
+        );
+        snat.out_interface = None;
+        snat.chain = "POSTROUTING".into();
+        let mut other = rule(
+            "nslab-9",
+            NatAction::Other {
+                what: "verdict".into(),
+            },
+            false,
+        );
+        other.other_matches.push("ct".into());
+        insta::assert_snapshot!(rules(&[
+            rule("nslab-lesson-7", NatAction::Masquerade, false),
+            snat,
+            other
+        ]));
+        assert_eq!(rules(&[]), "(no NAT rules in nftables)\n");
+    }
+}
