@@ -45,14 +45,9 @@ fn a_filter_rule_without_nat_is_not_a_nat_rule() {
     assert!(parse_rule(NFPROTO_IPV4, &rule.0, &[]).is_none());
 }
 
-/// Not a test: writes the raw chain and rule dump of the current network namespace to
-/// $NSLAB_NAT_CAPTURE (one `chain|rule FAMILY HEX` line each), to make the fixtures below.
-#[test]
-#[ignore]
-fn capture_dump() {
-    let Some(out) = std::env::var_os("NSLAB_NAT_CAPTURE") else {
-        return;
-    };
+/// The raw chain and rule dump of the current network namespace as capture text (one
+/// `chain|rule FAMILY HEX` line each): the format of the fixtures below.
+fn capture_text() -> String {
     let (chains, rules) = raw_dump().unwrap();
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let mut text = String::new();
@@ -62,7 +57,7 @@ fn capture_dump() {
     for (f, b) in rules {
         text.push_str(&format!("rule {f} {}\n", hex(&b)));
     }
-    std::fs::write(out, text).unwrap();
+    text
 }
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -194,6 +189,14 @@ fn creates_reads_back_and_deletes_its_table() {
     assert_eq!(ours.chain_type.as_deref(), Some("nat"));
     let rules = nat_rules().unwrap();
     let r = rules.iter().find(|r| r.table == name).expect("its rule");
+    // The capture format of the fixtures reads back the same rule (NSLAB_NAT_CAPTURE=FILE
+    // keeps the text, to make a new fixture from what is loaded on a machine).
+    let text = capture_text();
+    if let Some(out) = std::env::var_os("NSLAB_NAT_CAPTURE") {
+        std::fs::write(out, &text).unwrap();
+    }
+    let captured = from_capture(&text);
+    assert_eq!(captured.iter().find(|c| c.table == name), Some(r), "{text}");
     assert_eq!(r.action, NatAction::Masquerade);
     assert_eq!(
         r.source,
