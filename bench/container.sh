@@ -116,22 +116,48 @@ for c in "$NSLAB_CMD" "$RUNC_CMD" "$UNSHARE_CMD"; do
     $c || { echo "failed: $c" >&2; exit 1; }
 done
 
-hyperfine -N --warmup 10 --runs "$RUNS" --export-csv "$WORK/results.csv" --export-markdown "$WORK/results.md" \
-    -n "nslab run" "$NSLAB_CMD" -n "runc run" "$RUNC_CMD" -n "unshare + chroot" "$UNSHARE_CMD"
-
-median() { awk -F, -v n="$1" '$1 == n { printf "%.2f", $4 * 1000 }' "$WORK/results.csv"; }
-NS=$(median "nslab run"); RC=$(median "runc run"); US=$(median "unshare + chroot")
+# Interleaved rounds: this is a shared VM whose speed drifts over seconds, so each round
+# times the three lines one after the other (in turn first), and the medians are taken
+# over all rounds: every line sees the same slow and fast moments.
+ROUNDS=${ROUNDS:-10}
+PER=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+NAMES=("nslab run" "runc run" "unshare + chroot")
+CMDS=("$NSLAB_CMD" "$RUNC_CMD" "$UNSHARE_CMD")
+for r in $(seq "$ROUNDS"); do
+    args=()
+    for k in 0 1 2; do
+        i=$(( (k + r) % 3 ))
+        args+=(-n "${NAMES[$i]}" "${CMDS[$i]}")
+    done
+    hyperfine -N --warmup 3 --runs "$PER" --export-json "$WORK/round-$r.json" "${args[@]}" >/dev/null
+done
+python3 - "$WORK" "$ROUNDS" > "$WORK/summary.txt" <<'PY'
+import json, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+times = {}
+for r in range(1, rounds + 1):
+    for res in json.load(open(f"{work}/round-{r}.json"))["results"]:
+        times.setdefault(res["command"], []).extend(res["times"])
+for name in ["nslab run", "runc run", "unshare + chroot"]:
+    t = [x * 1000 for x in times[name]]
+    q = statistics.quantiles(t, n=4)
+    print(f"{name}|{statistics.median(t):.2f}|{statistics.mean(t):.2f}|{statistics.stdev(t):.2f}|{min(t):.2f}|{q[0]:.2f}|{q[2]:.2f}|{max(t):.2f}|{len(t)}")
+PY
+field() { awk -F'|' -v n="$1" -v f="$2" '$1 == n { print $f }' "$WORK/summary.txt"; }
+NS=$(field "nslab run" 2); RC=$(field "runc run" 2); US=$(field "unshare + chroot" 2)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 R_RUNC=$(ratio "$NS" "$RC"); R_UNSHARE=$(ratio "$NS" "$US")
 verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g) ? "met" : "NOT met" }'; }
+TABLE=$(awk -F'|' '{ printf "| `%s` | %s | %s ± %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$WORK/summary.txt")
 
 cat > bench/RESULTS-container.md <<MD
 # Container start-to-exit: \`nslab run\` vs runc vs unshare + chroot
 
 \`/bin/true\` in a container with new PID, mount, UTS and IPC namespaces, a busybox root
 filesystem, /proc for the new PID namespace and a cgroup with memory 100M, CPU 0.5 and
-pids 50 (made before and removed after each run). Measured with hyperfine, $RUNS runs each
-after 10 warm-up runs, by \`bench/container.sh\`.
+pids 50 (made before and removed after each run). Measured with hyperfine by
+\`bench/container.sh\`: $ROUNDS interleaved rounds of $PER runs of each line (3 warm-up runs
+each), medians over all $((ROUNDS * PER)) runs of a line.
 
 Machine: $(nproc) CPUs, kernel $(uname -r), cgroup $( [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] && echo v2 || echo "v1 (hybrid)"),
 $(runc --version | head -1), $(hyperfine --version), $(unshare --version), $(date -u +%Y-%m-%d).
@@ -145,19 +171,24 @@ $(runc --version | head -1), $(hyperfine --version), $(unshare --version), $(dat
 - nslab / runc: **$R_RUNC** (goal ≤ 0.15: $(verdict "$R_RUNC" 0.15))
 - nslab / unshare + chroot: **$R_UNSHARE** (goal ≤ 1.6: $(verdict "$R_UNSHARE" 1.6))
 
-hyperfine's table (times in ms unless marked):
+All runs, in ms:
 
-$(cat "$WORK/results.md")
+| | median | mean ± σ | min | 25 % | 75 % | max | runs |
+|---|---:|---:|---:|---:|---:|---:|---:|
+$TABLE
 
-Where the time goes (strace -f -T of one \`nslab run\`): two forks and one execve, the
-cgroup directories (on v1 one per hierarchy, with nslab's shared \`nslab\` parent made and
-removed when no other run uses it), and the first write to a \`cgroup.procs\`, which moves
-a process between cgroups and waits for an RCU grace period (a few ms; the later ones are
-fast). runc pays the same kernel costs for more hierarchies (it makes a cgroup in every v1
-hierarchy mounted) plus its own re-exec as \`runc init\`; the unshare line pays three
-execs (sh, unshare, chroot) and a mkdir and an rmdir process. nslab's ledger is rewritten in
-place (no file created or renamed per entry), since on this machine /run is ext4 and a
-rename costs a journal update. The machine is a shared 2-CPU VM with other builds running:
-the spread is wide, so medians are reported.
+Where the time goes: \`nslab run\` makes PID 1 with one clone(2) that carries the namespace
+flags, and creates the cgroup (on v1 a directory per hierarchy, under nslab's shared
+\`nslab\` parent, made and removed when no other run uses it) while PID 1 builds its root.
+PID 1 joins on v1 by writing \`0\` to \`tasks\`: a move of the calling thread only, which the
+kernel makes without the system-wide lock that a \`cgroup.procs\` write takes and waits an RCU
+grace period for (7 to 20 ms on this machine). runc pays that wait (it writes
+\`cgroup.procs\` in every v1 hierarchy mounted), the start of its Go runtime twice and its
+re-exec as \`runc init\`; the unshare line pays it too (\`echo \$\$ > cgroup.procs\`), and three
+execs (sh, unshare, chroot). On cgroup v2 there is no \`tasks\` file: nslab writes \`0\` to
+\`cgroup.procs\` and waits like the others. nslab's ledger is rewritten in place (no file
+created or renamed per entry), since on this machine /run is ext4 and a rename costs a
+journal update. The machine is a shared 2-CPU VM whose speed drifts: hence the
+interleaved rounds and medians.
 MD
 cat bench/RESULTS-container.md

@@ -379,8 +379,9 @@ fn join_file(dir: &Path) -> PathBuf {
     }
 }
 
-/// PID 1, from its first instruction in the new namespaces: the root, the cgroups the
-/// parent names, the hostname, then the command. Returns only on failure.
+/// PID 1, from its first instruction in the new namespaces: its mounts and hostname, the
+/// cgroups nslab names (while the host's cgroup filesystem is still in sight), the new
+/// root, then the command. Returns only on failure.
 fn pid1_main(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
     // Lines nslab recorded before the clone were copied into this process: not ours to send.
     trace::take();
@@ -438,6 +439,14 @@ fn join_cgroups(io: &mut sys::ChildIo) -> Result<(), StartError> {
 
 type Exec = (CString, Vec<CString>, Vec<CString>, String);
 
+fn set_hostname(name: &str) -> Result<(), StartError> {
+    traced(
+        "sethostname",
+        format!("sethostname({name:?}, {})", name.len()),
+        nix::unistd::sethostname(name),
+    )
+}
+
 fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result<Exec, StartError> {
     if let Some(fd) = spec.join_netns {
         // SAFETY: a descriptor nslab opened and keeps open while the container starts;
@@ -482,6 +491,10 @@ fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result
         RootMode::PivotRoot => {
             bind_self(root)?;
             setup_dev(&root.join("dev"))?;
+            // Mounted inside the new root before pivot_root, /proc moves along with it.
+            sys::mount_proc(&root.join("proc"))
+                .map_err(|e| failure("mount proc", format!("{e:#}"), None))?;
+            set_hostname(&spec.hostname)?;
             join_cgroups(io)?;
             traced(
                 "chdir",
@@ -502,13 +515,12 @@ fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result
                 umount2(".", MntFlags::MNT_DETACH),
             )?;
             traced("chdir", "chdir(\"/\")".into(), nix::unistd::chdir("/"))?;
-            sys::mount_proc(Path::new("/proc"))
-                .map_err(|e| failure("mount proc", format!("{e:#}"), None))?;
         }
         RootMode::Chroot => {
             setup_dev(&root.join("dev"))?;
             sys::mount_proc(&root.join("proc"))
                 .map_err(|e| failure("mount proc", format!("{e:#}"), None))?;
+            set_hostname(&spec.hostname)?;
             join_cgroups(io)?;
             traced(
                 "chroot",
@@ -518,12 +530,6 @@ fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result
             traced("chdir", "chdir(\"/\")".into(), nix::unistd::chdir("/"))?;
         }
     }
-    let name = &spec.hostname;
-    traced(
-        "sethostname",
-        format!("sethostname({name:?}, {})", name.len()),
-        nix::unistd::sethostname(name),
-    )?;
     nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
     // Every descriptor past stderr closes at execve (see the module docs).
     let r = unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
@@ -1021,7 +1027,7 @@ garbage line
             "pivot_root(\".\", \".\") = 0",
             "umount2(\".\", MNT_DETACH) = 0",
             "sethostname(\"nslabt-box\"",
-            "mount(\"proc\", \"/proc\"",
+            "mount(\"proc\", \"/var/tmp/nslab-rootfs-",
             "execve(\"/bin/sh\"",
         ] {
             assert!(calls.contains(needed), "missing {needed} in:\n{calls}");
