@@ -35,12 +35,11 @@ pub const LESSON_CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
 impl Layout {
     /// The live layout: this process's mountinfo and the v2 root's controllers.
     pub fn read() -> Result<Layout> {
-        let mi = std::fs::read_to_string("/proc/self/mountinfo")
-            .context("reading /proc/self/mountinfo")?;
+        let mi = read_small("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
         let (_, unified) = mountinfo::parse_mountinfo(&mi);
         let ctrls = unified
             .as_ref()
-            .and_then(|u| std::fs::read_to_string(u.mount_point.join("cgroup.controllers")).ok())
+            .and_then(|u| read_small(u.mount_point.join("cgroup.controllers")).ok())
             .unwrap_or_default();
         mountinfo::layout_from(&mi, &ctrls).ok_or_else(|| {
             Problem::environment(
@@ -54,8 +53,17 @@ impl Layout {
 /// `/proc/PID/cgroup` of a process.
 pub fn proc_cgroup(pid: i32) -> Result<Vec<ProcCgroup>> {
     let p = format!("/proc/{pid}/cgroup");
-    let text = std::fs::read_to_string(&p).with_context(|| format!("reading {p}"))?;
+    let text = read_small(&p).with_context(|| format!("reading {p}"))?;
     Ok(mountinfo::parse_proc_cgroup(&text))
+}
+
+/// A file of /proc or cgroupfs, which report a size of 0: read into a buffer large
+/// enough for it at once (`read_to_string` would start with 32-byte reads).
+fn read_small(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(16 * 1024);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// `/proc/self/cgroup`.
