@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{alive, nslab_processes, serial, stdout, wait_until, Learner, Sandbox};
+use common::{alive, nslab_processes, serial, stdout, wait_until, Learner, Sandbox, TestRootfs};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -371,42 +371,6 @@ fn lesson_transcript() {
     ]}, {
         insta::assert_snapshot!("transcript", redacted);
     });
-}
-
-/// A busybox root filesystem made the way the solution says, removed on drop.
-struct TestRootfs {
-    dir: tempfile::TempDir,
-}
-
-impl TestRootfs {
-    fn new() -> TestRootfs {
-        let dir = tempfile::Builder::new()
-            .prefix("nslabt-rootfs-")
-            .tempdir_in("/var/tmp")
-            .unwrap();
-        for d in ["bin", "proc", "dev", "tmp", "etc"] {
-            std::fs::create_dir(dir.path().join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", dir.path().join("bin/busybox"))
-            .expect("busybox-static installed");
-        for app in [
-            "sh", "true", "sleep", "hostname", "mount", "ps", "cat", "ls",
-        ] {
-            std::os::unix::fs::symlink("busybox", dir.path().join("bin").join(app)).unwrap();
-        }
-        TestRootfs { dir }
-    }
-
-    fn path(&self) -> &str {
-        self.dir.path().to_str().unwrap()
-    }
-}
-
-impl Drop for TestRootfs {
-    fn drop(&mut self) {
-        // A learner's /proc inside lives in its own mount namespace; nothing to unmount here.
-        let _ = std::fs::remove_dir_all(self.dir.path());
-    }
 }
 
 /// The learner's cgroup, made by hand (v1: memory, cpu and pids directories; v2: one),

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{serial, stdout, wait_until, Learner, Sandbox};
+use common::{serial, stdout, wait_until, Learner, Sandbox, TestRootfs};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -59,33 +59,6 @@ fn host_target() -> String {
         .and_then(|a| a.split('/').next())
         .expect("an address on the default route's interface")
         .to_string()
-}
-
-/// A busybox root filesystem, removed on drop.
-struct TestRootfs {
-    dir: tempfile::TempDir,
-}
-
-impl TestRootfs {
-    fn new() -> TestRootfs {
-        let dir = tempfile::Builder::new()
-            .prefix("nslabt-rootfs-")
-            .tempdir_in("/var/tmp")
-            .unwrap();
-        for d in ["bin", "proc", "dev", "tmp", "etc"] {
-            std::fs::create_dir(dir.path().join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", dir.path().join("bin/busybox"))
-            .expect("busybox-static installed");
-        for app in ["sh", "sleep", "hostname", "mount", "cat", "ls"] {
-            std::os::unix::fs::symlink("busybox", dir.path().join("bin").join(app)).unwrap();
-        }
-        TestRootfs { dir }
-    }
-
-    fn path(&self) -> &str {
-        self.dir.path().to_str().unwrap()
-    }
 }
 
 /// The seeds' container, with or without `--net`; its shell (PID 1) waits on stdin.
@@ -439,35 +412,7 @@ fn run_net_kill_9_then_cleanup_leaves_no_table_or_link() {
     }
     let _s = serial();
     let sb = Sandbox::new();
-    let mut child = sb
-        .cmd(&["run", "--net", "--", "sleep", "100"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let table = format!("nslab-{pid}");
-    assert!(
-        wait_until(Duration::from_secs(10), || table_exists(&table)),
-        "the run made its NAT table"
-    );
-    // Its host end, from the ledger (the link kind).
-    let ledger: String = sb
-        .run_files()
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
-        .collect();
-    assert!(ledger.contains("nft_table"), "{ledger}");
-    let v: serde_json::Value = serde_json::from_str(ledger.trim()).unwrap();
-    let host_if = v["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["kind"] == "link")
-        .and_then(|r| r["name"].as_str())
-        .expect("the host end is on the ledger")
-        .to_string();
+    let (mut child, table, host_if) = start_run_net(&sb);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(table_exists(&table), "kill -9 left the table");
@@ -484,6 +429,32 @@ fn run_net_kill_9_then_cleanup_leaves_no_table_or_link() {
         "{host_if} is gone"
     );
     assert!(sb.run_files().is_empty(), "{:?}", sb.run_files());
+}
+
+/// `nslab run --net -- sleep 100` in the background, once its NAT table and host end
+/// exist: the child, the table's name and the host end (from the run's ledger).
+fn start_run_net(sb: &Sandbox) -> (std::process::Child, String, String) {
+    let child = sb
+        .cmd(&["run", "--net", "--", "sleep", "100"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let table = format!("nslab-{}", child.id());
+    assert!(
+        wait_until(Duration::from_secs(10), || table_exists(&table)),
+        "the run made its NAT table"
+    );
+    let ledger: String = sb
+        .run_files()
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+        .collect();
+    assert!(ledger.contains("nft_table"), "{ledger}");
+    let host_if = recorded_host_end(sb).expect("the host end is on the ledger");
+    assert!(link_exists(&host_if));
+    (child, table, host_if)
 }
 
 /// The host end a live run recorded on its ledger (its `link` entry).
@@ -508,20 +479,7 @@ fn run_net_ctrl_c_and_a_failed_start_leave_nothing() {
     }
     let _s = serial();
     let sb = Sandbox::new();
-    let mut child = sb
-        .cmd(&["run", "--net", "--", "sleep", "100"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let table = format!("nslab-{}", child.id());
-    assert!(
-        wait_until(Duration::from_secs(10), || table_exists(&table)),
-        "the run made its NAT table"
-    );
-    let host_if = recorded_host_end(&sb).expect("the host end is on the ledger");
-    assert!(link_exists(&host_if));
+    let (mut child, table, host_if) = start_run_net(&sb);
     common::interrupt(&mut child);
     assert!(!table_exists(&table), "Ctrl-C removed the table");
     assert!(

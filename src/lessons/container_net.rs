@@ -9,7 +9,7 @@ use crate::kernel::container::{self, Spec};
 use crate::kernel::net::nat::{self, NatRule};
 use crate::kernel::net::route::{self, Route};
 use crate::kernel::net::uplink::Uplink;
-use crate::kernel::net::{born, icmp, Address, EchoReply, Link, Rtnl};
+use crate::kernel::net::{born, icmp, in_subnet, ipv4_of as v4_of, Address, EchoReply, Link, Rtnl};
 use crate::kernel::ns::{self, NsKind};
 use crate::kernel::procs::ProcInfo;
 use crate::kernel::trace;
@@ -70,26 +70,6 @@ impl Inside {
         }
         Ok(None)
     }
-}
-
-fn v4_of(addrs: &[Address], index: u32) -> Vec<(Ipv4Addr, u8)> {
-    addrs
-        .iter()
-        .filter(|a| a.index == index && a.scope == "global")
-        .filter_map(|a| match a.address {
-            IpAddr::V4(ip) => Some((ip, a.prefix_len)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn in_subnet(ip: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
-    let mask = if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len.min(32)))
-    };
-    u32::from(ip) & mask == u32::from(net) & mask
 }
 
 /// A host address to reach from the container, outside its subnet: the one on the

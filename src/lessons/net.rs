@@ -4,13 +4,13 @@ use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
 use crate::checks::{Fact, Observation};
 use crate::engine::Stage;
 use crate::error::Problem;
-use crate::kernel::net::{self, Address, Link, Netns};
+use crate::kernel::net::{self, in_subnet, ipv4_of as v4, Address, Link, Netns};
 use crate::kernel::sys;
 use crate::ledger::{self, Resource};
 use crate::views;
 use crate::views::topology::{self, NsBox};
 use anyhow::{bail, Context, Result};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 pub static INFO: LessonInfo = LessonInfo {
@@ -659,26 +659,6 @@ fn bridge_notes(seen: &mut [Seen]) -> Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-fn v4(addrs: &[Address], index: u32) -> Vec<(Ipv4Addr, u8)> {
-    addrs
-        .iter()
-        .filter(|a| a.index == index && a.scope == "global")
-        .filter_map(|a| match a.address {
-            IpAddr::V4(ip) => Some((ip, a.prefix_len)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn in_subnet(ip: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix.min(32)))
-    };
-    u32::from(ip) & mask == u32::from(net) & mask
 }
 
 /// Two addresses that reach each other directly: each inside the other's subnet.

@@ -310,3 +310,34 @@ pub fn read_until(
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// A busybox root filesystem made the way lesson 5's solution says (busybox-static and
+/// links to the applets the tests use), removed on drop. A learner's /proc inside lives
+/// in its own mount namespace: nothing to unmount here.
+pub struct TestRootfs {
+    dir: tempfile::TempDir,
+}
+
+impl TestRootfs {
+    pub fn new() -> TestRootfs {
+        let dir = tempfile::Builder::new()
+            .prefix("nslabt-rootfs-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        for d in ["bin", "proc", "dev", "tmp", "etc"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", dir.path().join("bin/busybox"))
+            .expect("busybox-static installed");
+        for app in [
+            "sh", "true", "sleep", "hostname", "mount", "ps", "cat", "ls",
+        ] {
+            std::os::unix::fs::symlink("busybox", dir.path().join("bin").join(app)).unwrap();
+        }
+        TestRootfs { dir }
+    }
+
+    pub fn path(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+}

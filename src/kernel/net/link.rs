@@ -64,6 +64,33 @@ pub struct Address {
     pub scope: String,
 }
 
+/// The netmask of an IPv4 prefix of `len` bits (/0 has none).
+pub fn prefix_mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    }
+}
+
+/// Is `ip` inside `net`/`len`?
+pub fn in_subnet(ip: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
+    let mask = prefix_mask(len);
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
+/// The global IPv4 addresses of interface `index`, with their prefix lengths.
+pub fn ipv4_of(addrs: &[Address], index: u32) -> Vec<(Ipv4Addr, u8)> {
+    addrs
+        .iter()
+        .filter(|a| a.index == index && a.scope == "global")
+        .filter_map(|a| match a.address {
+            IpAddr::V4(ip) => Some((ip, a.prefix_len)),
+            _ => None,
+        })
+        .collect()
+}
+
 // The order iproute2 prints flags in (print_link_flags).
 const FLAG_ORDER: [(LinkFlags, &str); 17] = [
     (LinkFlags::Loopback, "LOOPBACK"),

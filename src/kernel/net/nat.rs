@@ -14,6 +14,7 @@
 //! atomically; every message asks for an ack. Each message is recorded in the trace.
 
 use super::super::trace;
+use super::prefix_mask;
 use crate::ledger::{self, Resource};
 use anyhow::{anyhow, bail, Context, Result};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
@@ -433,14 +434,6 @@ fn expr(name: &str, data: Option<&Attrs>) -> Attrs {
         e.nest(NFTA_EXPR_DATA, d);
     }
     e
-}
-
-fn prefix_mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len.min(32)))
-    }
 }
 
 /// The expressions of `ip saddr NET/LEN oifname != "DEV" masquerade`, as nft builds them.

@@ -27,12 +27,7 @@ impl Route {
 
     /// Does this route lead to `ip`?
     pub fn covers(&self, ip: Ipv4Addr) -> bool {
-        let mask = if self.prefix_len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.prefix_len.min(32)))
-        };
-        u32::from(ip) & mask == u32::from(self.destination) & mask
+        super::in_subnet(ip, self.destination, self.prefix_len)
     }
 
     /// `default via 10.0.0.1 dev eth0`, `10.0.0.0/24 dev eth0`.

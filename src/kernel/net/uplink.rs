@@ -53,13 +53,7 @@ pub struct Uplink {
 }
 
 fn overlaps(a: Ipv4Addr, alen: u8, b: Ipv4Addr, blen: u8) -> bool {
-    let len = alen.min(blen);
-    let mask = if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
-    };
-    u32::from(a) & mask == u32::from(b) & mask
+    super::in_subnet(a, b, alen.min(blen))
 }
 
 /// Subnet numbers N (10.203.N.0/24) that no host address or route (other than a
