@@ -189,6 +189,17 @@ pub fn forget(resource: &Resource) {
     });
 }
 
+/// Strike several resources off at once (one rewrite of the run file).
+pub fn forget_all(resources: &[Resource]) {
+    if resources.is_empty() {
+        return;
+    }
+    let _ = with_ledger(|l| {
+        l.run.resources.retain(|r| !resources.contains(r));
+        save(l)
+    });
+}
+
 /// Remove `resource` now and strike it off.
 pub fn release(resource: &Resource) -> Result<()> {
     resource.remove()?;

@@ -99,12 +99,24 @@ pub fn process(pid: i32) -> Option<ProcInfo> {
 }
 
 /// The start time of `pid`, to tell it from a later process that reuses its number.
+/// Read for every child nslab starts, on the way to its first step: one open and one
+/// read of /proc/PID/stat.
 pub fn start_time(pid: i32) -> Option<u64> {
-    procfs::process::Process::new(pid)
+    use std::io::Read;
+    let mut stat = String::with_capacity(1024);
+    std::fs::File::open(format!("/proc/{pid}/stat"))
         .ok()?
-        .stat()
-        .ok()
-        .map(|s| s.starttime)
+        .read_to_string(&mut stat)
+        .ok()?;
+    parse_start_time(&stat)
+}
+
+/// Field 22 of /proc/PID/stat (starttime, in clock ticks after boot). Fields are counted
+/// after the `)` that ends the command name, which may itself hold spaces and parentheses.
+pub fn parse_start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // `rest` starts with field 3 (the state).
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
 /// True when `pid` still names the process that started at `start_time`.
@@ -169,6 +181,16 @@ pub fn is_shell(comm: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_time_is_field_22_whatever_the_command_name() {
+        let line = "27265 (a b) c)) R 27261 27261 6592 0 -1 4194304 125 0 0 0 0 0 0 0 20 0 1 0 1255773 3133440 366";
+        assert_eq!(parse_start_time(line), Some(1255773));
+        assert_eq!(parse_start_time("12 (x) R 1"), None);
+        let me = std::process::id() as i32;
+        let via_procfs = procfs::process::Process::new(me).unwrap().stat().unwrap().starttime;
+        assert_eq!(start_time(me), Some(via_procfs));
+    }
 
     #[test]
     fn reads_own_process() {

@@ -587,19 +587,24 @@ impl NslabCgroup {
         }
         let mut first_err = None;
         let mut parents: Vec<PathBuf> = Vec::new();
+        // Struck off the ledger together at the end: one rewrite, not one per directory.
+        // Should nslab die before, `nslab cleanup` finds those already gone, which is fine.
+        let mut gone = Vec::new();
         for dir in self.created.iter().rev() {
             if let Some(p) = dir.parent() {
                 if !parents.iter().any(|x| x == p) && !self.created.iter().any(|x| x == p) {
                     parents.push(p.to_path_buf());
                 }
             }
-            match remove_dir_of_run(dir) {
-                Ok(()) => {}
+            match remove_inner(dir) {
+                Ok(Removal::Gone) => gone.push(Resource::Cgroup { path: dir.clone() }),
+                Ok(Removal::LeftInPlace) => {}
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
             }
         }
+        ledger::forget_all(&gone);
         // Parents this run made for an earlier cgroup, left then because this one was inside.
         let mine = ledger::current();
         for p in parents {
