@@ -188,7 +188,11 @@ mod tests {
         assert_eq!(parse_start_time(line), Some(1255773));
         assert_eq!(parse_start_time("12 (x) R 1"), None);
         let me = std::process::id() as i32;
-        let via_procfs = procfs::process::Process::new(me).unwrap().stat().unwrap().starttime;
+        let via_procfs = procfs::process::Process::new(me)
+            .unwrap()
+            .stat()
+            .unwrap()
+            .starttime;
         assert_eq!(start_time(me), Some(via_procfs));
     }
 
