@@ -642,10 +642,7 @@ fn lesson_interrupted_or_killed_leaves_nothing() {
             "step a built a root filesystem"
         );
         let pids = sb.recorded_pids();
-        assert!(
-            !pids.is_empty(),
-            "the container's outer process is on record"
-        );
+        assert!(!pids.is_empty(), "the container's PID 1 is on record");
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
         let status = child.wait().unwrap();
         if signal == nix::sys::signal::Signal::SIGINT {

@@ -1123,7 +1123,7 @@ garbage line
         .expect("fails");
         let se = err.downcast_ref::<StartError>().expect("a StartError");
         assert!(se.command_not_found(), "{se}");
-        // The outer child was reaped and struck off (others' live entries may be there).
+        // PID 1 was reaped and struck off (others' live entries may be there).
         assert!(crate::ledger::current().iter().all(|r| match r {
             Resource::Process { pid, start_time } => procs::is_same_process(*pid, *start_time),
             _ => true,
