@@ -317,19 +317,8 @@ impl Container {
         if let Some(s) = self.status {
             return Ok(s);
         }
-        // Block in waitid (interrupted by nslab's signal handler, which has no SA_RESTART)
-        // and leave the child waitable: Forked::wait then reaps it and strikes it off.
-        loop {
-            use nix::sys::wait::{waitid, Id, WaitPidFlag};
-            match waitid(
-                Id::Pid(self.child.pid),
-                WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
-            ) {
-                Ok(_) => break,
-                Err(Errno::EINTR) => sys::check_interrupt()?,
-                Err(e) => return Err(e).context("waitid"),
-            }
-        }
+        // PID 1 stays waitable: Forked::wait then reaps it and strikes it off.
+        sys::wait_child_end(self.child.pid)?;
         let status = self.child.wait(Duration::from_secs(30))?;
         let code = exit_code(status);
         self.status = Some(code);

@@ -74,6 +74,23 @@ pub fn wait_readable(fd: &impl AsFd, timeout: Option<Duration>) -> Result<bool> 
     }
 }
 
+/// Block until the child `pid` has ended, leaving it to be reaped; Ctrl-C ends the wait.
+/// Its pidfd is polled in slices: a Ctrl-C that lands just before a blocking waitid(2)
+/// would not interrupt it, and nslab would sleep until the child ends on its own.
+pub fn wait_child_end(pid: Pid) -> Result<()> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open(2) takes a PID and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("pidfd_open({pid})"));
+    }
+    // SAFETY: a descriptor just returned by the kernel, owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // A pidfd reads as ready once the process has ended.
+    wait_readable(&fd, None)?;
+    Ok(())
+}
+
 /// Sleep in slices, noticing Ctrl-C.
 pub fn sleep(d: Duration) -> Result<()> {
     let end = Instant::now() + d;
