@@ -9,17 +9,15 @@ use crate::kernel::container::{self, Spec};
 use crate::kernel::net::nat::{self, NatRule};
 use crate::kernel::net::route::{self, Route};
 use crate::kernel::net::uplink::Uplink;
-use crate::kernel::net::{born, icmp, in_subnet, ipv4_of as v4_of, Address, EchoReply, Link, Rtnl};
+use crate::kernel::net::{in_subnet, ipv4_of as v4_of, Address, Link, Netns, Rtnl};
 use crate::kernel::ns::{self, NsKind};
 use crate::kernel::procs::ProcInfo;
 use crate::kernel::trace;
 use crate::views;
 use crate::views::topology::{self, NsBox};
-use anyhow::{Context, Result};
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
+use anyhow::Result;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -33,44 +31,6 @@ pub static BONUS: LessonInfo = LessonInfo {
 
 /// How long one echo waits for its reply (a loaded machine is slow, not broken).
 const ECHO_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A network namespace nslab talks to without entering it: a netlink socket and a raw
-/// ICMP socket opened inside by a helper child (see `kernel::net::born`).
-pub struct Inside {
-    pub rtnl: Rtnl,
-    icmp: OwnedFd,
-    pub nsfd: OwnedFd,
-}
-
-/// Open sockets inside the network namespace of `pid` (its /proc/PID/ns/net).
-pub fn inside_of(pid: i32) -> Result<Inside> {
-    let path = format!("/proc/{pid}/ns/net");
-    let nsfd = nix::fcntl::open(
-        path.as_str(),
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("opening {path}"))?;
-    let b = born::helper(Some(nsfd.as_raw_fd()))?;
-    Ok(Inside {
-        rtnl: Rtnl::from_fd(b.netlink, Some(format!("PID {pid}")))?,
-        icmp: b.icmp,
-        nsfd,
-    })
-}
-
-impl Inside {
-    /// Up to `tries` ICMP echoes to `dst` from inside; the first reply.
-    pub fn echo(&self, name: &str, dst: Ipv4Addr, tries: u16) -> Result<Option<EchoReply>> {
-        let id = (std::process::id() & 0xffff) as u16;
-        for seq in 1..=tries {
-            if let Some(r) = icmp::echo(self.icmp.as_fd(), name, dst, id, seq, ECHO_TIMEOUT)? {
-                return Ok(Some(r));
-            }
-        }
-        Ok(None)
-    }
-}
 
 /// A host address to reach from the container, outside its subnet: the one on the
 /// interface of the host's default route first, else any global IPv4 address.
@@ -149,9 +109,9 @@ fn wire_and_show(pid: i32, stage: &mut Stage) -> Result<()> {
         i.host_if, i.moved_name
     ));
     stage.syscalls();
-    let mut inside = inside_of(pid)?;
+    let mut inside = Netns::of_pid(pid)?;
     stage.command(&format!("sudo ip link set {} netns {pid}", i.moved_name));
-    up.move_in(inside.nsfd.as_fd())?;
+    up.move_in(inside.fd())?;
     stage.syscalls();
     stage.command(&format!(
         "sudo nsenter -t {pid} -n ip link set {} name {}\n\
@@ -160,7 +120,7 @@ fn wire_and_show(pid: i32, stage: &mut Stage) -> Result<()> {
          sudo nsenter -t {pid} -n ip link set {} up",
         i.moved_name, i.inside_if, i.container_ip, i.prefix_len, i.inside_if, i.inside_if
     ));
-    up.configure_inside(&mut inside.rtnl)?;
+    up.configure_inside(inside.rtnl())?;
     stage.syscalls();
     stage.command(&format!(
         "sudo ip addr add {}/{} dev {}\nsudo ip link set {} up",
@@ -172,7 +132,7 @@ fn wire_and_show(pid: i32, stage: &mut Stage) -> Result<()> {
         "sudo nsenter -t {pid} -n ip route add default via {}",
         i.host_ip
     ));
-    up.route_inside(&mut inside.rtnl)?;
+    up.route_inside(inside.rtnl())?;
     stage.syscalls();
     stage.command(&format!(
         "sudo iptables -t nat -A POSTROUTING -s {}/{} ! -o {} -j MASQUERADE",
@@ -206,7 +166,7 @@ fn wire_and_show(pid: i32, stage: &mut Stage) -> Result<()> {
             &views::nat::rules(&rules),
         );
     }
-    up.wait_carrier(&mut inside.rtnl)?;
+    up.wait_carrier(inside.rtnl())?;
     trace::take();
     // The drawing: the host's default-route interface and nslab's end, and the container.
     let mut host = Rtnl::open_here()?;
@@ -231,13 +191,13 @@ fn wire_and_show(pid: i32, stage: &mut Stage) -> Result<()> {
         },
         NsBox {
             name: format!("container (PID {pid})"),
-            links: inside.rtnl.links()?,
-            addresses: inside.rtnl.addresses()?,
+            links: inside.rtnl().links()?,
+            addresses: inside.rtnl().addresses()?,
         },
     ];
     let own = crate::kernel::net::own_netns_fd()?;
-    let id_of_container = host.netnsid_of(inside.nsfd.as_fd())?;
-    let id_of_host = inside.rtnl.netnsid_of(own.as_fd())?;
+    let id_of_container = host.netnsid_of(inside.fd())?;
+    let id_of_host = inside.rtnl().netnsid_of(own.as_fd())?;
     trace::take();
     let netns_of = |b: usize, id: i32| match b {
         0 if Some(id) == id_of_container => Some(1),
@@ -264,7 +224,7 @@ fn wire_and_show(pid: i32, stage: &mut Stage) -> Result<()> {
     match target {
         Some(dst) => {
             stage.command(&format!("sudo nsenter -t {pid} -n ping -c 1 {dst}"));
-            let reply = inside.echo(&format!("PID {pid}"), dst, 3)?;
+            let reply = inside.echo_tries(dst, 1, 3, ECHO_TIMEOUT)?;
             stage.syscalls();
             stage.say(&match reply {
                 Some(r) => format!(
@@ -381,9 +341,9 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
     set(&mut facts, NETNS, "its own");
 
     // Its interface.
-    let mut inside = inside_of(pid)?;
-    let links = inside.rtnl.links()?;
-    let addrs = inside.rtnl.addresses()?;
+    let mut inside = Netns::of_pid(pid)?;
+    let links = inside.rtnl().links()?;
+    let addrs = inside.rtnl().addresses()?;
     trace::take();
     let others: Vec<&Link> = links.iter().filter(|l| l.kind != "loopback").collect();
     let with_addr: Vec<&&Link> = others
@@ -418,7 +378,7 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
     let host_links = host_rtnl.links()?;
     let host_addrs = host_rtnl.addresses()?;
     let own = crate::kernel::net::own_netns_fd()?;
-    let host_id = inside.rtnl.netnsid_of(own.as_fd())?;
+    let host_id = inside.rtnl().netnsid_of(own.as_fd())?;
     trace::take();
     let peer = host_links.iter().find(|h| {
         c_link.kind == "veth"
@@ -562,7 +522,7 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
         }
         Some(dst) => {
             verify.push(format!("sudo nsenter -t {pid} -n ping -c 1 {dst}"));
-            let reply = inside.echo(&format!("PID {pid}"), dst, 3);
+            let reply = inside.echo_tries(dst, 1, 3, ECHO_TIMEOUT);
             trace::take();
             match reply {
                 Ok(Some(r)) => {

@@ -883,18 +883,14 @@ fn judge_pair(
         // The round trip, or why there was none. Sending can fail for real (a `prohibit`
         // route, no route at all): that is the learner's network, not an error of nslab's.
         let one = |from: &Netns, to: Ipv4Addr, seq: u16| -> std::result::Result<u64, String> {
-            // A second try: the first packet may only trigger ARP on a slow machine.
-            for attempt in 0..2 {
-                match from.echo(to, seq + attempt, CHECK_ECHO_TIMEOUT) {
-                    Ok(Some(r)) => return Ok(r.rtt_us),
-                    Ok(None) => {}
-                    Err(e) => return Err(format!("no reply: sending failed ({})", e.root_cause())),
-                }
+            match from.echo_tries(to, seq, 2, CHECK_ECHO_TIMEOUT) {
+                Ok(Some(r)) => Ok(r.rtt_us),
+                Ok(None) => Err(format!(
+                    "no reply within {}s",
+                    CHECK_ECHO_TIMEOUT.as_secs() * 2
+                )),
+                Err(e) => Err(format!("no reply: sending failed ({})", e.root_cause())),
             }
-            Err(format!(
-                "no reply within {}s",
-                CHECK_ECHO_TIMEOUT.as_secs() * 2
-            ))
         };
         match one(&seen[i].ns, b_ip, 1) {
             Ok(us) => {

@@ -310,10 +310,13 @@ pub fn counters_in(name: &str) -> Result<Vec<IfCounters>> {
     })
 }
 
-/// A named network namespace nslab talks to: a netlink socket and a raw ICMP socket
-/// opened inside it, and a descriptor of the namespace itself (for moving links in).
+/// A network namespace nslab talks to without entering it, named (`ip netns`) or reached
+/// through a process in it: a netlink socket and a raw ICMP socket opened inside it, and a
+/// descriptor of the namespace itself (for moving links in).
 pub struct Netns {
     name: String,
+    /// The process it was opened through (`Netns::of_pid`), for its /proc/PID/net files.
+    pid: Option<i32>,
     rtnl: Rtnl,
     icmp: OwnedFd,
     nsfd: OwnedFd,
@@ -403,6 +406,7 @@ impl Netns {
         r.with_context(|| format!("mount --bind {source} {}", path.display()))?;
         Ok(Netns {
             name: name.to_string(),
+            pid: None,
             rtnl: Rtnl::from_fd(born.netlink, Some(name.to_string()))?,
             icmp: born.icmp,
             nsfd: born.nsfd,
@@ -421,10 +425,22 @@ impl Netns {
             );
         }
         let nsfd = open_nsfd(&path)?;
+        Self::opened(name.to_string(), None, nsfd)
+    }
+
+    /// The network namespace of process `pid` (its /proc/PID/ns/net), a container's say:
+    /// called `PID N` in traces and views.
+    pub fn of_pid(pid: i32) -> Result<Netns> {
+        let nsfd = open_nsfd(Path::new(&format!("/proc/{pid}/ns/net")))?;
+        Self::opened(format!("PID {pid}"), Some(pid), nsfd)
+    }
+
+    fn opened(name: String, pid: Option<i32>, nsfd: OwnedFd) -> Result<Netns> {
         let born = born::helper(Some(nsfd.as_raw_fd()))?;
         Ok(Netns {
-            name: name.to_string(),
-            rtnl: Rtnl::from_fd(born.netlink, Some(name.to_string()))?,
+            rtnl: Rtnl::from_fd(born.netlink, Some(name.clone()))?,
+            name,
+            pid,
             icmp: born.icmp,
             nsfd,
             creator_pid: None,
@@ -479,9 +495,34 @@ impl Netns {
         icmp::echo(self.icmp.as_fd(), &self.name, dst, id, seq, timeout)
     }
 
+    /// The first reply of up to `tries` echoes to `dst` (seq `first_seq`, then on): on a
+    /// slow machine the first packet may only trigger ARP.
+    pub fn echo_tries(
+        &self,
+        dst: Ipv4Addr,
+        first_seq: u16,
+        tries: u16,
+        timeout: Duration,
+    ) -> Result<Option<EchoReply>> {
+        for k in 0..tries {
+            if let Some(r) = self.echo(dst, first_seq.wrapping_add(k), timeout)? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
     /// Interface counters seen from inside (`/proc/PID/net/dev` of a process there).
     pub fn counters(&self) -> Result<Vec<IfCounters>> {
-        counters_in(&self.name)
+        match self.pid {
+            Some(pid) => {
+                let path = format!("/proc/{pid}/net/dev");
+                let text =
+                    std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+                counters::parse_net_dev(&text)
+            }
+            None => counters_in(&self.name),
+        }
     }
 
     /// `ip netns delete NAME` for a namespace nslab created: close nslab's sockets in it
