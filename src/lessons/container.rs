@@ -4,7 +4,7 @@ use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
 use crate::checks::{Fact, Observation};
 use crate::engine::Stage;
 use crate::error::Problem;
-use crate::kernel::cgroup::{Cgroup, Concept, Layout, Max, NslabCgroup, Reading};
+use crate::kernel::cgroup::{CgVersion, Cgroup, Concept, Layout, Max, NslabCgroup, Reading};
 use crate::kernel::container::{self, Container, RootMode, Spec};
 use crate::kernel::ns::{self, NsKind};
 use crate::kernel::procs::{self, ProcInfo};
@@ -265,12 +265,12 @@ impl ContainerLesson {
         spec.cgroup_dirs = runtime::limited_dirs(&cg);
         let mut c = container::start(&spec)?;
         stage.syscalls();
-        if spec.cgroup_dirs.iter().any(|d| d.join("tasks").exists()) {
+        if cg.cgroup.dirs.iter().any(|d| d.version == CgVersion::V1) {
             stage.say(
                 "On cgroup v1 nslab joins with `echo 0 > tasks` in each hierarchy rather than \
                  `echo $$ > cgroup.procs`: `tasks` moves only the calling thread (0 = itself), which the \
                  kernel does without the system-wide lock a `cgroup.procs` write takes, and waits an RCU \
-                 grace period for (often 10 ms or more). A process just forked has one thread, so it is the same move.",
+                 grace period for (often 10 ms or more). A process just cloned has one thread, so it is the same move.",
             );
         }
         sys::sleep(Duration::from_secs(2))?;
