@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{alive, nslab_processes, serial, stdout, wait_until, Learner, Sandbox, TestRootfs};
+use common::{
+    alive, nslab_processes, serial, stdout, wait_until, Background, Learner, Sandbox, TestRootfs,
+};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -233,7 +235,7 @@ fn run_holds_a_fork_bomb_with_pids_max() {
 }
 
 /// Start `nslab run -- sleep 100` and wait until its container runs.
-fn running_container(sb: &Sandbox) -> (std::process::Child, i32) {
+fn running_container(sb: &Sandbox) -> (Background, i32) {
     let child = sb
         .cmd(&[
             "run", "--memory", "100M", "--pids", "20", "--", "sleep", "100",
@@ -243,7 +245,8 @@ fn running_container(sb: &Sandbox) -> (std::process::Child, i32) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let pid = child.id();
+    let child = Background(child);
+    let pid = child.0.id();
     let mut sleeper = 0;
     assert!(
         wait_until(Duration::from_secs(10), || {
@@ -272,13 +275,13 @@ fn run_ctrl_c_removes_everything() {
     let _g = serial();
     let sb = Sandbox::new();
     let (mut child, sleeper) = running_container(&sb);
-    let pid = child.id();
+    let pid = child.0.id();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(child.0.wait().unwrap().code(), Some(130));
     assert!(wait_until(Duration::from_secs(3), || !alive(sleeper)));
     assert_run_left_nothing(&sb, pid);
 }
@@ -289,9 +292,9 @@ fn run_kill_9_then_cleanup_removes_everything() {
     let _g = serial();
     let sb = Sandbox::new();
     let (mut child, sleeper) = running_container(&sb);
-    let pid = child.id();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let pid = child.0.id();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     // The container dies with nslab (parent-death signals down the chain).
     assert!(
         wait_until(Duration::from_secs(5), || !alive(sleeper)),

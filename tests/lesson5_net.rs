@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{serial, stdout, wait_until, Learner, Sandbox, TestRootfs};
+use common::{serial, stdout, wait_until, Background, Learner, Sandbox, TestRootfs};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -413,8 +413,8 @@ fn run_net_kill_9_then_cleanup_leaves_no_table_or_link() {
     let _s = serial();
     let sb = Sandbox::new();
     let (mut child, table, host_if) = start_run_net(&sb);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     assert!(table_exists(&table), "kill -9 left the table");
     let out = sb.run(&["cleanup", "--plain"]);
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
@@ -433,7 +433,7 @@ fn run_net_kill_9_then_cleanup_leaves_no_table_or_link() {
 
 /// `nslab run --net -- sleep 100` in the background, once its NAT table and host end
 /// exist: the child, the table's name and the host end (from the run's ledger).
-fn start_run_net(sb: &Sandbox) -> (std::process::Child, String, String) {
+fn start_run_net(sb: &Sandbox) -> (Background, String, String) {
     let child = sb
         .cmd(&["run", "--net", "--", "sleep", "100"])
         .stdin(Stdio::null())
@@ -441,7 +441,8 @@ fn start_run_net(sb: &Sandbox) -> (std::process::Child, String, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let table = format!("nslab-{}", child.id());
+    let child = Background(child);
+    let table = format!("nslab-{}", child.0.id());
     assert!(
         wait_until(Duration::from_secs(10), || table_exists(&table)),
         "the run made its NAT table"
@@ -480,7 +481,7 @@ fn run_net_ctrl_c_and_a_failed_start_leave_nothing() {
     let _s = serial();
     let sb = Sandbox::new();
     let (mut child, table, host_if) = start_run_net(&sb);
-    common::interrupt(&mut child);
+    common::interrupt(&mut child.0);
     assert!(!table_exists(&table), "Ctrl-C removed the table");
     assert!(
         wait_until(Duration::from_secs(5), || !link_exists(&host_if)),

@@ -278,6 +278,37 @@ impl Learner {
     }
 }
 
+impl Drop for Sandbox {
+    /// A test that failed midway (after a kill -9, say) may have left a dead run's
+    /// objects: `nslab cleanup` removes them while this sandbox's ledger is still here.
+    /// Live runs are not touched.
+    fn drop(&mut self) {
+        if is_root() && !self.run_files().is_empty() {
+            let _ = self
+                .cmd(&["cleanup", "--plain"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// An nslab started in the background; sent Ctrl-C (and waited for) when dropped while
+/// still running, so a failing test does not leave it and what it made behind.
+pub struct Background(pub Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
+            let _ = self.0.wait();
+        }
+    }
+}
+
 impl Drop for Learner {
     fn drop(&mut self) {
         let pgid = nix::unistd::Pid::from_raw(-self.pid());
