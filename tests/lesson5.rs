@@ -215,6 +215,16 @@ fn run_passes_on_the_exit_status_and_leaves_nothing() {
     assert_run_left_nothing(&sb, pid);
 }
 
+/// After starting the bomb the container's shell forks nothing more: with the
+/// limit reached any fork of its own fails, and busybox sh exits on that. It
+/// counts the processes it sees through /proc with a glob (no fork) instead.
+const FORK_BOMB: &str = "f(){ f | f & }; f 2>/tmp/bomb.err
+most=0; i=0
+while [ $i -lt 3000 ]; do set -- /proc/[0-9]*; [ $# -gt $most ] && most=$#; i=$((i+1)); done
+read -r refused < /tmp/bomb.err
+echo \"most=$most\"; echo \"refused=$refused\"
+exit 0";
+
 #[test]
 fn run_holds_a_fork_bomb_with_pids_max() {
     require_root!();
@@ -223,13 +233,27 @@ fn run_holds_a_fork_bomb_with_pids_max() {
     let start = std::time::Instant::now();
     let (code, out, err, pid) = run_nslab(
         &sb,
-        &["run", "--pids", "10", "--cpus", "0.5", "--", "sh", "-c",
-          "f(){ f | f & }; f 2>/dev/null; sleep 1; cat /sys/fs/cgroup/pids/pids.events 2>/dev/null; exit 0"],
+        &[
+            "run", "--pids", "10", "--cpus", "0.5", "--", "sh", "-c", FORK_BOMB,
+        ],
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
         start.elapsed() < Duration::from_secs(30),
         "the bomb was held"
+    );
+    let most: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("most="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no process count in {out}"));
+    assert!(
+        (2..=10).contains(&most),
+        "the bomb grew (more than the shell) but never past pids.max 10: saw {most}"
+    );
+    assert!(
+        out.contains("can't fork: Resource temporarily unavailable"),
+        "the bomb's forks were refused with EAGAIN: {out}"
     );
     assert_run_left_nothing(&sb, pid);
 }
@@ -338,6 +362,20 @@ fn lesson_transcript() {
     assert!(
         text.contains("still inside: the host's / is not reachable"),
         "{text}"
+    );
+    // The bomb was alive and held when the lesson read its cgroup: some processes, at most
+    // pids.max (20), and forks refused.
+    let held = text
+        .lines()
+        .find(|l| l.contains(" processes of at most 20: the kernel refused "))
+        .unwrap_or_else(|| panic!("no fork bomb reading in {text}"));
+    let numbers: Vec<u64> = held
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        matches!(numbers[..], [now, 20, refused, ..] if (2..=20).contains(&now) && refused > 0),
+        "{held}"
     );
     // The parts that depend on this machine are redacted; the structure must not change.
     // The first escape lands in the host's / (this machine's listing); the second does not.

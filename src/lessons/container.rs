@@ -260,7 +260,9 @@ impl ContainerLesson {
             &views::cgroup::render_cgroup(&cg.cgroup.dirs, &cg.read_all(&VIEW)),
         );
         stage.command("f(){ f | f & }; f      # a fork bomb, inside the container");
-        let bomb = "f(){ f | f & }; f 2>/dev/null; sleep 1000".to_string();
+        // `sleep` starts before the bomb and the shell only `wait`s after it: once the
+        // limit is reached any fork of the shell's own fails, and sh exits on that.
+        let bomb = "sleep 1000 & f(){ f | f & }; f 2>/dev/null; wait".to_string();
         let mut spec = Spec::new(&root, &["sh".into(), "-c".into(), bomb]).with_hostname(HOSTNAME);
         spec.cgroup_dirs = runtime::limited_dirs(&cg);
         let mut c = container::start(&spec)?;
