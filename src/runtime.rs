@@ -166,11 +166,19 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
         None
     };
     spec.join_netns = network.as_ref().map(|n| n.nsfd());
-    // The cgroup is made while PID 1 builds its root: the two overlap on two CPUs.
-    let mut c = container::start_with(&spec, |_pid1| {
+    let mut c = if crate::kernel::cgroup::is_pure_v2() {
+        // PID 1 is born in the cgroup (clone3 CLONE_INTO_CGROUP), so it is made first.
         cgroup = make_cgroup(limits)?;
-        Ok(cgroup.as_ref().map(limited_dirs).unwrap_or_default())
-    })?;
+        spec.cgroup_dirs = cgroup.as_ref().map(limited_dirs).unwrap_or_default();
+        container::start(&spec)?
+    } else {
+        // v1: the cgroup is made while PID 1 builds its root (the two overlap on two
+        // CPUs), and PID 1 joins each hierarchy through `tasks`.
+        container::start_with(&spec, |_pid1| {
+            cgroup = make_cgroup(limits)?;
+            Ok(cgroup.as_ref().map(limited_dirs).unwrap_or_default())
+        })?
+    };
     let code = c.wait()?;
     drop(c);
     if let Some(n) = network {

@@ -182,6 +182,8 @@ pub struct Container {
     child: sys::Forked,
     /// PID 1 of the container, as the host numbers it.
     pub pid1: i32,
+    /// Created inside its cgroup v2 directory (clone3 CLONE_INTO_CGROUP), not moved there.
+    pub born_in_cgroup: bool,
     gave_terminal: bool,
     status: Option<i32>,
 }
@@ -235,12 +237,22 @@ fn take_terminal_foreground() {
     }
 }
 
-/// Start a container that joins `spec.cgroup_dirs`. Returns once its command has been
+/// Start a container in `spec.cgroup_dirs`. Returns once its command has been
 /// executed (or with the [`StartError`] of the step that failed); its system calls are
 /// in the trace.
+///
+/// A cgroup v2 directory is where PID 1 is born (clone3 with CLONE_INTO_CGROUP); each v1
+/// hierarchy's directory it joins itself, before it executes the command.
 pub fn start(spec: &Spec) -> Result<Container> {
-    let dirs = spec.cgroup_dirs.clone();
-    start_with(spec, move |_| Ok(dirs))
+    let (mut v2, v1): (Vec<PathBuf>, Vec<PathBuf>) = spec
+        .cgroup_dirs
+        .iter()
+        .cloned()
+        .partition(|d| join_file(d).ends_with("cgroup.procs"));
+    let born_in = (!v2.is_empty()).then(|| v2.remove(0));
+    start_inner(spec, born_in, move |_| {
+        Ok(v1.into_iter().chain(v2).collect())
+    })
 }
 
 /// [`start`], with host-side work done while PID 1 builds its root filesystem:
@@ -251,11 +263,31 @@ pub fn start_with(
     spec: &Spec,
     host_side: impl FnOnce(i32) -> Result<Vec<PathBuf>>,
 ) -> Result<Container> {
+    start_inner(spec, None, host_side)
+}
+
+fn start_inner(
+    spec: &Spec,
+    born_in: Option<PathBuf>,
+    host_side: impl FnOnce(i32) -> Result<Vec<PathBuf>>,
+) -> Result<Container> {
+    let cgroup_fd = born_in.as_deref().map(open_cgroup_dir).transpose()?;
     let gave_terminal = own_terminal_foreground();
     let spec_for_child = spec.clone();
-    let mut child = sys::clone_recorded(spec.clone_flags(), move |io| {
-        pid1_main(&spec_for_child, gave_terminal, io)
-    })?;
+    let (mut child, born) = match sys::clone_recorded(
+        spec.clone_flags(),
+        cgroup_fd.as_ref().map(|f| f.as_fd()),
+        move |io| pid1_main(&spec_for_child, gave_terminal, io),
+    ) {
+        Ok(started) => started,
+        Err(e) => {
+            restore_terminal(gave_terminal);
+            return Err(e);
+        }
+    };
+    drop(cgroup_fd);
+    // Born outside (a kernel without CLONE_INTO_CGROUP): PID 1 joins by writing.
+    let join_too = born_in.filter(|_| !born);
     let pid1 = child.pid.as_raw();
     let fail = |child: &mut sys::Forked, e: anyhow::Error| {
         let _ = child.kill();
@@ -263,7 +295,7 @@ pub fn start_with(
         Err(e)
     };
     let dirs = match host_side(pid1) {
-        Ok(dirs) => dirs,
+        Ok(dirs) => join_too.into_iter().chain(dirs).collect::<Vec<_>>(),
         Err(e) => return fail(&mut child, e),
     };
     let order = serde_json::to_string(&dirs).context("cgroup directories")?;
@@ -299,6 +331,7 @@ pub fn start_with(
     Ok(Container {
         child,
         pid1,
+        born_in_cgroup: born,
         gave_terminal,
         status: None,
     })
@@ -348,6 +381,23 @@ impl Drop for Container {
             let _ = self.kill();
         }
     }
+}
+
+/// A cgroup v2 directory, opened for clone3's CLONE_INTO_CGROUP (in the trace).
+fn open_cgroup_dir(dir: &Path) -> Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{open, OFlag};
+    use std::os::fd::AsRawFd;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let r = open(dir, flags, nix::sys::stat::Mode::empty());
+    trace::syscall(format!(
+        "openat(AT_FDCWD, {:?}, O_RDONLY|O_DIRECTORY|O_CLOEXEC) = {}",
+        dir.display().to_string(),
+        match &r {
+            Ok(fd) => fd.as_raw_fd().to_string(),
+            Err(e) => format!("-1 {} ({})", e, e.desc()),
+        }
+    ));
+    r.with_context(|| format!("opening the cgroup directory {}", dir.display()))
 }
 
 /// The file PID 1 writes to join `dir`, and what it writes.
@@ -1039,6 +1089,74 @@ garbage line
         assert!(!left
             .iter()
             .any(|r| matches!(r, Resource::Process { pid, .. } if *pid == pid1)));
+    }
+
+    /// A cgroup v2 directory nslab made for a test: on the ledger before mkdir, removed on drop.
+    struct V2Dir(PathBuf);
+
+    impl V2Dir {
+        /// `nslab-<what>-PID` under this process's own cgroup in the v2 hierarchy (also
+        /// mounted on a hybrid machine, at /sys/fs/cgroup/unified), if there is one.
+        fn make(what: &str) -> Option<V2Dir> {
+            use crate::kernel::cgroup::{own_cgroup, Layout};
+            let unified = Layout::read().unwrap().unified?;
+            let own = own_cgroup().unwrap();
+            let own = own.iter().find(|p| p.hierarchy_id == 0)?;
+            let dir = unified
+                .mount_point
+                .join(own.path.trim_start_matches('/'))
+                .join(format!("nslab-{what}-{}", std::process::id()));
+            crate::ledger::record(Resource::Cgroup { path: dir.clone() }).unwrap();
+            std::fs::create_dir(&dir).unwrap();
+            Some(V2Dir(dir))
+        }
+    }
+
+    impl Drop for V2Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+            crate::ledger::forget(&Resource::Cgroup {
+                path: self.0.clone(),
+            });
+        }
+    }
+
+    #[test]
+    fn pid1_is_born_in_its_v2_cgroup() {
+        let Some(_g) = crate::testing::root_or_skip("pid1_is_born_in_its_v2_cgroup") else {
+            return;
+        };
+        let Some(dir) = V2Dir::make("born") else {
+            eprintln!("skipped pid1_is_born_in_its_v2_cgroup: no cgroup2 mount here");
+            return;
+        };
+        let rootfs = Rootfs::build().unwrap();
+        let mut spec = Spec::new(&rootfs.path, &sh("cat /proc/1/cgroup > /tmp/out"));
+        spec.cgroup_dirs = vec![dir.0.clone()];
+        trace::take();
+        let mut c = start(&spec).unwrap();
+        assert_eq!(c.wait().unwrap(), 0);
+        let calls = trace::take().join("\n");
+        assert!(
+            calls.contains(
+                "clone3({flags=CLONE_NEWIPC|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWUTS|CLONE_INTO_CGROUP, \
+                 exit_signal=SIGCHLD, cgroup="
+            ),
+            "{calls}"
+        );
+        assert!(
+            !calls.contains("cgroup.procs"),
+            "no move afterwards: {calls}"
+        );
+        let out = std::fs::read_to_string(rootfs.path.join("tmp/out")).unwrap();
+        let v2_line = out
+            .lines()
+            .find(|l| l.starts_with("0::"))
+            .unwrap_or_default();
+        assert!(
+            v2_line.ends_with(&format!("/nslab-born-{}", std::process::id())),
+            "PID 1 was in its cgroup from the start: {out}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -366,30 +366,74 @@ const CLONE_STACK_BYTES: usize = 1 << 20;
 /// [`fork_recorded`] through clone(2) with `flags`: the child is born in the new
 /// namespaces those ask for (for CLONE_NEWPID, as PID 1 of the new PID namespace), with
 /// SIGCHLD to nslab when it ends, as after a fork. Recorded in the trace as strace shows it.
+///
+/// With `cgroup` (a cgroup v2 directory), the child is born inside it (clone3 with
+/// CLONE_INTO_CGROUP): it never has to move there, so it skips the wait a `cgroup.procs`
+/// write has (the kernel takes a system-wide lock for writing, after an RCU grace period).
+/// Returns whether it was born there: a kernel older than 5.7, or a seccomp filter that
+/// refuses clone3, gets a plain clone, and the caller has it join by writing.
 pub fn clone_recorded(
     flags: nix::sched::CloneFlags,
+    cgroup: Option<BorrowedFd>,
     body: impl FnOnce(&mut ChildIo) -> i32,
-) -> Result<Forked> {
+) -> Result<(Forked, bool)> {
     let (channel, io) = self::channel("child")?;
     let parent_pid = nix::unistd::getpid();
     // Outside the new PID namespace, getppid() of its first process reads 0.
     let check_parent =
         (!flags.contains(nix::sched::CloneFlags::CLONE_NEWPID)).then_some(parent_pid);
-    let mut stack = vec![0u8; CLONE_STACK_BYTES];
     let mut child_part = Some((io, body));
-    let run = Box::new(move || -> isize {
-        let Some((mut io, body)) = child_part.take() else {
-            unsafe { libc::_exit(1) };
+    if let Some(fd) = cgroup {
+        let args = CloneArgs {
+            flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: fd.as_raw_fd() as u64,
+            ..CloneArgs::default()
         };
-        child_setup(check_parent);
-        if io.wait_order().as_deref() != Some("go") {
-            unsafe { libc::_exit(1) };
+        // SAFETY: as fork: nslab does not run threads while cloning, no CLONE_VM and no
+        // new stack, so the child continues here in its own copy of the memory.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        if r == 0 {
+            drop(channel);
+            child_main(child_part.take(), check_parent);
         }
-        let code =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut io))).unwrap_or(101);
-        let _ = std::io::stdout().flush();
-        unsafe { libc::_exit(code) };
-    });
+        let result = if r > 0 {
+            Ok(Pid::from_raw(r as i32))
+        } else {
+            Err(Errno::last())
+        };
+        trace::syscall(format!(
+            "clone3({{flags={}|CLONE_INTO_CGROUP, exit_signal=SIGCHLD, cgroup={}}}, {}) = {}",
+            clone_flag_names(flags),
+            fd.as_raw_fd(),
+            std::mem::size_of::<CloneArgs>(),
+            match &result {
+                Ok(pid) => pid.to_string(),
+                Err(e) => format!("-1 {} ({})", e, e.desc()),
+            }
+        ));
+        match result {
+            Ok(child) => {
+                drop(child_part);
+                return adopt(child, channel).map(|f| (f, true));
+            }
+            // No clone3 (before 5.3, or filtered), or no CLONE_INTO_CGROUP (before 5.7).
+            Err(Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL | Errno::EPERM) => {}
+            Err(e) => {
+                return Err(anyhow::Error::from(e)).with_context(|| {
+                    format!("clone3({}|CLONE_INTO_CGROUP)", clone_flag_names(flags))
+                })
+            }
+        }
+    }
+    let mut stack = vec![0u8; CLONE_STACK_BYTES];
+    let run = Box::new(move || -> isize { child_main(child_part.take(), check_parent) });
     // SAFETY: nslab does not run threads while cloning, and without CLONE_VM the child has
     // its own copy of the memory, as after fork; it leaves through _exit.
     let r = unsafe { nix::sched::clone(run, &mut stack, flags, Some(libc::SIGCHLD)) };
@@ -402,7 +446,45 @@ pub fn clone_recorded(
         }
     ));
     let child = r.with_context(|| format!("clone({})", clone_flag_names(flags)))?;
-    adopt(child, channel)
+    adopt(child, channel).map(|f| (f, false))
+}
+
+/// CLONE_INTO_CGROUP (Linux 5.7), which nix and libc do not spell as a 64-bit flag.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of clone3(2), up to its `cgroup` field (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// The child of [`clone_recorded`]: wait until it is on the ledger, run, leave.
+fn child_main(
+    part: Option<(ChildIo, impl FnOnce(&mut ChildIo) -> i32)>,
+    check_parent: Option<Pid>,
+) -> ! {
+    let Some((mut io, body)) = part else {
+        unsafe { libc::_exit(1) };
+    };
+    child_setup(check_parent);
+    if io.wait_order().as_deref() != Some("go") {
+        unsafe { libc::_exit(1) };
+    }
+    let code =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut io))).unwrap_or(101);
+    let _ = std::io::stdout().flush();
+    unsafe { libc::_exit(code) };
 }
 
 /// In a freshly forked child: die with the parent, default Ctrl-C (the parent cleans up).

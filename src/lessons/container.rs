@@ -274,6 +274,12 @@ impl ContainerLesson {
                  kernel does without the system-wide lock a `cgroup.procs` write takes, and waits an RCU \
                  grace period for (often 10 ms or more). A process just cloned has one thread, so it is the same move.",
             );
+        } else if c.born_in_cgroup {
+            stage.say(
+                "On cgroup v2 nslab does not move PID 1 at all: clone3 with CLONE_INTO_CGROUP and a \
+                 descriptor of the cgroup's directory (Linux 5.7) creates it inside. `echo $$ > cgroup.procs` \
+                 would take a system-wide lock that first waits for an RCU grace period (often 10 ms or more).",
+            );
         }
         sys::sleep(Duration::from_secs(2))?;
         let during = cg.read_all(&VIEW);

@@ -50,6 +50,12 @@ impl Layout {
     }
 }
 
+/// Is `/sys/fs/cgroup` itself a cgroup2 mount (pure v2, as systemd sets it up)? One statfs.
+pub fn is_pure_v2() -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
+    statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
+}
+
 /// `/proc/PID/cgroup` of a process.
 pub fn proc_cgroup(pid: i32) -> Result<Vec<ProcCgroup>> {
     let p = format!("/proc/{pid}/cgroup");
