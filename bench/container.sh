@@ -186,9 +186,9 @@ grace period for (7 to 20 ms on this machine). runc pays that wait (it writes
 \`cgroup.procs\` in every v1 hierarchy mounted), the start of its Go runtime twice and its
 re-exec as \`runc init\`; the unshare line pays it too (\`echo \$\$ > cgroup.procs\`), and three
 execs (sh, unshare, chroot). On cgroup v2 there is no \`tasks\` file: nslab makes the cgroup
-first and creates PID 1 inside it (clone3 with \`CLONE_INTO_CGROUP\`), so it never moves. nslab's ledger is rewritten in place (no file
-created or renamed per entry), since on this machine /run is ext4 and a rename costs a
-journal update. The machine is a shared 2-CPU VM whose speed drifts: hence the
+first and creates PID 1 inside it (clone3 with \`CLONE_INTO_CGROUP\`), so it never moves.
+nslab's ledger is rewritten in place (no file created or renamed per entry), since on this
+machine /run is ext4 and a rename costs a journal update. The machine is a shared 2-CPU VM whose speed drifts: hence the
 interleaved rounds and medians.
 MD
 cat bench/RESULTS-container.md

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -182,6 +182,13 @@ impl Channel {
             .context("child's order pipe is closed")?;
         f.write_all(format!("{line}\n").as_bytes())
             .with_context(|| format!("writing to {}", self.peer))
+    }
+
+    /// The descriptors of nslab's ends, which a child made by clone(2) also holds.
+    fn raw_fds(&self) -> Vec<RawFd> {
+        let mut fds = vec![self.from_child.get_ref().as_raw_fd()];
+        fds.extend(self.to_child.as_ref().map(|f| f.as_raw_fd()));
+        fds
     }
 
     /// Close the order pipe: a child blocked in `wait_order` sees `None`.
@@ -383,6 +390,7 @@ pub fn clone_recorded(
     let check_parent =
         (!flags.contains(nix::sched::CloneFlags::CLONE_NEWPID)).then_some(parent_pid);
     let mut child_part = Some((io, body));
+    let parent_ends = channel.raw_fds();
     if let Some(fd) = cgroup {
         let args = CloneArgs {
             flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
@@ -400,8 +408,7 @@ pub fn clone_recorded(
             )
         };
         if r == 0 {
-            drop(channel);
-            child_main(child_part.take(), check_parent);
+            child_main(child_part.take(), &parent_ends, check_parent);
         }
         let result = if r > 0 {
             Ok(Pid::from_raw(r as i32))
@@ -433,7 +440,8 @@ pub fn clone_recorded(
         }
     }
     let mut stack = vec![0u8; CLONE_STACK_BYTES];
-    let run = Box::new(move || -> isize { child_main(child_part.take(), check_parent) });
+    let run =
+        Box::new(move || -> isize { child_main(child_part.take(), &parent_ends, check_parent) });
     // SAFETY: nslab does not run threads while cloning, and without CLONE_VM the child has
     // its own copy of the memory, as after fork; it leaves through _exit.
     let r = unsafe { nix::sched::clone(run, &mut stack, flags, Some(libc::SIGCHLD)) };
@@ -472,11 +480,17 @@ struct CloneArgs {
 /// The child of [`clone_recorded`]: wait until it is on the ledger, run, leave.
 fn child_main(
     part: Option<(ChildIo, impl FnOnce(&mut ChildIo) -> i32)>,
+    parent_ends: &[RawFd],
     check_parent: Option<Pid>,
 ) -> ! {
     let Some((mut io, body)) = part else {
         unsafe { libc::_exit(1) };
     };
+    // Its copies of nslab's ends closed, the order pipe reads as ended once nslab has
+    // gone, even if that was before PR_SET_PDEATHSIG took hold.
+    for fd in parent_ends {
+        unsafe { libc::close(*fd) };
+    }
     child_setup(check_parent);
     if io.wait_order().as_deref() != Some("go") {
         unsafe { libc::_exit(1) };
