@@ -376,7 +376,7 @@ impl Lesson for ContainerLesson {
             'd' => self.step_d(stage),
             'e' => self.step_e(stage),
             'f' => self.step_f(stage),
-            _ => Ok(()),
+            other => Err(super::no_such_step(&INFO, other)),
         }
     }
 }

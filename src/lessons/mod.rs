@@ -56,6 +56,15 @@ pub trait Lesson {
     fn run_step(&mut self, id: char, stage: &mut Stage) -> Result<()>;
 }
 
+/// What `run_step` gives for an id its lesson has no step for: a step listed in the
+/// lesson's data without code behind it is a bug, not something to skip.
+pub fn no_such_step(info: &LessonInfo, id: char) -> anyhow::Error {
+    anyhow::anyhow!(
+        "internal error: lesson {} lists step {id} but has no code for it",
+        info.number
+    )
+}
+
 /// Every lesson, in order.
 pub static ALL: &[&LessonInfo] = &[
     &pid::INFO,

@@ -311,7 +311,7 @@ impl Lesson for PidLesson {
             'c' => self.step_c(stage),
             'd' => self.step_d(stage),
             'e' => self.step_e(stage),
-            _ => Ok(()),
+            other => Err(super::no_such_step(&INFO, other)),
         }
     }
 }
