@@ -265,3 +265,22 @@ fn root_kill_9_then_cleanup_removes_nslabs_cgroup_and_spares_the_learners() {
     std::fs::remove_dir(&learner).unwrap();
     assert!(env.run_files().is_empty());
 }
+
+#[test]
+fn check_3_without_a_cgroup_shows_where_to_look_on_this_machine() {
+    let env = Env::new();
+    let out = env
+        .nslab(&["check", "3", "--cgroup", "nslabt-none", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "not passed");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["hint_id"], "no-cgroup");
+    let verify = report["verify"][0].as_str().unwrap();
+    // `find ROOT -name …`: ROOT is where this machine mounts the memory controller.
+    let root = PathBuf::from(verify.split_whitespace().nth(1).unwrap());
+    let memory_here = root.join("memory.usage_in_bytes").exists()
+        || std::fs::read_to_string(root.join("cgroup.controllers"))
+            .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory"));
+    assert!(memory_here, "{verify}: not the memory hierarchy's mount");
+}

@@ -589,7 +589,7 @@ impl Lesson for OomLesson {
             'd' => self.step_d(stage),
             'e' => self.step_e(stage),
             'f' => self.step_f(stage),
-            _ => Ok(()),
+            other => Err(super::no_such_step(&INFO, other)),
         }
     }
 }
@@ -695,6 +695,7 @@ fn check(args: &CheckArgs) -> Result<Observation> {
                 judge(&s, notes)
             }
             None => no_cgroup(
+                &layout,
                 version,
                 notes,
                 Some(format!("there is no memory cgroup {want}")),
@@ -743,7 +744,7 @@ fn check(args: &CheckArgs) -> Result<Observation> {
         notes.push(format!("left out {own} cgroup(s) of nslab's own and {strangers} of systemd or container runtimes"));
     }
     let Some(best) = candidates.pop() else {
-        return Ok(no_cgroup(version, notes, None));
+        return Ok(no_cgroup(&layout, version, notes, None));
     };
     if !candidates.is_empty() {
         let others: Vec<&str> = candidates
@@ -784,13 +785,20 @@ fn resolve(layout: &Layout, all: &[cgroup::Found], want: &str) -> Option<(PathBu
         .map(|f| (f.dir.clone(), f.path.clone(), f.changed))
 }
 
-fn no_cgroup(version: CgVersion, mut notes: Vec<String>, why: Option<String>) -> Observation {
+fn no_cgroup(
+    layout: &Layout,
+    version: CgVersion,
+    mut notes: Vec<String>,
+    why: Option<String>,
+) -> Observation {
     if let Some(w) = why {
         notes.push(w);
     }
-    let root = match version {
-        CgVersion::V1 => "/sys/fs/cgroup/memory",
-        CgVersion::V2 => "/sys/fs/cgroup",
+    // Where this machine mounts the memory controller's hierarchy.
+    let root = match layout.home("memory") {
+        Some(Home::V1(h)) => h.mount_point.display().to_string(),
+        Some(Home::V2(u)) => u.mount_point.display().to_string(),
+        None => "/sys/fs/cgroup".into(),
     };
     let limit_file = Concept::MemoryLimit.files(version)[0].file;
     Observation {
