@@ -317,6 +317,11 @@ pub fn cleanup(ui: &Ui) -> Result<i32> {
             "a run record was unreadable and was set aside as {d}"
         ));
     }
+    for u in &report.unknown {
+        ui.warn(&format!(
+            "left alone: {u}, which this nslab does not know (a newer nslab recorded it; its `nslab cleanup` removes it)"
+        ));
+    }
     if !report.live_runs.is_empty() {
         ui.say(&format!(
             "Left alone: what running nslab processes ({}) are using.",
@@ -328,7 +333,7 @@ pub fn cleanup(ui: &Ui) -> Result<i32> {
                 .join(", ")
         ));
     }
-    if report.removed.is_empty() && report.failed.is_empty() {
+    if report.removed.is_empty() && report.failed.is_empty() && report.unknown.is_empty() {
         ui.say("Nothing to clean up: no nslab run left anything behind.");
     }
     Ok(if report.failed.is_empty() {

@@ -46,6 +46,20 @@ impl Resource {
 
     /// Remove it from the system. Already gone counts as removed.
     pub fn remove(&self) -> Result<()> {
+        // A guard against a damaged run file: nslab names what it makes with its prefix.
+        let named_by_nslab = |p: &std::path::Path| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("nslab"))
+        };
+        match self {
+            Resource::Dir { path } | Resource::Mount { path } if !named_by_nslab(path) => {
+                anyhow::bail!(
+                    "refusing to remove {}: nslab only removes what it created (names starting with 'nslab')",
+                    self.describe()
+                )
+            }
+            _ => {}
+        }
         match self {
             Resource::Process { pid, start_time } => kernel::sys::kill_and_reap(*pid, *start_time),
             Resource::Cgroup { path } => kernel::cgroup::remove_cgroup(path),
@@ -63,11 +77,65 @@ impl Resource {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "RunFileOnDisk", into = "RunFileOnDisk")]
 struct RunFile {
     owner_pid: i32,
     owner_start_time: u64,
     resources: Vec<Resource>,
+    /// Entries of a kind this nslab does not know (a newer nslab wrote them): kept as
+    /// they are, never acted on.
+    unknown: Vec<serde_json::Value>,
+}
+
+/// A run file as written: one list, whatever the kinds in it.
+#[derive(Serialize, Deserialize)]
+struct RunFileOnDisk {
+    owner_pid: i32,
+    owner_start_time: u64,
+    resources: Vec<serde_json::Value>,
+}
+
+impl From<RunFileOnDisk> for RunFile {
+    fn from(disk: RunFileOnDisk) -> RunFile {
+        let (mut resources, mut unknown) = (Vec::new(), Vec::new());
+        for entry in disk.resources {
+            match serde_json::from_value::<Resource>(entry.clone()) {
+                Ok(r) => resources.push(r),
+                Err(_) => unknown.push(entry),
+            }
+        }
+        RunFile {
+            owner_pid: disk.owner_pid,
+            owner_start_time: disk.owner_start_time,
+            resources,
+            unknown,
+        }
+    }
+}
+
+impl From<RunFile> for RunFileOnDisk {
+    fn from(run: RunFile) -> RunFileOnDisk {
+        let mut resources: Vec<serde_json::Value> = run
+            .resources
+            .iter()
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .collect();
+        resources.extend(run.unknown);
+        RunFileOnDisk {
+            owner_pid: run.owner_pid,
+            owner_start_time: run.owner_start_time,
+            resources,
+        }
+    }
+}
+
+/// How cleanup names an entry it does not know.
+fn describe_unknown(entry: &serde_json::Value) -> String {
+    match entry.get("kind").and_then(|k| k.as_str()) {
+        Some(kind) => format!("an entry of kind {kind:?}"),
+        None => "an entry without a kind".into(),
+    }
 }
 
 /// Where the run files live; `NSLAB_RUN_DIR` moves it (tests run as a normal user).
@@ -102,7 +170,7 @@ fn with_ledger<T>(f: impl FnOnce(&mut Ledger) -> Result<T>) -> Result<T> {
             run: RunFile {
                 owner_pid: pid,
                 owner_start_time: start,
-                resources: Vec::new(),
+                ..RunFile::default()
             },
             handle: None,
             written: 0,
@@ -234,13 +302,18 @@ pub struct CleanupReport {
     pub live_runs: Vec<i32>,
     /// Run files that could not be read; kept aside as `.damaged`.
     pub damaged: Vec<String>,
+    /// Entries of kinds this nslab does not know (written by a newer one): left alone.
+    pub unknown: Vec<String>,
 }
 
 /// Remove everything recorded by runs that are no longer alive (killed, crashed).
 pub fn cleanup_dead_runs() -> Result<CleanupReport> {
+    cleanup_dead_runs_in(&run_dir())
+}
+
+fn cleanup_dead_runs_in(dir: &std::path::Path) -> Result<CleanupReport> {
     let mut report = CleanupReport::default();
-    let dir = run_dir();
-    let entries = match std::fs::read_dir(&dir) {
+    let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
         Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
@@ -276,7 +349,12 @@ pub fn cleanup_dead_runs() -> Result<CleanupReport> {
                 }
             }
         }
-        if left.is_empty() {
+        for entry in &run.unknown {
+            report
+                .unknown
+                .push(format!("{} in {}", describe_unknown(entry), path.display()));
+        }
+        if left.is_empty() && run.unknown.is_empty() {
             let _ = std::fs::remove_file(&path);
         } else {
             let run = RunFile {
@@ -325,7 +403,7 @@ mod tests {
             run: RunFile {
                 owner_pid: 1,
                 owner_start_time: 2,
-                resources: Vec::new(),
+                ..RunFile::default()
             },
             handle: None,
             written: 0,
@@ -374,5 +452,66 @@ mod tests {
         l.run.resources.clear();
         save(&mut l).unwrap();
         assert!(!l.file.exists(), "an empty ledger leaves no file");
+    }
+
+    /// A run file as a newer nslab might write it: a kind this one does not know.
+    fn run_file_with_unknown(dir: &std::path::Path, owned: &std::path::Path) -> PathBuf {
+        let file = dir.join("runs").join("1-2.json");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let text = serde_json::json!({
+            "owner_pid": i32::MAX - 1,
+            "owner_start_time": 2,
+            "resources": [
+                {"kind": "dir", "path": owned},
+                {"kind": "hologram", "name": "nslab-h1", "layers": 3},
+            ]
+        });
+        std::fs::write(&file, text.to_string()).unwrap();
+        file
+    }
+
+    #[test]
+    fn unknown_kinds_are_kept_and_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let owned = tmp.path().join("nslab-rootfs-x");
+        std::fs::create_dir_all(owned.join("bin")).unwrap();
+        let file = run_file_with_unknown(tmp.path(), &owned);
+        let run = read_run_file(&file).expect("a file with an unknown kind still parses");
+        assert_eq!(
+            run.resources,
+            vec![Resource::Dir {
+                path: owned.clone()
+            }]
+        );
+        assert_eq!(run.unknown.len(), 1);
+
+        // Its owner is gone: cleanup removes what it knows and keeps the rest on record.
+        let report = cleanup_dead_runs_in(&tmp.path().join("runs")).unwrap();
+        assert!(!owned.exists(), "{report:?}");
+        assert!(report.damaged.is_empty(), "{report:?}");
+        assert_eq!(report.unknown.len(), 1, "{report:?}");
+        assert!(report.unknown[0].contains("\"hologram\""), "{report:?}");
+        let left = read_run_file(&file).expect("the run file stays for the unknown entry");
+        assert!(left.resources.is_empty());
+        assert_eq!(left.unknown[0]["layers"], 3, "kept exactly as written");
+    }
+
+    #[test]
+    fn a_damaged_record_never_removes_what_nslab_did_not_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let foreign = tmp.path().join("someones-data");
+        std::fs::create_dir_all(&foreign).unwrap();
+        for r in [
+            Resource::Dir {
+                path: foreign.clone(),
+            },
+            Resource::Mount {
+                path: PathBuf::from("/"),
+            },
+        ] {
+            let e = r.remove().unwrap_err();
+            assert!(format!("{e:#}").contains("refusing"), "{e:#}");
+        }
+        assert!(foreign.exists());
     }
 }
