@@ -53,7 +53,8 @@ mdbook build book
 
 # --- pure cgroup v2, in a VM --------------------------------------------------------------
 if [ -f tests/vm/run.sh ] && [ -z "${NSLAB_SKIP_VM:-}" ]; then
-  say "VM suite (pure cgroup v2)"
-  bash tests/vm/run.sh
+  # Both guest layouts: cgroups laid out by systemd, and everything in the root cgroup.
+  say "VM suite (pure cgroup v2, systemd and bare layouts)"
+  NSLAB_VM_LAYOUT="${NSLAB_VM_LAYOUT:-systemd bare}" bash tests/vm/run.sh
 fi
 say "all tests passed"
