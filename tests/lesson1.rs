@@ -383,3 +383,42 @@ fn progress_under_sudo_belongs_to_the_learner() {
         "the learner owns the progress file"
     );
 }
+
+#[test]
+fn step_e_shell_is_pid_1_and_its_system_calls_are_shown() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let mut child = sb
+        .cmd(&["lesson", "1", "--step", "e", "--plain"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"p=(/proc/[0-9]*); echo inside=$$ procs=${#p[@]}\nexit 3\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", common::stderr(&out));
+    assert!(
+        text.contains("inside=1 procs=1"),
+        "the shell is PID 1, alone in its /proc: {text}"
+    );
+    assert!(text.contains("The shell exited with status 3"), "{text}");
+    let unshare = text
+        .find("unshare(CLONE_NEWNS|CLONE_NEWPID) = 0")
+        .expect(&text);
+    let fork = text.find("fork() = ").expect(&text);
+    let proc_mount = text.find("mount(\"proc\", \"/proc\"").expect(&text);
+    assert!(
+        unshare < fork && fork < proc_mount,
+        "in the order made: {text}"
+    );
+    assert_nothing_left(&sb, &[]);
+}

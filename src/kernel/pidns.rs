@@ -355,21 +355,29 @@ pub fn members(pid_ns: u64) -> Result<Vec<ProcInfo>> {
 
 /// Start an interactive shell as PID 1 of a new PID and mount namespace with its own
 /// /proc, exactly like `unshare --pid --fork --mount-proc SHELL`; wait until it exits.
+/// The system calls the two children make are in the trace afterwards.
 pub fn run_shell(shell: &str, prompt: &str) -> Result<i32> {
     use std::ffi::CString;
     let shell_c = CString::new(shell).context("shell path")?;
     let prompt = prompt.to_string();
-    let mut unsharer = sys::fork_recorded(move |_io| {
-        if sys::unshare(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS).is_err() {
+    let mut unsharer = sys::fork_recorded(move |io| {
+        // Lines recorded before the fork were copied into this process: not ours to send.
+        trace::take();
+        let unshared = sys::unshare(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS);
+        let mut mine = trace::take();
+        if unshared.is_err() {
+            io.send(&(0, mine));
             return 1;
         }
         // SAFETY: single-threaded; the child execs a shell.
-        match unsafe { nix::unistd::fork() } {
+        let forked = unsafe { nix::unistd::fork() };
+        match forked {
             Ok(ForkResult::Child) => {
                 sys::child_setup(None);
-                if sys::make_mounts_private().is_err()
-                    || sys::mount_proc(Path::new("/proc")).is_err()
-                {
+                let ready = sys::make_mounts_private().is_ok()
+                    && sys::mount_proc(Path::new("/proc")).is_ok();
+                io.send(&(1, trace::take()));
+                if !ready {
                     unsafe { libc::_exit(1) };
                 }
                 std::env::set_var("PS1", &prompt);
@@ -382,10 +390,14 @@ pub fn run_shell(shell: &str, prompt: &str) -> Result<i32> {
                 let _ = nix::unistd::execv(&shell_c, argv);
                 unsafe { libc::_exit(127) };
             }
-            Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
-                _ => 1,
-            },
+            Ok(ForkResult::Parent { child }) => {
+                mine.push(format!("fork() = {child}   # the shell, PID 1 inside"));
+                io.send(&(0, mine));
+                match waitpid(child, None) {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
+                    _ => 1,
+                }
+            }
             Err(_) => 1,
         }
     })?;
@@ -396,6 +408,19 @@ pub fn run_shell(shell: &str, prompt: &str) -> Result<i32> {
         }
     };
     sys::reclaim_terminal();
+    // Both children have ended (the shell's end closed at execve): read to the end, and
+    // put the lines in the order the calls were made (the unsharer's, then the shell's).
+    let mut reports = Vec::new();
+    while let Ok(Some(report)) = unsharer
+        .channel
+        .recv_or_end::<(u8, Vec<String>)>(Duration::from_secs(1))
+    {
+        reports.push(report);
+    }
+    reports.sort_by_key(|(who, _)| *who);
+    for (_, lines) in reports {
+        trace::extend(lines);
+    }
     match status {
         nix::sys::wait::WaitStatus::Exited(_, code) => Ok(code),
         other => bail!("the shell's unsharer ended with {other:?}"),
