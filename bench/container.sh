@@ -119,36 +119,57 @@ done
 # Interleaved rounds: this is a shared VM whose speed drifts over seconds, so each round
 # times the three lines one after the other (in turn first), and the medians are taken
 # over all rounds: every line sees the same slow and fast moments.
+#
+# Two ways of starting: back to back, and spaced (each run 50 ms after the previous one
+# ended, the pause not timed). They differ for one kernel reason: a write to
+# `cgroup.procs` takes a system-wide lock that first waits for an RCU grace period, unless
+# a writer took it moments before (the kernel's rcu_sync then stays "passed" for a while).
+# Back to back, runc and the unshare line find it warm; spaced, as when a person or a
+# script doing other work starts containers, each pays the wait.
 ROUNDS=${ROUNDS:-10}
 PER=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 NAMES=("nslab run" "runc run" "unshare + chroot")
 CMDS=("$NSLAB_CMD" "$RUNC_CMD" "$UNSHARE_CMD")
-for r in $(seq "$ROUNDS"); do
-    args=()
-    for k in 0 1 2; do
-        i=$(( (k + r) % 3 ))
-        args+=(-n "${NAMES[$i]}" "${CMDS[$i]}")
+MODES=(back-to-back spaced)
+for mode in "${MODES[@]}"; do
+    prepare=()
+    [ "$mode" = spaced ] && prepare=(--prepare "sleep 0.05")
+    for r in $(seq "$ROUNDS"); do
+        args=()
+        for k in 0 1 2; do
+            i=$(( (k + r) % 3 ))
+            args+=(-n "${NAMES[$i]}" "${CMDS[$i]}")
+        done
+        hyperfine -N --warmup 3 "${prepare[@]}" --runs "$PER" \
+            --export-json "$WORK/$mode-$r.json" "${args[@]}" >/dev/null
     done
-    hyperfine -N --warmup 3 --runs "$PER" --export-json "$WORK/round-$r.json" "${args[@]}" >/dev/null
-done
-python3 - "$WORK" "$ROUNDS" > "$WORK/summary.txt" <<'PY'
+    python3 - "$WORK" "$ROUNDS" "$mode" > "$WORK/summary-$mode.txt" <<'PY'
 import json, statistics, sys
-work, rounds = sys.argv[1], int(sys.argv[2])
+work, rounds, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 times = {}
 for r in range(1, rounds + 1):
-    for res in json.load(open(f"{work}/round-{r}.json"))["results"]:
+    for res in json.load(open(f"{work}/{mode}-{r}.json"))["results"]:
         times.setdefault(res["command"], []).extend(res["times"])
 for name in ["nslab run", "runc run", "unshare + chroot"]:
     t = [x * 1000 for x in times[name]]
     q = statistics.quantiles(t, n=4)
     print(f"{name}|{statistics.median(t):.2f}|{statistics.mean(t):.2f}|{statistics.stdev(t):.2f}|{min(t):.2f}|{q[0]:.2f}|{q[2]:.2f}|{max(t):.2f}|{len(t)}")
 PY
-field() { awk -F'|' -v n="$1" -v f="$2" '$1 == n { print $f }' "$WORK/summary.txt"; }
-NS=$(field "nslab run" 2); RC=$(field "runc run" 2); US=$(field "unshare + chroot" 2)
+done
+field() { awk -F'|' -v n="$2" -v f="$3" '$1 == n { print $f }' "$WORK/summary-$1.txt"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-R_RUNC=$(ratio "$NS" "$RC"); R_UNSHARE=$(ratio "$NS" "$US")
 verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g) ? "met" : "NOT met" }'; }
-TABLE=$(awk -F'|' '{ printf "| `%s` | %s | %s ± %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$WORK/summary.txt")
+MEDIANS=""
+RATIOS=""
+TABLES=""
+for mode in "${MODES[@]}"; do
+    NS=$(field "$mode" "nslab run" 2); RC=$(field "$mode" "runc run" 2); US=$(field "$mode" "unshare + chroot" 2)
+    R_RUNC=$(ratio "$NS" "$RC"); R_UNSHARE=$(ratio "$NS" "$US")
+    MEDIANS+="| $mode | $NS ms | $RC ms | $US ms |"$'\n'
+    RATIOS+="- $mode: nslab / runc **$R_RUNC** (goal ≤ 0.15: $(verdict "$R_RUNC" 0.15)); nslab / unshare + chroot **$R_UNSHARE** (goal ≤ 1.6: $(verdict "$R_UNSHARE" 1.6))"$'\n'
+    TABLES+=$'\n'"$mode, in ms:"$'\n\n'"| | median | mean ± σ | min | 25 % | 75 % | max | runs |"$'\n'"|---|---:|---:|---:|---:|---:|---:|---:|"$'\n'
+    TABLES+=$(awk -F'|' '{ printf "| `%s` | %s | %s ± %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$WORK/summary-$mode.txt")$'\n'
+done
 
 cat > bench/RESULTS-container.md <<MD
 # Container start-to-exit: \`nslab run\` vs runc vs unshare + chroot
@@ -156,27 +177,25 @@ cat > bench/RESULTS-container.md <<MD
 \`/bin/true\` in a container with new PID, mount, UTS and IPC namespaces, a busybox root
 filesystem, /proc for the new PID namespace and a cgroup with memory 100M, CPU 0.5 and
 pids 50 (made before and removed after each run). Measured with hyperfine by
-\`bench/container.sh\`: $ROUNDS interleaved rounds of $PER runs of each line (3 warm-up runs
-each), medians over all $((ROUNDS * PER)) runs of a line.
+\`bench/container.sh\`: for each way of starting, $ROUNDS interleaved rounds of $PER runs of
+each line (3 warm-up runs each), medians over all $((ROUNDS * PER)) runs of a line.
 
 Machine: $(nproc) CPUs, kernel $(uname -r), cgroup $( [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] && echo v2 || echo "v1 (hybrid)"),
 $(runc --version | head -1), $(hyperfine --version), $(unshare --version), $(date -u +%Y-%m-%d).
 
-| | median |
-|---|---|
-| \`nslab run\` | $NS ms |
-| \`runc run\` | $RC ms |
-| \`unshare … chroot\` (+ cgroup by hand) | $US ms |
+Medians:
 
-- nslab / runc: **$R_RUNC** (goal ≤ 0.15: $(verdict "$R_RUNC" 0.15))
-- nslab / unshare + chroot: **$R_UNSHARE** (goal ≤ 1.6: $(verdict "$R_UNSHARE" 1.6))
-
-All runs, in ms:
-
-| | median | mean ± σ | min | 25 % | 75 % | max | runs |
-|---|---:|---:|---:|---:|---:|---:|---:|
-$TABLE
-
+| starts | \`nslab run\` | \`runc run\` | \`unshare … chroot\` (+ cgroup by hand) |
+|---|---:|---:|---:|
+$MEDIANS
+$RATIOS
+Back to back, each start follows the previous one at once; spaced, each starts 50 ms after
+the previous one ended (the pause is not timed), as when a person or a script doing other
+work starts containers. The difference is the kernel's: a \`cgroup.procs\` write waits for
+an RCU grace period unless another writer took the same lock moments before, which back
+to back is always the case. nslab never writes \`cgroup.procs\` (see below), so its time
+is the same either way.
+$TABLES
 Where the time goes: \`nslab run\` makes PID 1 with one clone(2) that carries the namespace
 flags, and creates the cgroup (on v1 a directory per hierarchy, under nslab's shared
 \`nslab\` parent, made and removed when no other run uses it) while PID 1 builds its root.
@@ -188,7 +207,7 @@ re-exec as \`runc init\`; the unshare line pays it too (\`echo \$\$ > cgroup.pro
 execs (sh, unshare, chroot). On cgroup v2 there is no \`tasks\` file: nslab makes the cgroup
 first and creates PID 1 inside it (clone3 with \`CLONE_INTO_CGROUP\`), so it never moves.
 nslab's ledger is rewritten in place (no file created or renamed per entry), since on this
-machine /run is ext4 and a rename costs a journal update. The machine is a shared 2-CPU VM whose speed drifts: hence the
-interleaved rounds and medians.
+machine /run is ext4 and a rename costs a journal update. The machine is a shared 2-CPU VM
+whose speed drifts: hence the interleaved rounds and medians.
 MD
 cat bench/RESULTS-container.md
