@@ -319,7 +319,7 @@ pub fn cleanup(ui: &Ui) -> Result<i32> {
     }
     for u in &report.unknown {
         ui.warn(&format!(
-            "left alone: {u}, which this nslab does not know (a newer nslab recorded it; its `nslab cleanup` removes it)"
+            "left alone: {u}; a newer nslab's `nslab cleanup` removes what it recorded"
         ));
     }
     if !report.live_runs.is_empty() {

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 /// Something nslab created on the live system.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Resource {
     /// A child process nslab started (PID plus start time, so a reused PID is never killed).
     Process { pid: i32, start_time: u64 },
@@ -46,19 +46,22 @@ impl Resource {
 
     /// Remove it from the system. Already gone counts as removed.
     pub fn remove(&self) -> Result<()> {
-        // A guard against a damaged run file: nslab names what it makes with its prefix.
-        let named_by_nslab = |p: &std::path::Path| {
+        // A guard against a damaged run file: nslab names what it makes with its prefix,
+        // and the only trees it makes are root filesystems (`nslab-rootfs-…`).
+        let named = |p: &std::path::Path, prefix: &str| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("nslab"))
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
         };
-        match self {
-            Resource::Dir { path } | Resource::Mount { path } if !named_by_nslab(path) => {
-                anyhow::bail!(
-                    "refusing to remove {}: nslab only removes what it created (names starting with 'nslab')",
-                    self.describe()
-                )
-            }
-            _ => {}
+        let ours = match self {
+            Resource::Dir { path } => named(path, "nslab-rootfs-"),
+            Resource::Mount { path } => named(path, "nslab"),
+            _ => true,
+        };
+        if !ours {
+            anyhow::bail!(
+                "refusing to remove {}: nslab only removes what it created (names starting with 'nslab')",
+                self.describe()
+            );
         }
         match self {
             Resource::Process { pid, start_time } => kernel::sys::kill_and_reap(*pid, *start_time),
@@ -77,23 +80,27 @@ impl Resource {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(from = "RunFileOnDisk", into = "RunFileOnDisk")]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(from = "RunFileOnDisk")]
 struct RunFile {
     owner_pid: i32,
     owner_start_time: u64,
     resources: Vec<Resource>,
-    /// Entries of a kind this nslab does not know (a newer nslab wrote them): kept as
-    /// they are, never acted on.
+    /// Entries this nslab cannot act on safely (a kind or a field it does not know, as a
+    /// newer nslab may write, or a damaged entry): kept as they are, never acted on.
     unknown: Vec<serde_json::Value>,
+    /// Other fields of the file (a newer nslab's), kept as they are.
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A run file as written: one list, whatever the kinds in it.
-#[derive(Serialize, Deserialize)]
+/// A run file as written: one list, whatever the entries in it.
+#[derive(Deserialize)]
 struct RunFileOnDisk {
     owner_pid: i32,
     owner_start_time: u64,
     resources: Vec<serde_json::Value>,
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl From<RunFileOnDisk> for RunFile {
@@ -110,31 +117,62 @@ impl From<RunFileOnDisk> for RunFile {
             owner_start_time: disk.owner_start_time,
             resources,
             unknown,
+            extra: disk.extra,
         }
     }
 }
 
-impl From<RunFile> for RunFileOnDisk {
-    fn from(run: RunFile) -> RunFileOnDisk {
-        let mut resources: Vec<serde_json::Value> = run
-            .resources
-            .iter()
-            .filter_map(|r| serde_json::to_value(r).ok())
-            .collect();
-        resources.extend(run.unknown);
-        RunFileOnDisk {
-            owner_pid: run.owner_pid,
-            owner_start_time: run.owner_start_time,
-            resources,
+/// Written as read: the entries nslab knows, then the others, then the other fields. An
+/// entry that cannot be written (a path that is not UTF-8) is an error, never dropped.
+impl Serialize for RunFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Entries<'a>(&'a [Resource], &'a [serde_json::Value]);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len() + self.1.len()))?;
+                for r in self.0 {
+                    seq.serialize_element(r)?;
+                }
+                for v in self.1 {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
         }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("owner_pid", &self.owner_pid)?;
+        m.serialize_entry("owner_start_time", &self.owner_start_time)?;
+        m.serialize_entry("resources", &Entries(&self.resources, &self.unknown))?;
+        for (k, v) in &self.extra {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
     }
 }
 
-/// How cleanup names an entry it does not know.
+/// How cleanup names an entry it leaves alone, and why.
 fn describe_unknown(entry: &serde_json::Value) -> String {
+    const KNOWN: [&str; 7] = [
+        "process",
+        "cgroup",
+        "mount",
+        "net_ns",
+        "link",
+        "dir",
+        "nft_table",
+    ];
     match entry.get("kind").and_then(|k| k.as_str()) {
-        Some(kind) => format!("an entry of kind {kind:?}"),
-        None => "an entry without a kind".into(),
+        Some(kind) if KNOWN.contains(&kind) => format!(
+            "a {kind} entry with fields this nslab does not know or lacking some (a newer nslab wrote it, or it is damaged)"
+        ),
+        Some(kind) => {
+            format!("an entry of kind {kind:?}, which this nslab does not know (a newer nslab wrote it)")
+        }
+        None => "an entry without a kind (damaged)".into(),
     }
 }
 
@@ -497,6 +535,43 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_is_known_to_cleanup_and_fields_it_does_not_know_are_left_alone() {
+        for r in [
+            Resource::Process {
+                pid: 1,
+                start_time: 2,
+            },
+            Resource::Cgroup { path: "/a".into() },
+            Resource::Mount { path: "/a".into() },
+            Resource::NetNs { name: "n".into() },
+            Resource::Link { name: "l".into() },
+            Resource::Dir { path: "/a".into() },
+            Resource::NftTable {
+                family: "ip".into(),
+                name: "t".into(),
+            },
+        ] {
+            let mut v = serde_json::to_value(&r).unwrap();
+            assert!(
+                !describe_unknown(&v).contains("does not know (a newer"),
+                "{v}"
+            );
+            v["color"] = "blue".into();
+            let run: RunFile = serde_json::from_value(serde_json::json!({
+                "owner_pid": 1, "owner_start_time": 2, "resources": [v], "written_by": "nslab 9"
+            }))
+            .unwrap();
+            assert!(
+                run.resources.is_empty(),
+                "{r:?} with an extra field is not acted on"
+            );
+            let back = serde_json::to_value(&run).unwrap();
+            assert_eq!(back["resources"][0]["color"], "blue", "kept as written");
+            assert_eq!(back["written_by"], "nslab 9", "other fields kept");
+        }
+    }
+
+    #[test]
     fn a_damaged_record_never_removes_what_nslab_did_not_name() {
         let tmp = tempfile::tempdir().unwrap();
         let foreign = tmp.path().join("someones-data");
@@ -504,6 +579,9 @@ mod tests {
         for r in [
             Resource::Dir {
                 path: foreign.clone(),
+            },
+            Resource::Dir {
+                path: tmp.path().join("nslab-notes"),
             },
             Resource::Mount {
                 path: PathBuf::from("/"),

