@@ -318,9 +318,7 @@ pub fn cleanup(ui: &Ui) -> Result<i32> {
         ));
     }
     for u in &report.unknown {
-        ui.warn(&format!(
-            "left alone: {u}; a newer nslab's `nslab cleanup` removes what it recorded"
-        ));
+        ui.warn(&format!("left alone: {u}"));
     }
     if !report.live_runs.is_empty() {
         ui.say(&format!(

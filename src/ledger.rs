@@ -170,7 +170,7 @@ fn describe_unknown(entry: &serde_json::Value) -> String {
             "a {kind} entry with fields this nslab does not know or lacking some (a newer nslab wrote it, or it is damaged)"
         ),
         Some(kind) => {
-            format!("an entry of kind {kind:?}, which this nslab does not know (a newer nslab wrote it)")
+            format!("an entry of kind {kind:?}, which this nslab does not know (a newer nslab wrote it; its `nslab cleanup` removes it)")
         }
         None => "an entry without a kind (damaged)".into(),
     }
