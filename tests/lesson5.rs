@@ -83,24 +83,6 @@ fn assert_run_left_nothing(sb: &Sandbox, pid: u32) {
     );
 }
 
-fn run_nslab(sb: &Sandbox, args: &[&str]) -> (i32, String, String, u32) {
-    let child = sb
-        .cmd(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        stdout(&out),
-        common::stderr(&out),
-        pid,
-    )
-}
-
 #[test]
 fn run_flag_errors_exit_2() {
     let sb = Sandbox::new();
@@ -148,24 +130,21 @@ fn run_passes_on_the_exit_status_and_leaves_nothing() {
     require_root!();
     let _g = serial();
     let sb = Sandbox::new();
-    let (code, out, err, pid) = run_nslab(
-        &sb,
-        &[
-            "run",
-            "--memory",
-            "100M",
-            "--cpus",
-            "0.5",
-            "--pids",
-            "50",
-            "--hostname",
-            "nslabt-box",
-            "--",
-            "sh",
-            "-c",
-            "echo pid=$$; hostname; cat /proc/1/cgroup; ls /; exit 7",
-        ],
-    );
+    let (code, out, err, pid) = sb.run_with_pid(&[
+        "run",
+        "--memory",
+        "100M",
+        "--cpus",
+        "0.5",
+        "--pids",
+        "50",
+        "--hostname",
+        "nslabt-box",
+        "--",
+        "sh",
+        "-c",
+        "echo pid=$$; hostname; cat /proc/1/cgroup; ls /; exit 7",
+    ]);
     assert_eq!(code, 7, "{out}\n{err}");
     assert!(out.contains("pid=1\nnslabt-box\n"), "{out}");
     // PID 1 joined the run's cgroup in every hierarchy holding a limit (v2: the one).
@@ -189,17 +168,15 @@ fn run_passes_on_the_exit_status_and_leaves_nothing() {
     assert!(out.contains("proc") && out.contains("bin"), "{out}");
     assert_run_left_nothing(&sb, pid);
 
-    let (code, _, err, pid) = run_nslab(&sb, &["run", "--", "nslabt-no-such-command"]);
+    let (code, _, err, pid) = sb.run_with_pid(&["run", "--", "nslabt-no-such-command"]);
     assert_eq!(code, 127, "{err}");
     assert!(err.contains("not found"), "{err}");
     assert_run_left_nothing(&sb, pid);
 
     // --trace shows the system calls, --rootfs uses a given tree (left in place).
     let root = TestRootfs::new();
-    let (code, _, err, pid) = run_nslab(
-        &sb,
-        &["run", "--trace", "--rootfs", root.path(), "--", "/bin/true"],
-    );
+    let (code, _, err, pid) =
+        sb.run_with_pid(&["run", "--trace", "--rootfs", root.path(), "--", "/bin/true"]);
     assert_eq!(code, 0, "{err}");
     for call in [
         "clone(flags=CLONE_NEWIPC|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWUTS|SIGCHLD) = ",
@@ -231,12 +208,9 @@ fn run_holds_a_fork_bomb_with_pids_max() {
     let _g = serial();
     let sb = Sandbox::new();
     let start = std::time::Instant::now();
-    let (code, out, err, pid) = run_nslab(
-        &sb,
-        &[
-            "run", "--pids", "10", "--cpus", "0.5", "--", "sh", "-c", FORK_BOMB,
-        ],
-    );
+    let (code, out, err, pid) = sb.run_with_pid(&[
+        "run", "--pids", "10", "--cpus", "0.5", "--", "sh", "-c", FORK_BOMB,
+    ]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
         start.elapsed() < Duration::from_secs(30),

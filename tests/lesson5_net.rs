@@ -303,21 +303,7 @@ fn bonus_failures_each_have_their_own_hint() {
 
 /// `nslab run --net --trace`: exit code, stderr (the trace) and nslab's PID.
 fn run_net(sb: &Sandbox, cmd: &str) -> (i32, String, String, u32) {
-    let child = sb
-        .cmd(&["run", "--net", "--trace", "--", "/bin/sh", "-c", cmd])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        stdout(&out),
-        common::stderr(&out),
-        pid,
-    )
+    sb.run_with_pid(&["run", "--net", "--trace", "--", "/bin/sh", "-c", cmd])
 }
 
 /// The host end a run made, from its trace (`ifname=nslab<N>h kind=veth`).

@@ -74,6 +74,26 @@ impl Sandbox {
             .expect("running nslab")
     }
 
+    /// [`Sandbox::run`], also giving nslab's PID (to look for what it may have left):
+    /// exit code, stdout, stderr, PID.
+    pub fn run_with_pid(&self, args: &[&str]) -> (i32, String, String, u32) {
+        let child = self
+            .cmd(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running nslab");
+        let pid = child.id();
+        let out = child.wait_with_output().expect("running nslab");
+        (
+            out.status.code().unwrap_or(-1),
+            stdout(&out),
+            stderr(&out),
+            pid,
+        )
+    }
+
     /// Start `nslab lesson N --plain` as a learner at a terminal would, press Enter at each
     /// pause, and stop at the pause before step `before`, so what the earlier steps made is
     /// alive. The output keeps being read in the background so nslab never blocks on it.
