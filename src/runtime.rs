@@ -166,26 +166,19 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
         None
     };
     spec.join_netns = network.as_ref().map(|n| n.nsfd());
-    let mut c = if crate::kernel::cgroup::is_pure_v2() {
-        // PID 1 is born in the cgroup (clone3 CLONE_INTO_CGROUP), so it is made first.
+    let mut c = container::start_with(&spec, || {
         cgroup = make_cgroup(limits)?;
-        spec.cgroup_dirs = cgroup.as_ref().map(limited_dirs).unwrap_or_default();
-        container::start(&spec)?
-    } else {
-        // v1: the cgroup is made while PID 1 builds its root (the two overlap on two
-        // CPUs), and PID 1 joins each hierarchy through `tasks`.
-        container::start_with(&spec, |_pid1| {
-            cgroup = make_cgroup(limits)?;
-            Ok(cgroup.as_ref().map(limited_dirs).unwrap_or_default())
-        })?
-    };
+        Ok(cgroup.as_ref().map(limited_dirs).unwrap_or_default())
+    })?;
     let code = c.wait()?;
     drop(c);
+    // What cannot be removed here stays on the ledger: `run` retries it and reports it,
+    // and the command's exit status is passed on all the same.
     if let Some(n) = network {
-        n.remove()?;
+        let _ = n.remove();
     }
     drop(cgroup);
-    rootfs.remove()?;
+    let _ = rootfs.remove();
     Ok(code)
 }
 

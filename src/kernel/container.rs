@@ -250,26 +250,33 @@ pub fn start(spec: &Spec) -> Result<Container> {
         .cloned()
         .partition(|d| join_file(d).ends_with("cgroup.procs"));
     let born_in = (!v2.is_empty()).then(|| v2.remove(0));
-    start_inner(spec, born_in, move |_| {
+    start_inner(spec, born_in, move || {
         Ok(v1.into_iter().chain(v2).collect())
     })
 }
 
-/// [`start`], with host-side work done while PID 1 builds its root filesystem:
-/// `host_side` gets PID 1's host PID (its namespaces exist by then) and returns the
-/// cgroup directories PID 1 joins before it executes the command. On a machine with
-/// two CPUs, making a cgroup then costs no time of its own.
+/// [`start`], with the cgroup PID 1 goes into made by `make_cgroup` (which returns its
+/// directories). On cgroup v1 that runs while PID 1 builds its root filesystem, and PID 1
+/// joins each hierarchy through `tasks` afterwards: on a machine with two CPUs, making the
+/// cgroup then costs no time of its own. On pure v2 it runs first, so that PID 1 can be
+/// born inside (a later join would wait for an RCU grace period).
 pub fn start_with(
     spec: &Spec,
-    host_side: impl FnOnce(i32) -> Result<Vec<PathBuf>>,
+    make_cgroup: impl FnOnce() -> Result<Vec<PathBuf>>,
 ) -> Result<Container> {
-    start_inner(spec, None, host_side)
+    if super::cgroup::is_pure_v2() {
+        let mut spec = spec.clone();
+        spec.cgroup_dirs = make_cgroup()?;
+        return start(&spec);
+    }
+    start_inner(spec, None, make_cgroup)
 }
 
 fn start_inner(
     spec: &Spec,
     born_in: Option<PathBuf>,
-    host_side: impl FnOnce(i32) -> Result<Vec<PathBuf>>,
+    // The cgroup directories PID 1 joins, made while it builds its root.
+    make_cgroup: impl FnOnce() -> Result<Vec<PathBuf>>,
 ) -> Result<Container> {
     let cgroup_fd = born_in.as_deref().map(open_cgroup_dir).transpose()?;
     let gave_terminal = own_terminal_foreground();
@@ -294,7 +301,7 @@ fn start_inner(
         restore_terminal(gave_terminal);
         Err(e)
     };
-    let dirs = match host_side(pid1) {
+    let dirs = match make_cgroup() {
         Ok(dirs) => join_too.into_iter().chain(dirs).collect::<Vec<_>>(),
         Err(e) => return fail(&mut child, e),
     };

@@ -4,7 +4,7 @@ use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
 use crate::checks::{Fact, Observation};
 use crate::engine::Stage;
 use crate::error::Problem;
-use crate::kernel::net::{self, in_subnet, ipv4_of as v4, Address, Link, Netns};
+use crate::kernel::net::{self, ipv4_of as v4, same_subnet, Address, Link, Netns};
 use crate::kernel::sys;
 use crate::ledger::{self, Resource};
 use crate::views;
@@ -105,7 +105,8 @@ fn links_view(ns: &mut Netns, others: &[&Netns]) -> Result<String> {
     }))
 }
 
-fn ms(us: u64) -> String {
+/// Microseconds as milliseconds, for round-trip times.
+pub(super) fn ms(us: u64) -> String {
     format!("{:.3} ms", us as f64 / 1000.0)
 }
 
@@ -659,11 +660,6 @@ fn bridge_notes(seen: &mut [Seen]) -> Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-/// Two addresses that reach each other directly: each inside the other's subnet.
-pub fn same_subnet(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
-    a.0 != b.0 && in_subnet(b.0, a.0, a.1) && in_subnet(a.0, b.0, b.1)
 }
 
 fn check(_args: &CheckArgs) -> Result<Observation> {

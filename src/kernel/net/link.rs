@@ -79,6 +79,11 @@ pub fn in_subnet(ip: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
     u32::from(ip) & mask == u32::from(net) & mask
 }
 
+/// Two addresses that reach each other directly: each inside the other's subnet.
+pub fn same_subnet(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
+    a.0 != b.0 && in_subnet(b.0, a.0, a.1) && in_subnet(a.0, b.0, b.1)
+}
+
 /// The global IPv4 addresses of interface `index`, with their prefix lengths.
 pub fn ipv4_of(addrs: &[Address], index: u32) -> Vec<(Ipv4Addr, u8)> {
     addrs

@@ -24,7 +24,7 @@ pub mod uplink;
 
 pub use counters::IfCounters;
 pub use icmp::EchoReply;
-pub use link::{in_subnet, ipv4_of, prefix_mask, Address, Link};
+pub use link::{in_subnet, ipv4_of, prefix_mask, same_subnet, Address, Link};
 pub use rtnl::Rtnl;
 
 use super::sys::{self, errno_result, ChildIo};
