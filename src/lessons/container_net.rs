@@ -2,6 +2,7 @@
 //! route, NAT on the host, an echo out) and the check of bonus exercise 5b.
 
 use super::container::{find, Found};
+use super::net::ms;
 use super::{CheckArgs, LessonInfo};
 use crate::checks::{Fact, Observation};
 use crate::engine::Stage;
@@ -9,7 +10,7 @@ use crate::kernel::container::{self, Spec};
 use crate::kernel::net::nat::{self, NatRule};
 use crate::kernel::net::route::{self, Route};
 use crate::kernel::net::uplink::Uplink;
-use crate::kernel::net::{in_subnet, ipv4_of as v4_of, Address, Link, Netns, Rtnl};
+use crate::kernel::net::{in_subnet, ipv4_of as v4_of, same_subnet, Address, Link, Netns, Rtnl};
 use crate::kernel::ns::{self, NsKind};
 use crate::kernel::procs::ProcInfo;
 use crate::kernel::trace;
@@ -58,17 +59,15 @@ pub fn host_target(
         })
 }
 
-fn ms(us: u64) -> String {
-    format!("{:.3} ms", us as f64 / 1000.0)
-}
-
 // ---------------------------------------------------------------------------------------
 // Step e.
 
 /// Step e: a container with its own network namespace, then the seeds' bonus done for
 /// real, one command at a time; everything removed at the end.
 pub fn step_e(root: &Path, hostname: &str, stage: &mut Stage) -> Result<()> {
-    stage.command("sudo unshare --net --pid --fork --mount-proc ip link");
+    stage.command(
+        "sudo unshare --net --pid --fork --mount-proc sleep 1000 &   # its own network namespace",
+    );
     let mut spec =
         Spec::new(root, &["sleep".to_string(), "1000".to_string()]).with_hostname(hostname);
     spec.network = true;
@@ -387,9 +386,9 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
             && Some(h.index) == c_link.peer_index
     });
     let in_subnet_of = |h: &Link| {
-        v4_of(&host_addrs, h.index).into_iter().find(|(ip, len)| {
-            *ip != c_ip && in_subnet(*ip, c_ip, c_len) && in_subnet(c_ip, *ip, *len)
-        })
+        v4_of(&host_addrs, h.index)
+            .into_iter()
+            .find(|a| same_subnet((c_ip, c_len), *a))
     };
     let host_end = match peer {
         // A port of a bridge (Docker's way): the bridge holds the gateway address.
@@ -461,13 +460,13 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
     }
 
     // NAT on the host.
-    let rules: Vec<NatRule> = match nat::nat_rules() {
-        Ok(r) => r,
+    let (rules, rules_read): (Vec<NatRule>, bool) = match nat::nat_rules() {
+        Ok(r) => (r, true),
         Err(e) => {
             notes.push(format!(
                 "the NAT rules could not be read from nftables: {e:#}"
             ));
-            Vec::new()
+            (Vec::new(), false)
         }
     };
     let host_end_name = host_end
@@ -496,6 +495,14 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
                 views::nat::nft_syntax(r)
             ));
         }
+        None if !rules_read => {
+            set(
+                &mut facts,
+                NAT,
+                "could not be read from nftables (see the notes)",
+            );
+            problem = problem.or(Some("net-nat-unreadable"));
+        }
         None if nat::legacy_nat_table() => {
             set(
                 &mut facts,
@@ -518,7 +525,7 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
                 REACH,
                 "no host address outside its subnet to try",
             );
-            problem = problem.or(Some("net-unreachable"));
+            problem = problem.or(Some("net-no-target"));
         }
         Some(dst) => {
             verify.push(format!("sudo nsenter -t {pid} -n ping -c 1 {dst}"));

@@ -149,7 +149,10 @@ impl Uplink {
                 Err(e) => return Err(e),
             }
         }
-        bail!("no free /24 left in {POOL}/16 for a container network");
+        Err(crate::error::Problem::environment(
+            format!("no free /24 left in {POOL}/16 for a container network"),
+            "each one is held by an nslab<N>h link on the host: `sudo nslab cleanup` removes those of runs that ended",
+        ))
     }
 
     /// `ip link set nslab<N>c netns PID`.
@@ -226,7 +229,10 @@ pub fn wait_carrier(rtnl: &mut Rtnl, dev: &str, timeout: Duration) -> Result<()>
             }
         }
         if start.elapsed() > timeout {
-            bail!("{dev} did not come up within {timeout:?}");
+            bail!(
+                "{dev} did not come up within {} s (its link is not UP with a carrier; `ip link show {dev}` inside says more)",
+                timeout.as_secs()
+            );
         }
         super::super::sys::sleep(Duration::from_millis(1)).context("waiting for the carrier")?;
     }
