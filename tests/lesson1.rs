@@ -253,7 +253,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
 
 /// `nslab lesson 1` paused before step c, while the namespace step b made is alive;
 /// returns the child and the PIDs it recorded.
-fn lesson_paused_after_step_b(sb: &Sandbox) -> (std::process::Child, Vec<i32>) {
+fn lesson_paused_after_step_b(sb: &Sandbox) -> (common::Background, Vec<i32>) {
     let child = sb.lesson_paused_before("1", 'c');
     let pids = sb.recorded_pids();
     assert!(

@@ -282,7 +282,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
 }
 
 /// `nslab lesson 2` paused before step d, with both namespaces and the veth pair alive.
-fn lesson_paused_after_step_c(sb: &Sandbox) -> std::process::Child {
+fn lesson_paused_after_step_c(sb: &Sandbox) -> common::Background {
     let child = sb.lesson_paused_before("2", 'd');
     let names = netns_names();
     assert!(

@@ -451,7 +451,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
 
 /// `nslab lesson 4` paused before step c, while the 10%-limited hog of step b runs in its
 /// cgroup. Returns the child and the PIDs it recorded.
-fn lesson_paused_after_step_b(sb: &Sandbox) -> (std::process::Child, Vec<i32>) {
+fn lesson_paused_after_step_b(sb: &Sandbox) -> (common::Background, Vec<i32>) {
     let child = sb.lesson_paused_before("4", 'c');
     let pids = sb.recorded_pids();
     assert_eq!(pids.len(), 1, "the 10% hog is on record: {pids:?}");

@@ -60,7 +60,42 @@ fn run_cgroups_of(pid: u32) -> Vec<PathBuf> {
         .collect()
 }
 
+/// nslab's network objects on the host: links and nftables tables with its prefix.
+fn nslab_net_objects() -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("nslab"))
+                .map(|n| format!("link {n}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Without `nft` (a plain `cargo test`), tables are not looked at.
+    if let Ok(out) = std::process::Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+    {
+        found.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| {
+                    l.split_whitespace()
+                        .nth(2)
+                        .is_some_and(|n| n.starts_with("nslab"))
+                })
+                .map(str::to_string),
+        );
+    }
+    found
+}
+
 fn assert_run_left_nothing(sb: &Sandbox, pid: u32) {
+    assert!(
+        wait_until(Duration::from_secs(5), || nslab_net_objects().is_empty()),
+        "network objects left: {:?}",
+        nslab_net_objects()
+    );
     assert!(
         sb.run_files().is_empty(),
         "ledger still lists something: {:?}",

@@ -387,6 +387,7 @@ fn two_runs_with_net_at_once_get_different_subnets() {
     assert_eq!(b.status.code(), Some(0), "{}", common::stderr(&b));
     let (sa, sb_) = (stdout(&a), stdout(&b));
     assert!(sa.starts_with("10.203."), "{sa}");
+    assert!(sb_.starts_with("10.203."), "{sb_}");
     assert_ne!(sa, sb_, "each run has its own subnet");
 }
 
@@ -432,6 +433,11 @@ fn start_run_net(sb: &Sandbox) -> (Background, String, String) {
     assert!(
         wait_until(Duration::from_secs(10), || table_exists(&table)),
         "the run made its NAT table"
+    );
+    // The run file is rewritten in place: read it until the host end is there.
+    assert!(
+        wait_until(Duration::from_secs(5), || recorded_host_end(sb).is_some()),
+        "the host end is on the ledger"
     );
     let ledger: String = sb
         .run_files()

@@ -97,14 +97,17 @@ impl Sandbox {
     /// Start `nslab lesson N --plain` as a learner at a terminal would, press Enter at each
     /// pause, and stop at the pause before step `before`, so what the earlier steps made is
     /// alive. The output keeps being read in the background so nslab never blocks on it.
-    pub fn lesson_paused_before(&self, lesson: &str, before: char) -> Child {
-        let mut child = self
+    /// A test that fails while it is paused interrupts it (see [`Background`]): it never
+    /// goes on through the remaining steps on its own.
+    pub fn lesson_paused_before(&self, lesson: &str, before: char) -> Background {
+        let child = self
             .cmd(&["lesson", lesson, "--plain"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting nslab lesson");
+        let mut child = Background(child);
         let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut seen = String::new();
         let target = format!("[Enter] step {before}");
@@ -316,6 +319,19 @@ impl Drop for Sandbox {
 /// An nslab started in the background; sent Ctrl-C (and waited for) when dropped while
 /// still running, so a failing test does not leave it and what it made behind.
 pub struct Background(pub Child);
+
+impl std::ops::Deref for Background {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Background {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
 
 impl Drop for Background {
     fn drop(&mut self) {

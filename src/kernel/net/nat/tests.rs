@@ -172,6 +172,19 @@ fn creates_reads_back_and_deletes_its_table() {
     };
     let name = format!("nslabt-{}", std::process::id());
     let _ = delete_table(&name);
+    // Removes the table and its record however the test ends.
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            if delete_table(&self.0).is_ok() {
+                crate::ledger::forget(&Resource::NftTable {
+                    family: "ip".into(),
+                    name: self.0.clone(),
+                });
+            }
+        }
+    }
+    let _gone = Gone(name.clone());
     create_masquerade_table(&name, Ipv4Addr::new(10, 203, 254, 77), 24, "nslabt254h").unwrap();
     assert!(crate::ledger::current().contains(&Resource::NftTable {
         family: "ip".into(),
@@ -227,7 +240,9 @@ fn creates_reads_back_and_deletes_its_table() {
         name: name.clone(),
     });
     assert!(!delete_table(&name).unwrap(), "already gone");
-    assert!(delete_table("nat").is_err(), "never someone else's");
+    // The refusal comes before any request: asked with a name nobody has.
+    let foreign = format!("notnslab-{}", std::process::id());
+    assert!(delete_table(&foreign).is_err(), "never someone else's");
 }
 
 #[test]
