@@ -9,6 +9,7 @@
 use crate::error::{Problem, EXIT_INTERRUPTED};
 use crate::kernel::cgroup::{concepts, Concept, CpuQuota, Max, NslabCgroup, Reading};
 use crate::kernel::container::{self, Spec, StartError};
+use crate::kernel::net::uplink::RunNetwork;
 use crate::kernel::rootfs::Rootfs;
 use crate::kernel::trace;
 use crate::ledger;
@@ -182,53 +183,19 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
     Ok(code)
 }
 
-/// `--net`: the container's network namespace, made and wired before the container
-/// starts (it joins it), so its command finds the network ready.
-pub struct RunNetwork {
-    born: crate::kernel::net::born::Born,
-    pub uplink: crate::kernel::net::uplink::Uplink,
-}
-
-impl RunNetwork {
-    pub fn nsfd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&self.born.nsfd)
-    }
-
-    /// Remove the NAT table and the veth pair; the namespace goes with its last process
-    /// and nslab's descriptor of it.
-    pub fn remove(self) -> Result<()> {
-        let RunNetwork { born, uplink } = self;
-        drop(born);
-        uplink.remove()
-    }
-}
-
-/// A new network namespace (born in a helper child, nslab keeps its descriptor and a
-/// netlink socket inside), wired to the host by a veth pair with NAT.
-pub fn prepare_network() -> Result<RunNetwork> {
-    use crate::kernel::net::{born, uplink::Uplink, Rtnl};
-    use std::os::fd::AsFd;
-    let born = born::helper(None)?;
-    let mut inside = Rtnl::from_fd(
-        born.netlink.try_clone().map_err(anyhow::Error::from)?,
-        Some("container".into()),
-    )?;
-    let uplink = Uplink::connect(
-        &std::process::id().to_string(),
-        &mut inside,
-        born.nsfd.as_fd(),
-    )
-    .map_err(|e| {
-        if crate::kernel::net::nat::is_unsupported(&e) {
+/// `--net`: the container's network namespace, wired to the host before it starts.
+fn prepare_network() -> Result<RunNetwork> {
+    use crate::kernel::net::nat;
+    RunNetwork::create(&std::process::id().to_string()).map_err(|e| {
+        if nat::is_unsupported(&e) {
             Problem::environment(
                 format!("--net needs NAT through nftables, which this kernel lacks: {e:#}"),
-                crate::kernel::net::nat::UNSUPPORTED_FIX,
+                nat::UNSUPPORTED_FIX,
             )
         } else {
             e
         }
-    })?;
-    Ok(RunNetwork { born, uplink })
+    })
 }
 
 /// The run's cgroup, with only the controllers whose limits were asked for.

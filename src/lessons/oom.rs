@@ -795,11 +795,9 @@ fn no_cgroup(
         notes.push(w);
     }
     // Where this machine mounts the memory controller's hierarchy.
-    let root = match layout.home("memory") {
-        Some(Home::V1(h)) => h.mount_point.display().to_string(),
-        Some(Home::V2(u)) => u.mount_point.display().to_string(),
-        None => "/sys/fs/cgroup".into(),
-    };
+    let root = layout
+        .mount_of("memory")
+        .map_or("/sys/fs/cgroup".into(), |(m, _)| m.display().to_string());
     let limit_file = Concept::MemoryLimit.files(version)[0].file;
     Observation {
         judged: "no memory cgroup of yours with a limit or an OOM kill was found".into(),

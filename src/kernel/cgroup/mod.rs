@@ -803,12 +803,8 @@ pub struct Found {
 /// excluded), at most `max` of them, parents before children.
 pub fn walk(layout: &Layout, controller: &str, max: usize) -> Vec<Found> {
     use std::os::unix::fs::MetadataExt;
-    let Some(home) = layout.home(controller) else {
+    let Some((mount, version)) = layout.mount_of(controller) else {
         return Vec::new();
-    };
-    let (mount, version) = match home {
-        Home::V1(h) => (h.mount_point.clone(), CgVersion::V1),
-        Home::V2(u) => (u.mount_point.clone(), CgVersion::V2),
     };
     let mut out = Vec::new();
     let mut queue = std::collections::VecDeque::from([mount]);

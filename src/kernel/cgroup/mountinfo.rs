@@ -4,6 +4,7 @@
 //! Pure functions over file contents, so every machine shape (legacy v1, systemd's hybrid,
 //! pure v2, a container with non-root mount roots) is tested from real samples.
 
+use super::concepts::CgVersion;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -74,6 +75,14 @@ pub enum Home<'a> {
 }
 
 impl Layout {
+    /// Where the hierarchy holding `controller` is mounted, and its version.
+    pub fn mount_of(&self, controller: &str) -> Option<(PathBuf, CgVersion)> {
+        Some(match self.home(controller)? {
+            Home::V1(h) => (h.mount_point.clone(), CgVersion::V1),
+            Home::V2(u) => (u.mount_point.clone(), CgVersion::V2),
+        })
+    }
+
     /// The hierarchy that has `controller`: a v1 mount if one has it (v1 takes precedence:
     /// a controller bound to v1 is absent from v2), else v2 if it offers it.
     pub fn home(&self, controller: &str) -> Option<Home<'_>> {

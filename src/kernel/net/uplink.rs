@@ -238,6 +238,39 @@ pub fn wait_carrier(rtnl: &mut Rtnl, dev: &str, timeout: Duration) -> Result<()>
     }
 }
 
+/// A container's own network namespace, made and wired to the host before the container
+/// starts (`nslab run --net`): the container joins it, so its command finds the network
+/// ready. Born in a helper child, so nslab itself never changes namespace.
+pub struct RunNetwork {
+    nsfd: std::os::fd::OwnedFd,
+    uplink: Uplink,
+}
+
+impl RunNetwork {
+    /// A new network namespace with a veth pair into it and NAT on the host; `run` names
+    /// the NAT table and the host end.
+    pub fn create(run: &str) -> Result<RunNetwork> {
+        use std::os::fd::AsFd;
+        let super::born::Born { netlink, nsfd, .. } = super::born::helper(None)?;
+        let mut inside = Rtnl::from_fd(netlink, Some("container".into()))?;
+        let uplink = Uplink::connect(run, &mut inside, nsfd.as_fd())?;
+        Ok(RunNetwork { nsfd, uplink })
+    }
+
+    /// The namespace, for the container to join (open until [`RunNetwork::remove`]).
+    pub fn nsfd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.nsfd)
+    }
+
+    /// Remove the NAT table and the veth pair; the namespace goes with its last process
+    /// and nslab's descriptor of it.
+    pub fn remove(self) -> Result<()> {
+        let RunNetwork { nsfd, uplink } = self;
+        drop(nsfd);
+        uplink.remove()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
