@@ -9,6 +9,14 @@ use crate::ui::Ui;
 use crate::{engine, ledger, progress, views};
 use anyhow::Result;
 
+/// A lesson, or a bonus exercise (`5b`) by its key.
+fn lesson_or_bonus(key: &str) -> Result<&'static LessonInfo> {
+    match lessons::bonus(key) {
+        Some(b) => Ok(b),
+        None => lesson(key),
+    }
+}
+
 fn lesson(key: &str) -> Result<&'static LessonInfo> {
     lessons::find(key).ok_or_else(|| {
         let known: Vec<String> = lessons::ALL
@@ -120,10 +128,7 @@ pub fn check(
 ) -> Result<i32> {
     // A bonus (`5b`) has its own facts; it does not count as the lesson's exercise.
     let bonus = lessons::bonus(key);
-    let info = match bonus {
-        Some(b) => b,
-        None => lesson(key)?,
-    };
+    let info = lesson_or_bonus(key)?;
     let name = match bonus {
         Some(_) => format!("{}b", info.number),
         None => info.number.to_string(),
@@ -149,7 +154,8 @@ pub fn check(
 }
 
 pub fn hint(ui: &Ui, key: &str, id: Option<&str>) -> Result<i32> {
-    let info = lesson(key)?;
+    // A bonus (`5b`) shares its lesson's hints.
+    let info = lesson_or_bonus(key)?;
     match id {
         Some(id) => match info.hint(id) {
             Some(h) => ui.markdown(h),
@@ -174,7 +180,7 @@ pub fn hint(ui: &Ui, key: &str, id: Option<&str>) -> Result<i32> {
 }
 
 pub fn solution(ui: &Ui, key: &str) -> Result<i32> {
-    let info = lesson(key)?;
+    let info = lesson_or_bonus(key)?;
     ui.markdown(info.solution);
     Ok(EXIT_OK)
 }

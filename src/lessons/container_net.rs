@@ -570,7 +570,9 @@ mod tests {
             "net-host-down",
             "net-no-route",
             "net-no-nat",
+            "net-nat-unreadable",
             "net-legacy-iptables",
+            "net-no-target",
             "net-unreachable",
         ] {
             assert!(BONUS.hint(id).is_some(), "hints.md has no section {id}");

@@ -88,7 +88,7 @@ pub fn find(key: &str) -> Option<&'static LessonInfo> {
 /// A bonus exercise's check by its key (`5b`): its own expected facts, the lesson's texts.
 pub fn bonus(key: &str) -> Option<&'static LessonInfo> {
     match key.trim().to_ascii_lowercase().as_str() {
-        "5b" | "05b" | "container-b" => Some(&container_net::BONUS),
+        "5b" | "05b" | "container-b" | "container-5b" => Some(&container_net::BONUS),
         _ => None,
     }
 }
