@@ -25,7 +25,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ -z "${NSLAB:-}" ]; then
-    cargo build --release --quiet
+    cargo --quiet build-static   # as the README builds it: .cargo/config.toml
     NSLAB=$PWD/target/release/nslab
 fi
 
@@ -196,10 +196,13 @@ an RCU grace period unless another writer took the same lock moments before, whi
 to back is always the case. nslab never writes \`cgroup.procs\` on v1 (see below): spaced,
 it pays only the slower start of a machine that was idle for a moment (about 0.7 ms here).
 $TABLES
-Where the time goes: \`nslab run\` makes PID 1 with one clone(2) that carries the namespace
-flags, and creates the cgroup (on v1 a directory per hierarchy, under nslab's shared
-\`nslab\` parent, made and removed when no other run uses it) while PID 1 builds its root.
-PID 1 joins on v1 by writing \`0\` to \`tasks\`: a move of the calling thread only, which the
+Where the time goes: \`nslab\` is one static executable (\`cargo build-static\`, as the
+README builds it), so its start loads no shared library. \`nslab run\` makes PID 1 with one
+clone(2) that carries the namespace flags, and creates the cgroup (on v1 a directory per
+hierarchy, under nslab's shared \`nslab\` parent, made and removed when no other run uses
+it) while PID 1 builds its whole root, pivot_root included: PID 1 keeps a descriptor on
+each cgroup filesystem it joins through, so only the joins and the execve wait for the
+cgroup. PID 1 joins on v1 by writing \`0\` to \`tasks\`: a move of the calling thread only, which the
 kernel makes without the system-wide lock that a \`cgroup.procs\` write takes and waits an RCU
 grace period for (7 to 20 ms on this machine). runc pays that wait (it writes
 \`cgroup.procs\` in every v1 hierarchy mounted), the start of its Go runtime twice and its

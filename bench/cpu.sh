@@ -12,7 +12,7 @@ RUNS=${RUNS:-5}
 WINDOW=${WINDOW:-3}
 [ "$(id -u)" = 0 ] || { echo "run as root: sudo $0" >&2; exit 3; }
 
-cargo build --release --quiet
+cargo --quiet build-static   # as the README builds it: .cargo/config.toml
 NSLAB=$PWD/target/release/nslab
 export NSLAB_RUN_DIR=$(mktemp -d /tmp/nslabt-bench.XXXXXX)
 export NSLAB_PROGRESS=$NSLAB_RUN_DIR/progress.json

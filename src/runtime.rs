@@ -7,7 +7,7 @@
 //! with it.
 
 use crate::error::{Problem, EXIT_INTERRUPTED};
-use crate::kernel::cgroup::{concepts, Concept, CpuQuota, Max, NslabCgroup, Reading};
+use crate::kernel::cgroup::{concepts, CgDir, Concept, CpuQuota, Max, NslabCgroup, Reading};
 use crate::kernel::container::{self, Spec, StartError};
 use crate::kernel::net::uplink::RunNetwork;
 use crate::kernel::rootfs::Rootfs;
@@ -161,6 +161,10 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
     let mut cgroup = None;
     let mut spec = Spec::new(&rootfs.path, &args.command).with_hostname(hostname);
     spec.network = args.net;
+    spec.cgroup_controllers = limited_controllers(limits)
+        .into_iter()
+        .map(String::from)
+        .collect();
     let network = if args.net {
         Some(prepare_network()?)
     } else {
@@ -169,7 +173,10 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
     spec.join_netns = network.as_ref().map(|n| n.nsfd());
     let mut c = container::start_with(&spec, || {
         cgroup = make_cgroup(limits)?;
-        Ok(cgroup.as_ref().map(limited_dirs).unwrap_or_default())
+        Ok(cgroup
+            .as_ref()
+            .map(|cg| limited_dirs(cg).iter().map(|d| d.path.clone()).collect())
+            .unwrap_or_default())
     })?;
     let code = c.wait()?;
     drop(c);
@@ -200,16 +207,7 @@ fn prepare_network() -> Result<RunNetwork> {
 
 /// The run's cgroup, with only the controllers whose limits were asked for.
 fn make_cgroup(limits: &Limits) -> Result<Option<NslabCgroup>> {
-    let mut controllers = Vec::new();
-    if limits.memory_bytes.is_some() {
-        controllers.push("memory");
-    }
-    if limits.cpu_quota_us.is_some() {
-        controllers.push("cpu");
-    }
-    if limits.pids.is_some() {
-        controllers.push("pids");
-    }
+    let controllers = limited_controllers(limits);
     if controllers.is_empty() {
         return Ok(None);
     }
@@ -218,19 +216,39 @@ fn make_cgroup(limits: &Limits) -> Result<Option<NslabCgroup>> {
     Ok(Some(cg))
 }
 
+/// The controllers that hold the limits asked for.
+fn limited_controllers(limits: &Limits) -> Vec<&'static str> {
+    [
+        (limits.memory_bytes.is_some(), "memory"),
+        (limits.cpu_quota_us.is_some(), "cpu"),
+        (limits.pids.is_some(), "pids"),
+    ]
+    .into_iter()
+    .filter_map(|(asked, c)| asked.then_some(c))
+    .collect()
+}
+
+/// Put a container into `cg` (its directories whose controllers hold a limit).
+pub fn put_in(spec: &mut Spec, cg: &NslabCgroup) {
+    let dirs = limited_dirs(cg);
+    spec.cgroup_dirs = dirs.iter().map(|d| d.path.clone()).collect();
+    spec.cgroup_controllers = dirs
+        .iter()
+        .flat_map(|d| d.controllers.iter().cloned())
+        .filter(|c| LIMITED.contains(&c.as_str()))
+        .collect();
+}
+
+const LIMITED: [&str; 3] = ["memory", "cpu", "pids"];
+
 /// The directories whose controllers hold a limit. On v1, `cpuacct` (made beside `cpu`
 /// for usage figures) is not joined: every join is a cgroup migration, which waits for
 /// an RCU grace period, and it limits nothing.
-pub fn limited_dirs(cg: &NslabCgroup) -> Vec<PathBuf> {
+fn limited_dirs(cg: &NslabCgroup) -> Vec<&CgDir> {
     cg.cgroup
         .dirs
         .iter()
-        .filter(|d| {
-            d.controllers
-                .iter()
-                .any(|c| ["memory", "cpu", "pids"].contains(&c.as_str()))
-        })
-        .map(|d| d.path.clone())
+        .filter(|d| d.controllers.iter().any(|c| LIMITED.contains(&c.as_str())))
         .collect()
 }
 

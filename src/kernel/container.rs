@@ -5,10 +5,16 @@
 //! One process does it, made by clone(2) with the namespace flags, as runc does:
 //!
 //! ```text
-//! nslab ── clone(NEWPID|NEWNS|NEWUTS|NEWIPC) ──> PID 1: mounts, joins the cgroup,
-//!   │                                             pivot_root, /proc, hostname, execve(CMD)
-//!   └─ meanwhile: makes the cgroup (or the network) PID 1 joins, then waits for it
+//! nslab ── clone(NEWPID|NEWNS|NEWUTS|NEWIPC) ──> PID 1: mounts, /proc, hostname,
+//!   │                                             pivot_root, joins the cgroup, execve(CMD)
+//!   └─ meanwhile: makes the cgroup PID 1 joins, then waits for it
 //! ```
+//!
+//! PID 1 builds its whole root before it needs the cgroup: it keeps a descriptor on each
+//! cgroup filesystem it will join through, so that after pivot_root, with the host's tree
+//! gone, it still reaches the directories nslab has been making meanwhile. On a machine
+//! with two CPUs the two halves overlap, and only the joins and `execve` follow nslab's
+//! go-ahead.
 //!
 //! With `Spec::join_netns` (`nslab run --net`) PID 1 first `setns`es into a network
 //! namespace nslab has already wired (veth, route, NAT), so the network is there before
@@ -73,6 +79,9 @@ pub struct Spec {
     /// cgroup directories (one per v1 hierarchy, or one v2 directory) the container joins
     /// before its namespaces exist, so everything it starts is inside.
     pub cgroup_dirs: Vec<PathBuf>,
+    /// The controllers of the cgroup PID 1 joins (of `cgroup_dirs`, or of the one
+    /// [`start_with`] makes): PID 1 keeps a handle on the hierarchies holding them.
+    pub cgroup_controllers: Vec<String>,
     pub root_mode: RootMode,
     /// Also a new network namespace (only `lo`, down, until a veth is moved in).
     pub network: bool,
@@ -99,6 +108,7 @@ impl Spec {
             ],
             hostname,
             cgroup_dirs: Vec::new(),
+            cgroup_controllers: Vec::new(),
             root_mode: RootMode::PivotRoot,
             network: false,
             join_netns: None,
@@ -242,7 +252,8 @@ fn take_terminal_foreground() {
 /// in the trace.
 ///
 /// A cgroup v2 directory is where PID 1 is born (clone3 with CLONE_INTO_CGROUP); each v1
-/// hierarchy's directory it joins itself, before it executes the command.
+/// hierarchy's directory it joins itself, after its change of root and before it executes
+/// the command.
 pub fn start(spec: &Spec) -> Result<Container> {
     let (mut v2, v1): (Vec<PathBuf>, Vec<PathBuf>) = spec
         .cgroup_dirs
@@ -256,9 +267,9 @@ pub fn start(spec: &Spec) -> Result<Container> {
 }
 
 /// [`start`], with the cgroup PID 1 goes into made by `make_cgroup` (which returns its
-/// directories). On cgroup v1 that runs while PID 1 builds its root filesystem, and PID 1
-/// joins each hierarchy through `tasks` afterwards: on a machine with two CPUs, making the
-/// cgroup then costs no time of its own. On pure v2 it runs first, so that PID 1 can be
+/// directories, holding `spec.cgroup_controllers`). On cgroup v1 that runs while PID 1
+/// builds its root filesystem, and PID 1 joins each hierarchy through `tasks` afterwards:
+/// on a machine with two CPUs, making the cgroup then costs little time of its own. On pure v2 it runs first, so that PID 1 can be
 /// born inside (a later join would wait for an RCU grace period).
 pub fn start_with(
     spec: &Spec,
@@ -416,6 +427,9 @@ fn open_cgroup_dir(dir: &Path) -> Result<std::os::fd::OwnedFd> {
 /// single-threaded, so that thread is the whole process, and everything it starts
 /// afterwards is born in the cgroup. v2 has no `tasks` file (`cgroup.threads` moves a
 /// thread only within a threaded subtree): there it is `cgroup.procs`, and `0` for itself.
+/// It has to be `0`, the writer itself: for another thread the kernel takes the lock all
+/// the same (`cgroup_procs_write_start`), which is why PID 1 joins rather than nslab
+/// moving it.
 fn join_file(dir: &Path) -> PathBuf {
     let tasks = dir.join("tasks");
     if tasks.exists() {
@@ -425,19 +439,44 @@ fn join_file(dir: &Path) -> PathBuf {
     }
 }
 
+/// Write `0` to the [`join_file`] of directory `rel` of a held cgroup filesystem:
+/// `tasks`, or `cgroup.procs` where there is none. Returns the file's name. Tried in that
+/// order rather than looked up first: on v1 the first open succeeds, and this runs between
+/// nslab's go-ahead and the command's start.
+fn write_join_file(
+    mount: &std::os::fd::OwnedFd,
+    rel: &Path,
+) -> (&'static str, std::io::Result<()>) {
+    use nix::fcntl::{openat, OFlag};
+    use std::io::Write;
+    let write_0 = |name: &str| -> std::io::Result<()> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        let fd = openat(mount, &rel.join(name), flags, Mode::empty())?;
+        std::fs::File::from(fd).write_all(b"0")
+    };
+    match write_0("tasks") {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            ("cgroup.procs", write_0("cgroup.procs"))
+        }
+        r => ("tasks", r),
+    }
+}
+
 /// PID 1, from its first instruction in the new namespaces: its mounts and hostname, the
-/// cgroups nslab names (while the host's cgroup filesystem is still in sight), the new
-/// root, then the command. Returns only on failure.
+/// new root, the cgroups nslab names (through the cgroup filesystems it kept open), then
+/// the command. Returns only on failure.
 fn pid1_main(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
     // Lines nslab recorded before the clone were copied into this process: not ours to send.
     trace::take();
     let err = match pid1_setup(spec, take_terminal, io) {
         Err(e) => e,
         Ok((path, argv, envp, call)) => {
-            io.send(&Report::Trace {
-                lines: trace::take(),
-            });
-            io.send(&Report::Exec { call: call.clone() });
+            io.send_all(&[
+                Report::Trace {
+                    lines: trace::take(),
+                },
+                Report::Exec { call: call.clone() },
+            ]);
             let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
             trace::syscall(format!("{call} = -1 {} ({})", e, e.desc()));
             let what = spec.command.first().cloned().unwrap_or_default();
@@ -448,25 +487,100 @@ fn pid1_main(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
             )
         }
     };
-    io.send(&Report::Trace {
-        lines: trace::take(),
-    });
-    io.send(&Report::Failed(err));
+    io.send_all(&[
+        Report::Trace {
+            lines: trace::take(),
+        },
+        Report::Failed(err),
+    ]);
     127
 }
 
-/// Join each cgroup directory nslab sends (a JSON list), before the host's cgroup
-/// filesystem goes out of sight with the old root.
-fn join_cgroups(io: &mut sys::ChildIo) -> Result<(), StartError> {
+/// The cgroup filesystems PID 1 keeps open across the change of root: nslab makes the
+/// cgroup while PID 1 builds its root, and once the host's tree is out of sight PID 1
+/// still reaches the new directories through these (`openat` relative to them).
+struct HeldMounts(Vec<(PathBuf, std::os::fd::OwnedFd)>);
+
+impl HeldMounts {
+    /// An `O_PATH` descriptor on each hierarchy holding one of the spec's
+    /// `cgroup_controllers` or `cgroup_dirs`.
+    fn open(spec: &Spec) -> Result<HeldMounts, StartError> {
+        use nix::fcntl::{open, OFlag};
+        use std::os::fd::AsRawFd;
+        let mut held: Vec<(PathBuf, std::os::fd::OwnedFd)> = Vec::new();
+        if spec.cgroup_controllers.is_empty() && spec.cgroup_dirs.is_empty() {
+            return Ok(HeldMounts(held));
+        }
+        let layout = super::cgroup::Layout::read()
+            .map_err(|e| failure("finding the cgroup filesystems", format!("{e:#}"), None))?;
+        let mounts = layout
+            .v1
+            .iter()
+            .map(|h| &h.mount_point)
+            .chain(layout.unified.iter().map(|u| &u.mount_point));
+        let of_dirs = mounts.filter(|m| spec.cgroup_dirs.iter().any(|d| d.starts_with(m)));
+        let of_controllers = spec
+            .cgroup_controllers
+            .iter()
+            .filter_map(|c| layout.mount_of(c).map(|(m, _)| m));
+        for mount_point in of_dirs.cloned().chain(of_controllers) {
+            if held.iter().any(|(m, _)| *m == mount_point) {
+                continue;
+            }
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            let call = format!(
+                "openat(AT_FDCWD, {}, O_PATH|O_DIRECTORY|O_CLOEXEC)",
+                q(&mount_point)
+            );
+            let fd = open(&mount_point, flags, Mode::empty());
+            trace::syscall(match &fd {
+                Ok(fd) => format!("{call} = {}", fd.as_raw_fd()),
+                Err(e) => format!("{call} = -1 {} ({})", e, e.desc()),
+            });
+            let fd = fd.map_err(|e| {
+                failure(
+                    "opening the cgroup filesystem",
+                    format!("{}: {}", mount_point.display(), e.desc()),
+                    Some(e),
+                )
+            })?;
+            held.push((mount_point, fd));
+        }
+        Ok(HeldMounts(held))
+    }
+
+    /// The held mount `dir` lies in, and `dir` relative to it.
+    fn locate(&self, dir: &Path) -> Option<(&std::os::fd::OwnedFd, PathBuf)> {
+        self.0
+            .iter()
+            .filter_map(|(m, fd)| Some((fd, m, dir.strip_prefix(m).ok()?)))
+            .max_by_key(|(_, m, _)| m.as_os_str().len())
+            .map(|(fd, _, rel)| (fd, rel.to_path_buf()))
+    }
+}
+
+/// Join each cgroup directory nslab sends (a JSON list) once it has made them, through
+/// the held cgroup filesystems.
+fn join_cgroups(io: &mut sys::ChildIo, held: &HeldMounts) -> Result<(), StartError> {
     let order = io
         .wait_order()
         .ok_or_else(|| failure("joining the cgroup", "nslab has gone", None))?;
     let dirs: Vec<PathBuf> = serde_json::from_str(&order)
         .map_err(|e| failure("joining the cgroup", format!("unreadable order: {e}"), None))?;
     for dir in &dirs {
-        let file = join_file(dir);
-        let r =
-            std::fs::write(&file, "0").map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+        let Some((mount, rel)) = held.locate(dir) else {
+            return Err(failure(
+                "joining the cgroup",
+                format!(
+                    "{} is in no cgroup filesystem PID 1 kept open",
+                    dir.display()
+                ),
+                None,
+            ));
+        };
+        let (name, r) = write_join_file(mount, &rel);
+        let r = r.map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+        let file = dir.join(name);
         let call = format!("write(3<{}>, \"0\", 1)", file.display());
         trace::syscall(match &r {
             Ok(()) => format!("{call} = 1"),
@@ -531,6 +645,7 @@ fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result
         None,
     );
     let root = &spec.rootfs;
+    let held = HeldMounts::open(spec)?;
     sys::make_mounts_private()
         .map_err(|e| failure("mount --make-rprivate /", format!("{e:#}"), None))?;
     match spec.root_mode {
@@ -541,7 +656,6 @@ fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result
             sys::mount_proc(&root.join("proc"))
                 .map_err(|e| failure("mount proc", format!("{e:#}"), None))?;
             set_hostname(&spec.hostname)?;
-            join_cgroups(io)?;
             traced(
                 "chdir",
                 format!("chdir({})", q(root)),
@@ -567,7 +681,6 @@ fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result
             sys::mount_proc(&root.join("proc"))
                 .map_err(|e| failure("mount proc", format!("{e:#}"), None))?;
             set_hostname(&spec.hostname)?;
-            join_cgroups(io)?;
             traced(
                 "chroot",
                 format!("chroot({})", q(root)),
@@ -614,7 +727,12 @@ fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result
         spec.command,
         spec.env.len()
     );
-    Ok((c(&path)?, argv, envp, call))
+    let exec = (c(&path)?, argv, envp, call);
+    // The root is ready: what is left before execve is joining the cgroup nslab has been
+    // making meanwhile.
+    join_cgroups(io, &held)?;
+    drop(held);
+    Ok(exec)
 }
 
 /// Find `program` as execvp would, in the (already entered) root.
@@ -1028,6 +1146,28 @@ garbage line
         assert!(!valid_hostname("-bad"));
         assert!(!valid_hostname("a b"));
         assert!(!valid_hostname(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn a_cgroup_directory_is_found_in_the_innermost_held_mount() {
+        let fd = || std::os::fd::OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let held = HeldMounts(vec![
+            (PathBuf::from("/sys/fs/cgroup"), fd()),
+            (PathBuf::from("/sys/fs/cgroup/cpu"), fd()),
+            (PathBuf::from("/sys/fs/cgroup/memory"), fd()),
+        ]);
+        let (found, rel) = held
+            .locate(Path::new("/sys/fs/cgroup/memory/a/nslab/run-1"))
+            .unwrap();
+        assert!(std::ptr::eq(found, &held.0[2].1));
+        assert_eq!(rel, Path::new("a/nslab/run-1"));
+        // Whole components only: cpu,cpuacct is not under cpu.
+        let (found, rel) = held
+            .locate(Path::new("/sys/fs/cgroup/cpu,cpuacct/nslab"))
+            .unwrap();
+        assert!(std::ptr::eq(found, &held.0[0].1));
+        assert_eq!(rel, Path::new("cpu,cpuacct/nslab"));
+        assert!(held.locate(Path::new("/elsewhere/nslab")).is_none());
     }
 
     #[test]

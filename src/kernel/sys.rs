@@ -110,10 +110,19 @@ pub struct ChildIo {
 impl ChildIo {
     /// Send one message (a JSON line) to the parent.
     pub fn send<T: Serialize>(&mut self, msg: &T) {
-        if let Ok(mut line) = serde_json::to_string(msg) {
-            line.push('\n');
-            let _ = self.to_parent.write_all(line.as_bytes());
+        self.send_all(std::slice::from_ref(msg));
+    }
+
+    /// Send several messages in one write: the parent wakes once for all of them.
+    pub fn send_all<T: Serialize>(&mut self, msgs: &[T]) {
+        let mut lines = String::new();
+        for msg in msgs {
+            if let Ok(line) = serde_json::to_string(msg) {
+                lines.push_str(&line);
+                lines.push('\n');
+            }
         }
+        let _ = self.to_parent.write_all(lines.as_bytes());
     }
 
     /// Block until the parent sends a line; `None` when the parent has gone.

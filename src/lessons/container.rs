@@ -264,7 +264,7 @@ impl ContainerLesson {
         // limit is reached any fork of the shell's own fails, and sh exits on that.
         let bomb = "sleep 1000 & f(){ f | f & }; f 2>/dev/null; wait".to_string();
         let mut spec = Spec::new(&root, &["sh".into(), "-c".into(), bomb]).with_hostname(HOSTNAME);
-        spec.cgroup_dirs = runtime::limited_dirs(&cg);
+        runtime::put_in(&mut spec, &cg);
         let mut c = container::start(&spec)?;
         stage.syscalls();
         if cg.cgroup.dirs.iter().any(|d| d.version == CgVersion::V1) {
@@ -272,7 +272,10 @@ impl ContainerLesson {
                 "On cgroup v1 nslab joins with `echo 0 > tasks` in each hierarchy rather than \
                  `echo $$ > cgroup.procs`: `tasks` moves only the calling thread (0 = itself), which the \
                  kernel does without the system-wide lock a `cgroup.procs` write takes, and waits an RCU \
-                 grace period for (often 10 ms or more). A process just cloned has one thread, so it is the same move.",
+                 grace period for (often 10 ms or more). A process just cloned has one thread, so it is the same move. \
+                 The joins come after pivot_root: PID 1 opened each cgroup filesystem beforehand (the O_PATH \
+                 openat lines) and reaches its cgroup through those: the cgroup need not exist before PID 1's \
+                 root is ready, and `nslab run` makes it meanwhile.",
             );
         } else if c.born_in_cgroup {
             stage.say(
@@ -343,7 +346,7 @@ impl ContainerLesson {
         let cg = NslabCgroup::create("container-shell")?;
         runtime::apply_limits(&cg, &limits)?;
         let mut spec = Spec::new(&root, &["/bin/sh".to_string()]).with_hostname("nslab");
-        spec.cgroup_dirs = runtime::limited_dirs(&cg);
+        runtime::put_in(&mut spec, &cg);
         spec.env
             .push(("PS1".into(), "[nslab container] \\w # ".into()));
         stage.say("Your shell is starting as PID 1 of the container. Type `exit` to come back to the lesson.");
