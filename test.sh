@@ -21,6 +21,9 @@ command -v chroot >/dev/null || missing+=(coreutils)
 # Bonus 5b's tests do the exercise with iptables (iptables-nft) and inspect with nft.
 command -v iptables >/dev/null || missing+=(iptables)
 command -v nft >/dev/null || missing+=(nftables)
+# The README's build links the C library in statically, and is checked with readelf.
+[ "$(cc -print-file-name=libc.a 2>/dev/null)" != libc.a ] || missing+=(libc6-dev)
+command -v readelf >/dev/null || missing+=(binutils)
 if ((${#missing[@]})); then
   if is_root; then
     say "installing ${missing[*]}"
@@ -46,6 +49,12 @@ if ! is_root; then
 fi
 say "cargo test"
 cargo test
+say "cargo build-static (the README's build: one executable, no shared libraries)"
+cargo build-static
+if readelf -l target/release/nslab | grep -q INTERP; then
+  echo "target/release/nslab asks for a dynamic loader: it is not static" >&2
+  exit 1
+fi
 
 # --- the book ---------------------------------------------------------------------------
 say "mdbook build book"

@@ -125,6 +125,21 @@ impl ChildIo {
         let _ = self.to_parent.write_all(lines.as_bytes());
     }
 
+    /// Has the parent gone? (Its end of the order pipe is closed: the pipe has no writer.)
+    pub fn parent_gone(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(
+            self.from_parent.get_ref().as_fd(),
+            PollFlags::POLLIN,
+        )];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP) && !r.contains(PollFlags::POLLIN)),
+            Err(_) => false,
+        }
+    }
+
     /// Block until the parent sends a line; `None` when the parent has gone.
     pub fn wait_order(&mut self) -> Option<String> {
         let mut line = String::new();
@@ -353,6 +368,27 @@ pub fn fork_with(
     }
 }
 
+/// The parent's side of a [`clone_recorded`] child, which started at once: put it on the
+/// ledger (killed if that fails).
+fn adopt_started(child: Pid, channel: Channel) -> Result<Forked> {
+    let start_time = procs::start_time(child.as_raw()).unwrap_or(0);
+    let resource = Resource::Process {
+        pid: child.as_raw(),
+        start_time,
+    };
+    if let Err(e) = ledger::record(resource.clone()) {
+        let _ = signal::kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        return Err(e);
+    }
+    Ok(Forked {
+        pid: child,
+        start_time,
+        channel,
+        reaped: false,
+    })
+}
+
 /// The parent's side of a new child: put it on the ledger, then let it go.
 fn adopt(child: Pid, mut channel: Channel) -> Result<Forked> {
     let start_time = procs::start_time(child.as_raw()).unwrap_or(0);
@@ -387,6 +423,7 @@ const CLONE_STACK_BYTES: usize = 1 << 20;
 /// [`fork_recorded`] through clone(2) with `flags`: the child is born in the new
 /// namespaces those ask for (for CLONE_NEWPID, as PID 1 of the new PID namespace), with
 /// SIGCHLD to nslab when it ends, as after a fork. Recorded in the trace as strace shows it.
+/// The child starts at once and is put on the ledger right after (see [`child_main`]).
 ///
 /// With `cgroup` (a cgroup v2 directory), the child is born inside it (clone3 with
 /// CLONE_INTO_CGROUP): it never has to move there, so it skips the wait a `cgroup.procs`
@@ -442,7 +479,7 @@ pub fn clone_recorded(
         match result {
             Ok(child) => {
                 drop(child_part);
-                return adopt(child, channel).map(|f| (f, true));
+                return adopt_started(child, channel).map(|f| (f, true));
             }
             // No clone3 (before 5.3, or filtered), or no CLONE_INTO_CGROUP (before 5.7).
             Err(Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL | Errno::EPERM) => {}
@@ -468,7 +505,7 @@ pub fn clone_recorded(
         }
     ));
     let child = r.with_context(|| format!("clone({})", clone_flag_names(flags)))?;
-    adopt(child, channel).map(|f| (f, false))
+    adopt_started(child, channel).map(|f| (f, false))
 }
 
 /// CLONE_INTO_CGROUP (Linux 5.7), which nix and libc do not spell as a 64-bit flag.
@@ -491,7 +528,12 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// The child of [`clone_recorded`]: wait until it is on the ledger, run, leave.
+/// The child of [`clone_recorded`]: run, leave.
+///
+/// Unlike a [`fork_recorded`] child it does not wait for nslab to put it on the ledger:
+/// it cannot outlive nslab anyway (PR_SET_PDEATHSIG, and the check below for a nslab that
+/// died before that took hold), and a child that sleeps until nslab wakes it is often
+/// woken on nslab's CPU, where the two then take turns instead of working side by side.
 fn child_main(
     part: Option<(ChildIo, impl FnOnce(&mut ChildIo) -> i32)>,
     parent_ends: &[RawFd],
@@ -501,12 +543,12 @@ fn child_main(
         unsafe { libc::_exit(1) };
     };
     // Its copies of nslab's ends closed, the order pipe reads as ended once nslab has
-    // gone, even if that was before PR_SET_PDEATHSIG took hold.
+    // gone, even if that was before PR_SET_PDEATHSIG took hold: checked once that has.
     for fd in parent_ends {
         unsafe { libc::close(*fd) };
     }
     child_setup(check_parent);
-    if io.wait_order().as_deref() != Some("go") {
+    if io.parent_gone() {
         unsafe { libc::_exit(1) };
     }
     let code =
@@ -681,4 +723,25 @@ pub fn reclaim_terminal() {
 /// Clear a pending Ctrl-C (a learner's Ctrl-C inside an interactive shell was the shell's).
 pub fn clear_interrupt() {
     INTERRUPTED.store(false, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_sees_whether_its_parent_has_gone() {
+        let (channel, io) = channel("test").unwrap();
+        assert!(!io.parent_gone(), "nslab's end is open");
+        drop(channel);
+        assert!(io.parent_gone(), "no writer is left on the order pipe");
+    }
+
+    #[test]
+    fn an_order_already_sent_is_not_a_parent_gone() {
+        let (mut channel, io) = channel("test").unwrap();
+        channel.order("go").unwrap();
+        drop(channel);
+        assert!(!io.parent_gone(), "a line is still there to read");
+    }
 }
