@@ -372,47 +372,22 @@ pub fn fork_with(
 /// ledger (killed if that fails).
 fn adopt_started(child: Pid, channel: Channel) -> Result<Forked> {
     let start_time = procs::start_time(child.as_raw()).unwrap_or(0);
-    let resource = Resource::Process {
-        pid: child.as_raw(),
-        start_time,
-    };
-    if let Err(e) = ledger::record(resource.clone()) {
-        let _ = signal::kill(child, Signal::SIGKILL);
-        let _ = waitpid(child, None);
-        return Err(e);
-    }
-    Ok(Forked {
+    // Dropped on an error: killed, reaped and struck off.
+    let forked = Forked {
         pid: child,
         start_time,
         channel,
         reaped: false,
-    })
+    };
+    ledger::record(forked.resource())?;
+    Ok(forked)
 }
 
 /// The parent's side of a new child: put it on the ledger, then let it go.
-fn adopt(child: Pid, mut channel: Channel) -> Result<Forked> {
-    let start_time = procs::start_time(child.as_raw()).unwrap_or(0);
-    let resource = Resource::Process {
-        pid: child.as_raw(),
-        start_time,
-    };
-    if let Err(e) = ledger::record(resource.clone()) {
-        let _ = signal::kill(child, Signal::SIGKILL);
-        let _ = waitpid(child, None);
-        return Err(e);
-    }
-    if let Err(e) = channel.order("go") {
-        let _ = signal::kill(child, Signal::SIGKILL);
-        let _ = waitpid(child, None);
-        ledger::forget(&resource);
-        return Err(e);
-    }
-    Ok(Forked {
-        pid: child,
-        start_time,
-        channel,
-        reaped: false,
-    })
+fn adopt(child: Pid, channel: Channel) -> Result<Forked> {
+    let mut forked = adopt_started(child, channel)?;
+    forked.channel.order("go")?;
+    Ok(forked)
 }
 
 /// The stack a [`clone_recorded`] child runs on: its own copy of nslab's memory (no
