@@ -47,7 +47,15 @@ pub fn owner() -> Owner {
     let (uid, gid, home) = match sudo_uid.filter(|_| euid == 0) {
         Some(uid) => match nix::unistd::User::from_uid(uid.into()) {
             Ok(Some(u)) => (uid, u.gid.as_raw(), Some(u.dir)),
-            _ => (euid, egid, None),
+            // A static nslab asks the system's user databases through plug-ins that must
+            // match the C library it was built with; /etc/passwd needs none.
+            _ => match std::fs::read_to_string("/etc/passwd")
+                .ok()
+                .and_then(|text| passwd_entry(&text, uid))
+            {
+                Some((gid, dir)) => (uid, gid, Some(dir)),
+                None => (euid, egid, None),
+            },
         },
         None => (euid, egid, None),
     };
@@ -65,6 +73,15 @@ pub fn owner() -> Owner {
         data.join("nslab/progress.json")
     };
     Owner { uid, gid, file }
+}
+
+/// The group and home directory of `uid` in passwd(5) text.
+fn passwd_entry(text: &str, uid: u32) -> Option<(u32, PathBuf)> {
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && f[2].parse() == Ok(uid))
+            .then(|| Some((f[3].parse().ok()?, PathBuf::from(f[5]))))?
+    })
 }
 
 fn backup_path(file: &std::path::Path) -> PathBuf {
@@ -184,6 +201,20 @@ pub fn status(p: &Progress, lesson: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_a_user_in_passwd_text() {
+        let text = "root:x:0:0:root:/root:/bin/bash\n\
+                    # a comment\n\
+                    ada:x:1000:1000:Ada,,,:/home/ada:/bin/bash\n\
+                    bad:x:notanumber:1:::\n";
+        assert_eq!(
+            passwd_entry(text, 1000),
+            Some((1000, PathBuf::from("/home/ada")))
+        );
+        assert_eq!(passwd_entry(text, 0), Some((0, PathBuf::from("/root"))));
+        assert_eq!(passwd_entry(text, 1001), None);
+    }
 
     // One test owns NSLAB_PROGRESS so parallel tests never race on it.
     #[test]

@@ -414,8 +414,12 @@ fn lesson_transcript() {
         // A PID's digits: the length written varies with it.
         (r#"cgroup.procs>, "\d+", \d+\) = \d+"#, r#"cgroup.procs>, "[pid]", [len]) = [len]"#),
         (r"nslab-rootfs-\d+-[0-9a-f]+", "nslab-rootfs-[run]"),
-        // Which descriptor numbers PID 1 gets depends on what else is open.
+        // Which descriptor numbers PID 1 gets depends on what else is open, and where its
+        // cgroup lies in a hierarchy on the machine's own layout.
         (r"O_PATH\|O_DIRECTORY\|O_CLOEXEC\) = \d+", "O_PATH|O_DIRECTORY|O_CLOEXEC) = [fd]"),
+        (r#"openat\(\d+<([^>]*)>, "(?:[^"]*/)?nslab/([^"]*)", O_WRONLY\|O_CLOEXEC\) = \d+"#,
+         r#"openat([fd]<$1>, "…/nslab/$2", O_WRONLY|O_CLOEXEC) = [fd]"#),
+        (r#"write\(\d+, "0", 1\)"#, r#"write([fd], "0", 1)"#),
         (r"\(\d+ bytes\)", "([n] bytes)"),
         (r"\d+\.\d (KiB|MiB)", "[size]"),
         (r"4026\d{6}", "[inode]"),

@@ -10,6 +10,8 @@
 //!   └─ meanwhile: makes the cgroup PID 1 joins, then waits for it
 //! ```
 //!
+//! (On pure cgroup v2 nslab makes the cgroup first and PID 1 is born inside it.)
+//!
 //! PID 1 builds its whole root before it needs the cgroup: it keeps a descriptor on each
 //! cgroup filesystem it will join through, so that after pivot_root, with the host's tree
 //! gone, it still reaches the directories nslab has been making meanwhile. On a machine
@@ -39,6 +41,7 @@
 //! Every system call is recorded in [`super::trace`] as `strace` prints it. PID 1 sends
 //! its records to nslab over a pipe before `execve`.
 
+use super::cgroup::CgVersion;
 use super::{sys, trace};
 use anyhow::{Context, Result};
 use nix::errno::Errno;
@@ -76,8 +79,8 @@ pub struct Spec {
     /// The command and its arguments; a name without `/` is looked up in the container's PATH.
     pub command: Vec<String>,
     pub hostname: String,
-    /// cgroup directories (one per v1 hierarchy, or one v2 directory) the container joins
-    /// before its namespaces exist, so everything it starts is inside.
+    /// cgroup directories (one per v1 hierarchy, or one v2 directory) PID 1 is in before
+    /// it executes the command, so everything the command starts is inside.
     pub cgroup_dirs: Vec<PathBuf>,
     /// The controllers of the cgroup PID 1 joins (of `cgroup_dirs`, or of the one
     /// [`start_with`] makes): PID 1 keeps a handle on the hierarchies holding them.
@@ -318,7 +321,12 @@ fn start_inner(
     };
     let order = serde_json::to_string(&dirs).context("cgroup directories")?;
     if let Err(e) = child.order(&order) {
-        return fail(&mut child, e);
+        // PID 1 builds its root before it reads the order and may have failed meanwhile,
+        // leaving no reader: its own report says why, better than the broken pipe.
+        let _ = child.kill();
+        let reported = reported_failure(&mut child.channel);
+        restore_terminal(gave_terminal);
+        return Err(reported.map(Into::into).unwrap_or(e));
     }
     let mut exec_call = None;
     loop {
@@ -353,6 +361,19 @@ fn start_inner(
         gave_terminal,
         status: None,
     })
+}
+
+/// What PID 1 reported before it ended, if it failed (its trace lines too).
+fn reported_failure(channel: &mut sys::Channel) -> Option<StartError> {
+    let mut failed = None;
+    while let Ok(Some(report)) = channel.recv_or_end::<Report>(Duration::from_secs(1)) {
+        match report {
+            Report::Trace { lines } => trace::extend(lines),
+            Report::Failed(err) => failed = Some(err),
+            Report::Exec { .. } => {}
+        }
+    }
+    failed
 }
 
 fn restore_terminal(gave: bool) {
@@ -439,29 +460,6 @@ fn join_file(dir: &Path) -> PathBuf {
     }
 }
 
-/// Write `0` to the [`join_file`] of directory `rel` of a held cgroup filesystem:
-/// `tasks`, or `cgroup.procs` where there is none. Returns the file's name. Tried in that
-/// order rather than looked up first: on v1 the first open succeeds, and this runs between
-/// nslab's go-ahead and the command's start.
-fn write_join_file(
-    mount: &std::os::fd::OwnedFd,
-    rel: &Path,
-) -> (&'static str, std::io::Result<()>) {
-    use nix::fcntl::{openat, OFlag};
-    use std::io::Write;
-    let write_0 = |name: &str| -> std::io::Result<()> {
-        let flags = OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-        let fd = openat(mount, &rel.join(name), flags, Mode::empty())?;
-        std::fs::File::from(fd).write_all(b"0")
-    };
-    match write_0("tasks") {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            ("cgroup.procs", write_0("cgroup.procs"))
-        }
-        r => ("tasks", r),
-    }
-}
-
 /// PID 1, from its first instruction in the new namespaces: its mounts and hostname, the
 /// new root, the cgroups nslab names (through the cgroup filesystems it kept open), then
 /// the command. Returns only on failure.
@@ -499,7 +497,13 @@ fn pid1_main(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
 /// The cgroup filesystems PID 1 keeps open across the change of root: nslab makes the
 /// cgroup while PID 1 builds its root, and once the host's tree is out of sight PID 1
 /// still reaches the new directories through these (`openat` relative to them).
-struct HeldMounts(Vec<(PathBuf, std::os::fd::OwnedFd)>);
+struct HeldMounts(Vec<HeldMount>);
+
+struct HeldMount {
+    mount_point: PathBuf,
+    version: CgVersion,
+    fd: std::os::fd::OwnedFd,
+}
 
 impl HeldMounts {
     /// An `O_PATH` descriptor on each hierarchy holding one of the spec's
@@ -507,7 +511,7 @@ impl HeldMounts {
     fn open(spec: &Spec) -> Result<HeldMounts, StartError> {
         use nix::fcntl::{open, OFlag};
         use std::os::fd::AsRawFd;
-        let mut held: Vec<(PathBuf, std::os::fd::OwnedFd)> = Vec::new();
+        let mut held: Vec<HeldMount> = Vec::new();
         if spec.cgroup_controllers.is_empty() && spec.cgroup_dirs.is_empty() {
             return Ok(HeldMounts(held));
         }
@@ -516,15 +520,20 @@ impl HeldMounts {
         let mounts = layout
             .v1
             .iter()
-            .map(|h| &h.mount_point)
-            .chain(layout.unified.iter().map(|u| &u.mount_point));
-        let of_dirs = mounts.filter(|m| spec.cgroup_dirs.iter().any(|d| d.starts_with(m)));
+            .map(|h| (h.mount_point.clone(), CgVersion::V1))
+            .chain(
+                layout
+                    .unified
+                    .iter()
+                    .map(|u| (u.mount_point.clone(), CgVersion::V2)),
+            );
+        let of_dirs = mounts.filter(|(m, _)| spec.cgroup_dirs.iter().any(|d| d.starts_with(m)));
         let of_controllers = spec
             .cgroup_controllers
             .iter()
-            .filter_map(|c| layout.mount_of(c).map(|(m, _)| m));
-        for mount_point in of_dirs.cloned().chain(of_controllers) {
-            if held.iter().any(|(m, _)| *m == mount_point) {
+            .filter_map(|c| layout.mount_of(c));
+        for (mount_point, version) in of_dirs.chain(of_controllers) {
+            if held.iter().any(|h| h.mount_point == mount_point) {
                 continue;
             }
             let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
@@ -544,24 +553,30 @@ impl HeldMounts {
                     Some(e),
                 )
             })?;
-            held.push((mount_point, fd));
+            held.push(HeldMount {
+                mount_point,
+                version,
+                fd,
+            });
         }
         Ok(HeldMounts(held))
     }
 
     /// The held mount `dir` lies in, and `dir` relative to it.
-    fn locate(&self, dir: &Path) -> Option<(&std::os::fd::OwnedFd, PathBuf)> {
+    fn locate(&self, dir: &Path) -> Option<(&HeldMount, PathBuf)> {
         self.0
             .iter()
-            .filter_map(|(m, fd)| Some((fd, m, dir.strip_prefix(m).ok()?)))
-            .max_by_key(|(_, m, _)| m.as_os_str().len())
-            .map(|(fd, _, rel)| (fd, rel.to_path_buf()))
+            .filter_map(|h| Some((h, dir.strip_prefix(&h.mount_point).ok()?)))
+            .max_by_key(|(h, _)| h.mount_point.as_os_str().len())
+            .map(|(h, rel)| (h, rel.to_path_buf()))
     }
 }
 
-/// Join each cgroup directory nslab sends (a JSON list) once it has made them, through
-/// the held cgroup filesystems.
+/// Join each cgroup directory nslab sends (a JSON list) once it has made them: `0` (the
+/// writer itself) into its [`join_file`], opened relative to the held cgroup filesystem.
 fn join_cgroups(io: &mut sys::ChildIo, held: &HeldMounts) -> Result<(), StartError> {
+    use nix::fcntl::{openat, OFlag};
+    use std::os::fd::AsRawFd;
     let order = io
         .wait_order()
         .ok_or_else(|| failure("joining the cgroup", "nslab has gone", None))?;
@@ -578,18 +593,43 @@ fn join_cgroups(io: &mut sys::ChildIo, held: &HeldMounts) -> Result<(), StartErr
                 None,
             ));
         };
-        let (name, r) = write_join_file(mount, &rel);
-        let r = r.map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
-        let file = dir.join(name);
-        let call = format!("write(3<{}>, \"0\", 1)", file.display());
-        trace::syscall(match &r {
-            Ok(()) => format!("{call} = 1"),
+        let name = match mount.version {
+            CgVersion::V1 => "tasks",
+            CgVersion::V2 => "cgroup.procs",
+        };
+        let file = rel.join(name);
+        let call = format!(
+            "openat({}<{}>, {}, O_WRONLY|O_CLOEXEC)",
+            mount.fd.as_raw_fd(),
+            mount.mount_point.display(),
+            q(&file)
+        );
+        let fd = openat(
+            &mount.fd,
+            &file,
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        );
+        trace::syscall(match &fd {
+            Ok(fd) => format!("{call} = {}", fd.as_raw_fd()),
             Err(e) => format!("{call} = -1 {} ({})", e, e.desc()),
         });
-        if let Err(e) = r {
+        let joined = fd.and_then(|fd| {
+            let r = nix::unistd::write(&fd, b"0");
+            trace::syscall(format!(
+                "write({}, \"0\", 1) = {}",
+                fd.as_raw_fd(),
+                match &r {
+                    Ok(n) => n.to_string(),
+                    Err(e) => format!("-1 {} ({})", e, e.desc()),
+                }
+            ));
+            r
+        });
+        if let Err(e) = joined {
             return Err(failure(
                 "joining the cgroup",
-                format!("{}: {}", file.display(), e.desc()),
+                format!("{}: {}", dir.join(name).display(), e.desc()),
                 Some(e),
             ));
         }
@@ -1150,22 +1190,26 @@ garbage line
 
     #[test]
     fn a_cgroup_directory_is_found_in_the_innermost_held_mount() {
-        let fd = || std::os::fd::OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let held = |mount_point: &str, version| HeldMount {
+            mount_point: PathBuf::from(mount_point),
+            version,
+            fd: std::fs::File::open("/dev/null").unwrap().into(),
+        };
         let held = HeldMounts(vec![
-            (PathBuf::from("/sys/fs/cgroup"), fd()),
-            (PathBuf::from("/sys/fs/cgroup/cpu"), fd()),
-            (PathBuf::from("/sys/fs/cgroup/memory"), fd()),
+            held("/sys/fs/cgroup", CgVersion::V2),
+            held("/sys/fs/cgroup/cpu", CgVersion::V1),
+            held("/sys/fs/cgroup/memory", CgVersion::V1),
         ]);
         let (found, rel) = held
             .locate(Path::new("/sys/fs/cgroup/memory/a/nslab/run-1"))
             .unwrap();
-        assert!(std::ptr::eq(found, &held.0[2].1));
+        assert!(std::ptr::eq(found, &held.0[2]));
         assert_eq!(rel, Path::new("a/nslab/run-1"));
         // Whole components only: cpu,cpuacct is not under cpu.
         let (found, rel) = held
             .locate(Path::new("/sys/fs/cgroup/cpu,cpuacct/nslab"))
             .unwrap();
-        assert!(std::ptr::eq(found, &held.0[0].1));
+        assert!(std::ptr::eq(found, &held.0[0]));
         assert_eq!(rel, Path::new("cpu,cpuacct/nslab"));
         assert!(held.locate(Path::new("/elsewhere/nslab")).is_none());
     }
