@@ -1448,6 +1448,28 @@ garbage line
     }
 
     #[test]
+    fn a_failure_before_the_order_is_reported_as_such() {
+        let Some(_g) =
+            crate::testing::root_or_skip("a_failure_before_the_order_is_reported_as_such")
+        else {
+            return;
+        };
+        let rootfs = Rootfs::build().unwrap();
+        let spec = Spec::new(&rootfs.path, &["nslabt-no-such-command".to_string()]);
+        // A slow cgroup: PID 1 finds no command and ends before nslab sends its order.
+        let err = start_with(&spec, || {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(Vec::new())
+        })
+        .err()
+        .expect("fails");
+        let se = err
+            .downcast_ref::<StartError>()
+            .unwrap_or_else(|| panic!("PID 1's own report, not {err:#}"));
+        assert!(se.command_not_found(), "{se}");
+    }
+
+    #[test]
     fn chroot_can_be_escaped_pivot_root_cannot() {
         let Some(_g) = crate::testing::root_or_skip("chroot_can_be_escaped_pivot_root_cannot")
         else {
