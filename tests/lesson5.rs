@@ -227,10 +227,10 @@ fn run_passes_on_the_exit_status_and_leaves_nothing() {
     assert_run_left_nothing(&sb, pid);
 }
 
-/// After starting the bomb the container's shell forks nothing more: with the
-/// limit reached any fork of its own fails, and busybox sh exits on that. It
-/// counts the processes it sees through /proc with a glob (no fork) instead.
-const FORK_BOMB: &str = "f(){ f | f & }; f 2>/tmp/bomb.err
+/// The container's shell forks once, a subshell that starts the bomb, and nothing
+/// more: with the limit reached any fork of its own fails, and busybox sh exits on
+/// that. It counts the processes it sees through /proc with a glob (no fork) instead.
+const FORK_BOMB: &str = "f(){ f | f & }; (f) 2>/tmp/bomb.err &
 most=0; i=0
 while [ $i -lt 3000 ]; do set -- /proc/[0-9]*; [ $# -gt $most ] && most=$#; i=$((i+1)); done
 read -r refused < /tmp/bomb.err

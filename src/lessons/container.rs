@@ -260,9 +260,11 @@ impl ContainerLesson {
             &views::cgroup::render_cgroup(&cg.cgroup.dirs, &cg.read_all(&VIEW)),
         );
         stage.command("f(){ f | f & }; f      # a fork bomb, inside the container");
-        // `sleep` starts before the bomb and the shell only `wait`s after it: once the
-        // limit is reached any fork of the shell's own fails, and sh exits on that.
-        let bomb = "sleep 1000 & f(){ f | f & }; f 2>/dev/null; wait".to_string();
+        // The shell forks twice, `sleep` and a subshell that starts the bomb, then only
+        // `wait`s: once the limit is reached any fork of its own would fail, and a
+        // non-interactive sh exits on that. (Started by the shell itself, `f | f &`
+        // would be two forks, the second racing the first half of the bomb.)
+        let bomb = "sleep 1000 & f(){ f | f & }; (f) 2>/dev/null & wait".to_string();
         let mut spec = Spec::new(&root, &["sh".into(), "-c".into(), bomb]).with_hostname(HOSTNAME);
         runtime::put_in(&mut spec, &cg);
         let mut c = container::start(&spec)?;
