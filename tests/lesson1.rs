@@ -39,7 +39,7 @@ fn lesson_without_root_says_what_to_run() {
         )
         .unwrap();
     }
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let out = common::output_of(cmd.stdin(Stdio::null()));
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -309,7 +309,7 @@ fn an_error_mid_lesson_removes_everything() {
     unsafe {
         cmd.pre_exec(move || std::fs::write(&cg_procs, std::process::id().to_string()));
     }
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let out = common::output_of(cmd.stdin(Stdio::null()));
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{}\n{err}", stdout(&out));
     assert!(err.contains("fork"), "the error says what failed: {err}");
@@ -365,12 +365,11 @@ fn progress_under_sudo_belongs_to_the_learner() {
     let _g = serial();
     let sb = Sandbox::new();
     // As `sudo nslab check 1` would run for the user with uid 65534.
-    let out = sb
-        .cmd(&["check", "1", "--plain"])
-        .env("SUDO_UID", "65534")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = common::output_of(
+        sb.cmd(&["check", "1", "--plain"])
+            .env("SUDO_UID", "65534")
+            .stdin(Stdio::null()),
+    );
     assert!(
         out.status.code().is_some_and(|c| c <= 1),
         "{}",
@@ -403,7 +402,7 @@ fn step_e_shell_is_pid_1_and_its_system_calls_are_shown() {
         .unwrap()
         .write_all(b"set -- /proc/[0-9]*; echo inside=$$ procs=$#\nexit 3\n")
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::finish_within(child, common::RUN_LIMIT, "lesson 1 --step e");
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", common::stderr(&out));
     assert!(
@@ -421,4 +420,25 @@ fn step_e_shell_is_pid_1_and_its_system_calls_are_shown() {
         "in the order made: {text}"
     );
     assert_nothing_left(&sb, &[]);
+}
+
+#[test]
+fn a_command_past_its_time_limit_is_interrupted_and_fails_the_test() {
+    let child = std::process::Command::new("sleep")
+        .arg("30")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start = std::time::Instant::now();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        common::finish_within(child, std::time::Duration::from_millis(200), "sleep 30")
+    }));
+    assert!(r.is_err(), "the helper fails the test");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the command was stopped and reaped"
+    );
 }

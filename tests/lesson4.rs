@@ -569,7 +569,7 @@ fn an_error_mid_lesson_removes_everything() {
             std::fs::write(&cg_procs, std::process::id().to_string())
         });
     }
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let out = common::output_of(cmd.stdin(Stdio::null()));
     let err = common::stderr(&out);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}\n{err}");

@@ -363,7 +363,7 @@ fn lesson_transcript() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let out = child.wait_with_output().unwrap();
+    let out = common::finish_within(child, common::RUN_LIMIT, "lesson 5 --yes");
     let text = stdout(&out);
     assert_eq!(
         out.status.code(),

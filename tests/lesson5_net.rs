@@ -382,7 +382,10 @@ fn two_runs_with_net_at_once_get_different_subnets() {
         .unwrap()
     };
     let (a, b) = (spawn(), spawn());
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let (a, b) = (
+        common::finish_within(a, common::RUN_LIMIT, "run --net"),
+        common::finish_within(b, common::RUN_LIMIT, "run --net"),
+    );
     assert_eq!(a.status.code(), Some(0), "{}", common::stderr(&a));
     assert_eq!(b.status.code(), Some(0), "{}", common::stderr(&b));
     let (sa, sb_) = (stdout(&a), stdout(&b));
@@ -482,11 +485,10 @@ fn run_net_ctrl_c_and_a_failed_start_leave_nothing() {
     assert!(sb.run_files().is_empty(), "{:?}", sb.run_files());
 
     // The network is made, then the command cannot start: everything goes all the same.
-    let out = sb
-        .cmd(&["run", "--net", "--trace", "--", "nslabt-no-such-command"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = common::output_of(
+        sb.cmd(&["run", "--net", "--trace", "--", "nslabt-no-such-command"])
+            .stdin(Stdio::null()),
+    );
     let err = common::stderr(&out);
     assert_eq!(out.status.code(), Some(127), "{err}");
     let failed_if = host_end_in(&err).expect("the failed run made a host end");

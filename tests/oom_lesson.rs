@@ -1,6 +1,8 @@
 //! Lesson 3 run as a learner runs it: the `nslab` binary, as root, on this machine.
 //! Each run gets its own ledger directory, so `nslab cleanup` here sees only these runs.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -119,10 +121,7 @@ fn root_lesson_3_transcript_and_nothing_left() {
     // The transcript shows nslab making its `nslab` parent: an empty one left by an earlier
     // run of these tests would hide that (only nslab makes directories of that name).
     let _ = std::fs::remove_dir(own_memory_dir().join("nslab"));
-    let out = env
-        .nslab(&["--plain", "lesson", "3", "--yes"])
-        .output()
-        .unwrap();
+    let out = common::output_of(&mut env.nslab(&["--plain", "lesson", "3", "--yes"]));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -253,7 +252,7 @@ fn root_kill_9_then_cleanup_removes_nslabs_cgroup_and_spares_the_learners() {
     assert!(dir.exists(), "a killed run leaves its cgroup to cleanup");
     assert_eq!(env.run_files().len(), 1, "the dead run's ledger is kept");
 
-    let out = env.nslab(&["--plain", "cleanup"]).output().unwrap();
+    let out = common::output_of(&mut env.nslab(&["--plain", "cleanup"]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
@@ -269,10 +268,8 @@ fn root_kill_9_then_cleanup_removes_nslabs_cgroup_and_spares_the_learners() {
 #[test]
 fn check_3_without_a_cgroup_shows_where_to_look_on_this_machine() {
     let env = Env::new();
-    let out = env
-        .nslab(&["check", "3", "--cgroup", "nslabt-none", "--json"])
-        .output()
-        .unwrap();
+    let out =
+        common::output_of(&mut env.nslab(&["check", "3", "--cgroup", "nslabt-none", "--json"]));
     let memory_controller = std::fs::read_to_string("/proc/cgroups")
         .unwrap_or_default()
         .lines()

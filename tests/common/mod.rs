@@ -35,6 +35,64 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_nslab")
 }
 
+/// Longer than any one nslab command of the tests takes on a busy machine.
+pub const RUN_LIMIT: Duration = Duration::from_secs(240);
+
+/// Wait for `child` (its output read meanwhile, so it never blocks on a full pipe), at
+/// most `limit`. Past that, Ctrl-C, so that nslab removes what it made, then SIGKILL a
+/// while later, and the test fails: a hang costs minutes, not the whole CI run.
+pub fn finish_within(mut child: Child, limit: Duration, what: &str) -> Output {
+    use std::io::Read;
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for nslab") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            let grace = Instant::now();
+            while grace.elapsed() < Duration::from_secs(20) {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`nslab {what}` ran longer than {limit:?}: interrupted");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// `cmd` run to its end as [`Command::output`] does, at most [`RUN_LIMIT`].
+pub fn output_of(cmd: &mut Command) -> Output {
+    let what = format!("{:?}", cmd.get_args().collect::<Vec<_>>());
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting nslab");
+    finish_within(child, RUN_LIMIT, &what)
+}
+
 /// A private place for this test's progress file and ledger.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
@@ -68,15 +126,11 @@ impl Sandbox {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running nslab")
+        self.run_to_end(args).0
     }
 
-    /// [`Sandbox::run`], also giving nslab's PID (to look for what it may have left):
-    /// exit code, stdout, stderr, PID.
-    pub fn run_with_pid(&self, args: &[&str]) -> (i32, String, String, u32) {
+    /// nslab with `args` to its end (at most [`RUN_LIMIT`]): its output and PID.
+    fn run_to_end(&self, args: &[&str]) -> (Output, u32) {
         let child = self
             .cmd(args)
             .stdin(Stdio::null())
@@ -85,7 +139,13 @@ impl Sandbox {
             .spawn()
             .expect("running nslab");
         let pid = child.id();
-        let out = child.wait_with_output().expect("running nslab");
+        (finish_within(child, RUN_LIMIT, &args.join(" ")), pid)
+    }
+
+    /// [`Sandbox::run`], also giving nslab's PID (to look for what it may have left):
+    /// exit code, stdout, stderr, PID.
+    pub fn run_with_pid(&self, args: &[&str]) -> (i32, String, String, u32) {
+        let (out, pid) = self.run_to_end(args);
         (
             out.status.code().unwrap_or(-1),
             stdout(&out),
