@@ -93,7 +93,8 @@ fn container(net: bool, root: &TestRootfs) -> (Learner, i32) {
 }
 
 /// What the learner's commands made on the host: the veth's host end and the NAT rule;
-/// removed on drop, and the `ip nat` table too when iptables created it.
+/// removed on drop, and the `ip nat` table too when iptables created it and nothing else
+/// uses it.
 struct HostGuard {
     host_if: String,
     /// Other host links the test made (a bridge).
@@ -127,6 +128,11 @@ impl HostGuard {
             "POSTROUTING -s {subnet} ! -o {} -j MASQUERADE",
             self.host_if
         );
+        // The same rule left by this test's own earlier run (killed): its subnet and link
+        // name are this test's.
+        let _ = sh(&format!(
+            "while iptables -t nat -C {rule} 2>/dev/null; do iptables -t nat -D {rule}; done"
+        ));
         self.rule = Some(rule.clone());
         must(&format!("iptables -t nat -A {rule}"));
     }
@@ -137,7 +143,13 @@ impl Drop for HostGuard {
         if let Some(rule) = &self.rule {
             let _ = sh(&format!("iptables -t nat -D {rule}"));
         }
-        if !self.nat_table_existed && has_ip_nat_table() {
+        // The table iptables made for the rule goes too, unless something else has put a
+        // rule of its own there meanwhile.
+        let other_rules = sh("iptables -t nat -S")
+            .1
+            .lines()
+            .any(|l| l.starts_with("-A "));
+        if !self.nat_table_existed && has_ip_nat_table() && !other_rules {
             let _ = sh("nft delete table ip nat");
         }
         let _ = sh(&format!("ip link del {} 2>/dev/null", self.host_if));
