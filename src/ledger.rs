@@ -32,6 +32,17 @@ pub enum Resource {
 }
 
 impl Resource {
+    /// The `kind` of each variant in a run file (kept whole by a test).
+    pub const KINDS: [&'static str; 7] = [
+        "process",
+        "cgroup",
+        "mount",
+        "net_ns",
+        "link",
+        "dir",
+        "nft_table",
+    ];
+
     pub fn describe(&self) -> String {
         match self {
             Resource::Process { pid, .. } => format!("process {pid}"),
@@ -156,17 +167,8 @@ impl Serialize for RunFile {
 
 /// How cleanup names an entry it leaves alone, and why.
 fn describe_unknown(entry: &serde_json::Value) -> String {
-    const KNOWN: [&str; 7] = [
-        "process",
-        "cgroup",
-        "mount",
-        "net_ns",
-        "link",
-        "dir",
-        "nft_table",
-    ];
     match entry.get("kind").and_then(|k| k.as_str()) {
-        Some(kind) if KNOWN.contains(&kind) => format!(
+        Some(kind) if Resource::KINDS.contains(&kind) => format!(
             "a {kind} entry with fields this nslab does not know or lacking some (a newer nslab wrote it, or it is damaged)"
         ),
         Some(kind) => {
@@ -434,6 +436,48 @@ pub fn is_recorded(path: &std::path::Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_of_resource_is_known_to_cleanup() {
+        let samples = [
+            Resource::Process {
+                pid: 1,
+                start_time: 1,
+            },
+            Resource::Cgroup { path: "/x".into() },
+            Resource::Mount { path: "/x".into() },
+            Resource::NetNs { name: "x".into() },
+            Resource::Link { name: "x".into() },
+            Resource::Dir { path: "/x".into() },
+            Resource::NftTable {
+                family: "ip".into(),
+                name: "x".into(),
+            },
+        ];
+        for r in &samples {
+            // A new variant breaks this match: add a sample of it above and its kind to
+            // Resource::KINDS.
+            match r {
+                Resource::Process { .. }
+                | Resource::Cgroup { .. }
+                | Resource::Mount { .. }
+                | Resource::NetNs { .. }
+                | Resource::Link { .. }
+                | Resource::Dir { .. }
+                | Resource::NftTable { .. } => {}
+            }
+        }
+        let kinds: Vec<String> = samples
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r).unwrap()["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(kinds, Resource::KINDS);
+    }
 
     fn ledger_in(dir: &std::path::Path) -> Ledger {
         Ledger {
