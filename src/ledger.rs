@@ -437,26 +437,25 @@ pub fn is_recorded(path: &std::path::Path) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_kind_of_resource_is_known_to_cleanup() {
-        let samples = [
+    /// One entry of each kind. A new variant breaks the match below: add an entry of it
+    /// here and its kind to [`Resource::KINDS`].
+    fn one_of_each() -> [Resource; 7] {
+        let all = [
             Resource::Process {
                 pid: 1,
-                start_time: 1,
+                start_time: 2,
             },
-            Resource::Cgroup { path: "/x".into() },
-            Resource::Mount { path: "/x".into() },
-            Resource::NetNs { name: "x".into() },
-            Resource::Link { name: "x".into() },
-            Resource::Dir { path: "/x".into() },
+            Resource::Cgroup { path: "/a".into() },
+            Resource::Mount { path: "/a".into() },
+            Resource::NetNs { name: "n".into() },
+            Resource::Link { name: "l".into() },
+            Resource::Dir { path: "/a".into() },
             Resource::NftTable {
                 family: "ip".into(),
-                name: "x".into(),
+                name: "t".into(),
             },
         ];
-        for r in &samples {
-            // A new variant breaks this match: add a sample of it above and its kind to
-            // Resource::KINDS.
+        for r in &all {
             match r {
                 Resource::Process { .. }
                 | Resource::Cgroup { .. }
@@ -467,6 +466,12 @@ mod tests {
                 | Resource::NftTable { .. } => {}
             }
         }
+        all
+    }
+
+    #[test]
+    fn every_kind_of_resource_is_known_to_cleanup() {
+        let samples = one_of_each();
         let kinds: Vec<String> = samples
             .iter()
             .map(|r| {
@@ -580,21 +585,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_known_to_cleanup_and_fields_it_does_not_know_are_left_alone() {
-        for r in [
-            Resource::Process {
-                pid: 1,
-                start_time: 2,
-            },
-            Resource::Cgroup { path: "/a".into() },
-            Resource::Mount { path: "/a".into() },
-            Resource::NetNs { name: "n".into() },
-            Resource::Link { name: "l".into() },
-            Resource::Dir { path: "/a".into() },
-            Resource::NftTable {
-                family: "ip".into(),
-                name: "t".into(),
-            },
-        ] {
+        for r in one_of_each() {
             let mut v = serde_json::to_value(&r).unwrap();
             assert!(
                 !describe_unknown(&v).contains("does not know (a newer"),

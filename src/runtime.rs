@@ -230,13 +230,7 @@ fn limited_controllers(limits: &Limits) -> Vec<&'static str> {
 
 /// Put a container into `cg` (its directories whose controllers hold a limit).
 pub fn put_in(spec: &mut Spec, cg: &NslabCgroup) {
-    let dirs = limited_dirs(cg);
-    spec.cgroup_dirs = dirs.iter().map(|d| d.path.clone()).collect();
-    spec.cgroup_controllers = dirs
-        .iter()
-        .flat_map(|d| d.controllers.iter().cloned())
-        .filter(|c| LIMITED.contains(&c.as_str()))
-        .collect();
+    spec.cgroup_dirs = limited_dirs(cg).iter().map(|d| d.path.clone()).collect();
 }
 
 const LIMITED: [&str; 3] = ["memory", "cpu", "pids"];

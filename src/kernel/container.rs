@@ -82,8 +82,8 @@ pub struct Spec {
     /// cgroup directories (one per v1 hierarchy, or one v2 directory) PID 1 is in before
     /// it executes the command, so everything the command starts is inside.
     pub cgroup_dirs: Vec<PathBuf>,
-    /// The controllers of the cgroup PID 1 joins (of `cgroup_dirs`, or of the one
-    /// [`start_with`] makes): PID 1 keeps a handle on the hierarchies holding them.
+    /// The controllers of the cgroup [`start_with`] makes, not known as directories yet:
+    /// PID 1 keeps a handle on the hierarchies holding them (and on those of `cgroup_dirs`).
     pub cgroup_controllers: Vec<String>,
     pub root_mode: RootMode,
     /// Also a new network namespace (only `lo`, down, until a veth is moved in).
