@@ -35,9 +35,11 @@ impl Stage<'_> {
         self.ui.command(cmd);
     }
 
-    /// Show the system calls made since the last call.
-    pub fn syscalls(&self) {
-        self.ui.syscalls(&trace::take());
+    /// Show the system calls made since the last call; returns them.
+    pub fn syscalls(&self) -> Vec<String> {
+        let calls = trace::take();
+        self.ui.syscalls(&calls);
+        calls
     }
 
     pub fn view(&self, label: &str, body: &str) {

@@ -46,6 +46,17 @@ fn own_cgroup_dir(controller: &str) -> Option<PathBuf> {
     Some(Path::new("/sys/fs/cgroup").join(v2.trim_start_matches('/')))
 }
 
+/// How many CPUs this test (and so the nslab it starts) may run on.
+fn allowed_cpus() -> usize {
+    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .map(|set| {
+            (0..nix::sched::CpuSet::count())
+                .filter(|&c| set.is_set(c).unwrap_or(false))
+                .count()
+        })
+        .unwrap_or(1)
+}
+
 fn is_v2() -> bool {
     !Path::new("/sys/fs/cgroup/memory").is_dir()
 }
@@ -227,6 +238,82 @@ fn run_passes_on_the_exit_status_and_leaves_nothing() {
     assert_run_left_nothing(&sb, pid);
 }
 
+/// The test thread's own CPU affinity, as /proc lists it (`0-1`), and so the one of the
+/// nslab it starts.
+fn own_cpus_allowed_list() -> String {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    cpus_allowed_list(&status).unwrap().to_string()
+}
+
+fn cpus_allowed_list(status: &str) -> Option<&str> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(str::trim)
+}
+
+/// Puts the test thread's CPU affinity back when dropped, even if the test fails.
+struct AffinityGuard(nix::sched::CpuSet);
+
+impl Drop for AffinityGuard {
+    fn drop(&mut self) {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &self.0);
+    }
+}
+
+#[test]
+fn run_gives_the_command_the_cpus_nslab_had() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let show = [
+        "run",
+        "--trace",
+        "--",
+        "sh",
+        "-c",
+        "grep Cpus_allowed_list /proc/self/status",
+    ];
+    let own = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+    let _restore = AffinityGuard(own);
+
+    // PID 1 keeps off nslab's CPU while both work, then takes back every CPU it had.
+    let (code, out, err, pid) = sb.run_with_pid(&show);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        cpus_allowed_list(&out),
+        Some(own_cpus_allowed_list().as_str()),
+        "{out}"
+    );
+    let moves: Vec<&str> = err
+        .lines()
+        .filter(|l| l.trim_start().starts_with("sched_setaffinity(0, "))
+        .collect();
+    if allowed_cpus() > 1 {
+        assert_eq!(moves.len(), 2, "off nslab's CPU and back: {err}");
+        assert!(moves.iter().all(|l| l.ends_with(") = 0")), "{err}");
+    } else {
+        assert!(moves.is_empty(), "one CPU: nowhere to move to: {err}");
+    }
+    assert_run_left_nothing(&sb, pid);
+
+    // Started on one CPU (`taskset -c N nslab run …`): nowhere else to go, and the command
+    // runs on that CPU too.
+    let cpu = nix::sched::sched_getcpu().unwrap();
+    let mut one = nix::sched::CpuSet::new();
+    one.set(cpu).unwrap();
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &one).unwrap();
+    let (code, out, err, pid) = sb.run_with_pid(&show);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        cpus_allowed_list(&out),
+        Some(cpu.to_string().as_str()),
+        "{out}"
+    );
+    assert!(!err.contains("sched_setaffinity"), "{err}");
+    assert_run_left_nothing(&sb, pid);
+}
+
 /// The container's shell forks once, a subshell that starts the bomb, and nothing
 /// more: with the limit reached any fork of its own fails, and busybox sh exits on
 /// that. It counts the processes it sees through /proc with a glob (no fork) instead.
@@ -391,6 +478,24 @@ fn lesson_transcript() {
         matches!(numbers[..], [now, 20, refused, ..] if (2..=20).contains(&now) && refused > 0),
         "{held}"
     );
+    // With a second CPU to go to, PID 1 keeps off nslab's while both work (each container
+    // started: steps b, c and d), and the lesson says why once.
+    let moves = text.matches("  sched_setaffinity(0, 128, [").count();
+    let containers = text.matches("  execve(").count();
+    if allowed_cpus() > 1 {
+        assert!(containers > 0, "{text}");
+        assert_eq!(
+            moves,
+            2 * containers,
+            "a move off nslab's CPU and back per container: {text}"
+        );
+        assert!(
+            text.contains("» The two sched_setaffinity lines are for speed"),
+            "{text}"
+        );
+    } else {
+        assert_eq!(moves, 0, "one CPU: nowhere to move to: {text}");
+    }
     // The parts that depend on this machine are redacted; the structure must not change.
     // The first escape lands in the host's / (this machine's listing); the second does not.
     let mut escapes = 0;
@@ -410,6 +515,9 @@ fn lesson_transcript() {
     insta::with_settings!({snapshot_suffix => if is_v2() { "v2" } else { "v1" }, filters => vec![
         // nslab's parent cgroups are shared with other runs: made or removed only sometimes.
         (r#"(?m)^  (mkdir|rmdir)\("[^"]*/nslab"[^\n]*\n"#, ""),
+        // Only with a second CPU (counted above).
+        (r"(?m)^  sched_setaffinity\(.*\n", ""),
+        (r"(?m)^» The two sched_setaffinity lines .*\n", ""),
         (r"/sys/fs/cgroup/[^ \n]*?/nslab/", "[cgroup]/nslab/"),
         // A PID's digits: the length written varies with it.
         (r#"cgroup.procs>, "\d+", \d+\) = \d+"#, r#"cgroup.procs>, "[pid]", [len]) = [len]"#),

@@ -15,8 +15,8 @@
 //! PID 1 builds its whole root before it needs the cgroup: it keeps a descriptor on each
 //! cgroup filesystem it will join through, so that after pivot_root, with the host's tree
 //! gone, it still reaches the directories nslab has been making meanwhile. On a machine
-//! with two CPUs the two halves overlap, and only the joins and `execve` follow nslab's
-//! go-ahead.
+//! with two CPUs the two halves overlap (PID 1 keeps off nslab's CPU meanwhile: see
+//! [`OffNslabCpu`]), and only the joins and `execve` follow nslab's go-ahead.
 //!
 //! With `Spec::join_netns` (`nslab run --net`) PID 1 first `setns`es into a network
 //! namespace nslab has already wired (veth, route, NAT), so the network is there before
@@ -295,10 +295,11 @@ fn start_inner(
     let cgroup_fd = born_in.as_deref().map(open_cgroup_dir).transpose()?;
     let gave_terminal = own_terminal_foreground();
     let spec_for_child = spec.clone();
+    let nslab_cpu = nix::sched::sched_getcpu().ok();
     let (mut child, born) = match sys::clone_recorded(
         spec.clone_flags(),
         cgroup_fd.as_ref().map(|f| f.as_fd()),
-        move |io| pid1_main(&spec_for_child, gave_terminal, io),
+        move |io| pid1_main(&spec_for_child, gave_terminal, nslab_cpu, io),
     ) {
         Ok(started) => started,
         Err(e) => {
@@ -463,10 +464,16 @@ fn join_file(dir: &Path) -> PathBuf {
 /// PID 1, from its first instruction in the new namespaces: its mounts and hostname, the
 /// new root, the cgroups nslab names (through the cgroup filesystems it kept open), then
 /// the command. Returns only on failure.
-fn pid1_main(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
+fn pid1_main(
+    spec: &Spec,
+    take_terminal: bool,
+    nslab_cpu: Option<usize>,
+    io: &mut sys::ChildIo,
+) -> i32 {
     // Lines nslab recorded before the clone were copied into this process: not ours to send.
     trace::take();
-    let err = match pid1_setup(spec, take_terminal, io) {
+    let off_nslab_cpu = nslab_cpu.and_then(OffNslabCpu::leave);
+    let err = match pid1_setup(spec, take_terminal, off_nslab_cpu, io) {
         Err(e) => e,
         Ok((path, argv, envp, call)) => {
             io.send_all(&[
@@ -492,6 +499,46 @@ fn pid1_main(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> i32 {
         Report::Failed(err),
     ]);
     127
+}
+
+/// PID 1 off nslab's CPU while it builds its root and nslab makes the cgroup.
+///
+/// A new process is usually placed on its parent's CPU, where it preempts the parent, and
+/// is often woken there again (after `umount2`, which waits for an RCU grace period). The
+/// scheduler then leaves it there, as a task that ran within the last half millisecond
+/// still has a warm cache, so the two would take turns on one CPU while another idles:
+/// half a millisecond more per start, measured on two CPUs. PID 1 therefore moves off
+/// nslab's CPU first, and back to the CPUs it started with (its cgroup's, or nslab's,
+/// which the command then inherits as after any fork) once its root is built.
+struct OffNslabCpu {
+    /// PID 1's own affinity when it started.
+    own: nix::sched::CpuSet,
+}
+
+impl OffNslabCpu {
+    /// In PID 1: leave `nslab_cpu` if another CPU is allowed. Only a matter of speed: a
+    /// failure is in the trace and nothing more.
+    fn leave(nslab_cpu: usize) -> Option<OffNslabCpu> {
+        let own = nix::sched::sched_getaffinity(Pid::from_raw(0)).ok()?;
+        let mut elsewhere = own;
+        elsewhere.unset(nslab_cpu).ok()?;
+        if sys::cpu_list(&elsewhere).is_empty() {
+            return None;
+        }
+        sys::set_affinity(0, &elsewhere).ok()?;
+        Some(OffNslabCpu { own })
+    }
+
+    /// In PID 1: back to the CPUs it started with, before the command can inherit fewer.
+    fn restore(self) -> Result<(), StartError> {
+        sys::set_affinity(0, &self.own).map_err(|e| {
+            failure(
+                "sched_setaffinity",
+                format!("restoring PID 1's CPUs: {}", e.desc()),
+                Some(e),
+            )
+        })
+    }
 }
 
 /// The cgroup filesystems PID 1 keeps open across the change of root: nslab makes the
@@ -647,7 +694,12 @@ fn set_hostname(name: &str) -> Result<(), StartError> {
     )
 }
 
-fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result<Exec, StartError> {
+fn pid1_setup(
+    spec: &Spec,
+    take_terminal: bool,
+    off_nslab_cpu: Option<OffNslabCpu>,
+    io: &mut sys::ChildIo,
+) -> Result<Exec, StartError> {
     if let Some(fd) = spec.join_netns {
         // SAFETY: a descriptor nslab opened and keeps open while the container starts;
         // this process has its own copy of it.
@@ -769,7 +821,10 @@ fn pid1_setup(spec: &Spec, take_terminal: bool, io: &mut sys::ChildIo) -> Result
     );
     let exec = (c(&path)?, argv, envp, call);
     // The root is ready: what is left before execve is joining the cgroup nslab has been
-    // making meanwhile.
+    // making meanwhile. nslab is about to wait too, so PID 1 may share its CPU again.
+    if let Some(off) = off_nslab_cpu {
+        off.restore()?;
+    }
     join_cgroups(io, &held)?;
     drop(held);
     Ok(exec)
@@ -1141,6 +1196,39 @@ mod tests {
     use super::*;
     use crate::kernel::procs;
     use crate::ledger::Resource;
+
+    #[test]
+    fn pid1_leaves_nslab_s_cpu_and_takes_back_what_it_had() {
+        // This test's thread stands in for PID 1; the affinity is the thread's own.
+        let own = nix::sched::sched_getaffinity(Pid::from_raw(0)).unwrap();
+        let cpus = sys::cpu_list(&own);
+        let nslab_cpu = cpus[0];
+        trace::take();
+        let Some(off) = OffNslabCpu::leave(nslab_cpu) else {
+            assert_eq!(cpus.len(), 1, "with {cpus:?} there is another CPU to go to");
+            assert!(trace::take().is_empty(), "nothing tried with one CPU");
+            return;
+        };
+        let away = nix::sched::sched_getaffinity(Pid::from_raw(0)).unwrap();
+        let restored = off.restore();
+        let back = nix::sched::sched_getaffinity(Pid::from_raw(0)).unwrap();
+        assert_eq!(sys::cpu_list(&away), cpus[1..].to_vec());
+        assert!(restored.is_ok());
+        assert_eq!(sys::cpu_list(&back), cpus);
+        let list = |c: &[usize]| {
+            c.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(
+            trace::take(),
+            [
+                format!("sched_setaffinity(0, 128, [{}]) = 0", list(&cpus[1..])),
+                format!("sched_setaffinity(0, 128, [{}]) = 0", list(&cpus)),
+            ]
+        );
+    }
 
     #[test]
     fn parses_mountinfo_lines() {

@@ -163,27 +163,17 @@ impl CpuHog {
 
 /// The CPUs this process may run on (its affinity mask), lowest first.
 pub fn allowed_cpus() -> Vec<usize> {
-    use nix::sched::{sched_getaffinity, CpuSet};
-    let Ok(set) = sched_getaffinity(nix::unistd::Pid::from_raw(0)) else {
-        return vec![0];
-    };
-    (0..CpuSet::count())
-        .filter(|&i| set.is_set(i).unwrap_or(false))
-        .collect()
+    match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
+        Ok(set) => sys::cpu_list(&set),
+        Err(_) => vec![0],
+    }
 }
 
 /// Pin `pid` to one CPU (`taskset -p -c CPU PID`), recorded as strace shows it.
 pub fn pin_to_cpu(pid: i32, cpu: usize) -> Result<()> {
-    use nix::sched::{sched_setaffinity, CpuSet};
-    let mut set = CpuSet::new();
+    let mut set = nix::sched::CpuSet::new();
     set.set(cpu).context("CPU number out of range")?;
-    let r = sched_setaffinity(nix::unistd::Pid::from_raw(pid), &set);
-    trace::syscall(format!(
-        "sched_setaffinity({pid}, {}, [{cpu}]) = {}",
-        std::mem::size_of::<CpuSet>(),
-        sys::errno_result(&r)
-    ));
-    r.with_context(|| format!("sched_setaffinity({pid}, [{cpu}])"))
+    sys::set_affinity(pid, &set).with_context(|| format!("sched_setaffinity({pid}, [{cpu}])"))
 }
 
 /// CPU time a process has used so far, in ns: the sum over its threads of the scheduler's

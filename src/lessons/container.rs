@@ -141,7 +141,7 @@ impl ContainerLesson {
             root.display()
         ));
         let c = container::start(&Spec::new(&root, &sleeper()).with_hostname(HOSTNAME))?;
-        stage.syscalls();
+        let calls = stage.syscalls();
         let host = container::mountinfo_of(std::process::id() as i32)?;
         let inside = container::mountinfo_of(c.pid1)?;
         stage.view(
@@ -163,6 +163,14 @@ impl ContainerLesson {
             host.len(),
             inside.len()
         ));
+        if calls.iter().any(|c| c.starts_with("sched_setaffinity")) {
+            stage.say(
+                "The two sched_setaffinity lines are for speed, not isolation: while PID 1 builds its root \
+                 and nslab prepares the rest, PID 1 keeps off the CPU nslab is on, so the two work side by \
+                 side instead of taking turns. It takes back its CPUs before the command starts, which \
+                 inherits them as after any fork.",
+            );
+        }
         self.running = Some(c);
         Ok(())
     }
