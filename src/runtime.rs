@@ -1,7 +1,7 @@
 //! `nslab run`: the small container runtime lesson 5 builds, usable on its own.
 //!
 //! A root filesystem (built from the host, or `--rootfs DIR`), a cgroup with the limits
-//! asked for, then [`kernel::container::start`]; the command's exit status is passed on and
+//! asked for, then [`crate::kernel::container::start`]; the command's exit status is passed on and
 //! everything is torn down afterwards, also on an error or Ctrl-C (and by `nslab cleanup`
 //! after `kill -9`). The container's own mounts live in its private mount namespace and go
 //! with it.
