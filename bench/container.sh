@@ -200,9 +200,10 @@ Where the time goes: \`nslab\` is one static executable (\`cargo build-static\`,
 README builds it), so its start loads no shared library. \`nslab run\` makes PID 1 with one
 clone(2) that carries the namespace flags, and creates the cgroup (on v1 a directory per
 hierarchy, under nslab's shared \`nslab\` parent, made and removed when no other run uses
-it) while PID 1 builds its whole root, pivot_root included: PID 1 keeps a descriptor on
-each cgroup filesystem it joins through, so only the joins and the execve wait for the
-cgroup. PID 1 joins on v1 by writing \`0\` to \`tasks\`: a move of the calling thread only, which the
+it) while PID 1 builds its whole root, pivot_root included, on another CPU (it moves off
+nslab's CPU first and back before the command starts: a new process is otherwise often put
+on its parent's CPU, and the two take turns there). PID 1 keeps a descriptor on each cgroup
+filesystem it joins through, so only the joins and the execve wait for the cgroup. PID 1 joins on v1 by writing \`0\` to \`tasks\`: a move of the calling thread only, which the
 kernel makes without the system-wide lock that a \`cgroup.procs\` write takes and waits an RCU
 grace period for (7 to 20 ms on this machine). runc pays that wait (it writes
 \`cgroup.procs\` in every v1 hierarchy mounted), the start of its Go runtime twice and its
