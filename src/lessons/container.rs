@@ -282,7 +282,8 @@ impl ContainerLesson {
                 "On cgroup v1 nslab joins with `echo 0 > tasks` in each hierarchy rather than \
                  `echo $$ > cgroup.procs`: `tasks` moves only the calling thread (0 = itself), which the \
                  kernel does without the system-wide lock a `cgroup.procs` write takes, and waits an RCU \
-                 grace period for (often 10 ms or more). A process just cloned has one thread, so it is the same move. \
+                 grace period for (the kernel's wait until every CPU is past any use of the old state; \
+                 often 10 ms or more). A process just cloned has one thread, so it is the same move. \
                  The joins come after pivot_root: PID 1 opened each cgroup filesystem beforehand (the O_PATH \
                  openat lines) and reaches its cgroup through those: the cgroup need not exist before PID 1's \
                  root is ready, and `nslab run` makes it meanwhile.",
@@ -291,7 +292,8 @@ impl ContainerLesson {
             stage.say(
                 "On cgroup v2 nslab does not move PID 1 at all: clone3 with CLONE_INTO_CGROUP and a \
                  descriptor of the cgroup's directory (Linux 5.7) creates it inside. `echo $$ > cgroup.procs` \
-                 would take a system-wide lock that first waits for an RCU grace period (often 10 ms or more).",
+                 would take a system-wide lock that first waits for an RCU grace period (the kernel's wait \
+                 until every CPU is past any use of the old state; often 10 ms or more).",
             );
         }
         sys::sleep(Duration::from_secs(2))?;
