@@ -16,7 +16,9 @@ fn root_or_skip(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    eprintln!("skipping {test}: needs root (the lesson makes cgroups and OOM-kills a hog)");
+    common::skip_or_fail(&format!(
+        "{test} needs root (the lesson makes cgroups and OOM-kills a hog)"
+    ));
     false
 }
 

@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn root_an_nslab_parent_left_by_another_run_goes_with_the_last_cgroup() {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipping: needs root (creates real cgroups)");
+            crate::testing::skip("needs root (creates real cgroups)");
             return;
         }
         let layout = crate::kernel::cgroup::Layout::read().unwrap();

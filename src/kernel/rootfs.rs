@@ -515,7 +515,9 @@ mod tests {
     #[test]
     fn static_busybox_is_static() {
         if !Path::new(BUSYBOX).exists() {
-            eprintln!("skipped: {BUSYBOX} absent (apt-get install busybox-static)");
+            crate::testing::skip(&format!(
+                "{BUSYBOX} absent (test.sh installs busybox-static)"
+            ));
             return;
         }
         let info = parse_elf(&std::fs::read(BUSYBOX).unwrap()).unwrap();
