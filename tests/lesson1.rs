@@ -187,7 +187,7 @@ fn exercise_passes_with_a_user_namespace_too() {
     require_root!();
     let _g = serial();
     let sb = Sandbox::new();
-    let learner = Learner::start(&[
+    let mut learner = Learner::start(&[
         "unshare",
         "--user",
         "--map-root-user",
@@ -199,7 +199,7 @@ fn exercise_passes_with_a_user_namespace_too() {
     assert!(wait_until(Duration::from_secs(5), || !learner
         .children()
         .is_empty()));
-    std::thread::sleep(Duration::from_millis(200));
+    learner.sync();
     let (code, text) = sb.check("1", &[]);
     assert_eq!(code, 0, "{text}");
 }
@@ -215,11 +215,11 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
 
     // Without --mount-proc: the shell's /proc is the host's.
     {
-        let l = Learner::start(&["unshare", "--pid", "--fork", "bash"]);
+        let mut l = Learner::start(&["unshare", "--pid", "--fork", "bash"]);
         assert!(wait_until(Duration::from_secs(5), || !l
             .children()
             .is_empty()));
-        std::thread::sleep(Duration::from_millis(200));
+        l.sync();
         sb.assert_check_fails_with("1", "no-mount-proc", "/proc inside: the host's");
     }
 
@@ -235,7 +235,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         assert!(wait_until(Duration::from_secs(5), || {
             std::fs::read_link(format!("/proc/{shell}/ns/pid_for_children")).is_ok()
         }));
-        std::thread::sleep(Duration::from_millis(200));
+        l.sync();
         let text = sb.assert_check_fails_with("1", "pid1-gone", "gone");
         assert!(text.contains(&format!("host PID {shell}")), "{text}");
     }

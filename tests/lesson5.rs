@@ -683,10 +683,6 @@ const ALL_NS: [&str; 6] = [
     "--mount-proc",
 ];
 
-fn settle() {
-    std::thread::sleep(Duration::from_millis(300));
-}
-
 #[test]
 fn exercise_passes_with_the_seeds_commands() {
     require_root!();
@@ -697,7 +693,7 @@ fn exercise_passes_with_the_seeds_commands() {
     let mut l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sh");
     l.type_line("mount -t proc proc /proc");
     l.type_line("hostname minicontainer");
-    settle();
+    l.sync();
     let (code, text) = sb.check("5", &[]);
     assert_eq!(code, 0, "{text}");
     let shell = l.children()[0];
@@ -726,19 +722,19 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         let cg = TestCgroup::new(true, true, true);
         let mut l = mini_container(&ALL_NS, Some(&cg), None, "/bin/sh");
         l.type_line("hostname nslabt-inside");
-        settle();
+        l.sync();
         sb.assert_check_fails_with("5", "no-root", "root directory: the host's /");
     }
     // No --uts: (the hostname is left alone, or it would rename the host).
     {
         let cg = TestCgroup::new(true, true, true);
-        let l = mini_container(
+        let mut l = mini_container(
             &["--pid", "--fork", "--mount", "--ipc", "--mount-proc"],
             Some(&cg),
             Some(&root),
             "/bin/sh",
         );
-        settle();
+        l.sync();
         sb.assert_check_fails_with("5", "no-uts", "UTS namespace: the host's");
         drop(l);
     }
@@ -752,7 +748,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
             "/bin/sh",
         );
         l.type_line("hostname minicontainer");
-        settle();
+        l.sync();
         sb.assert_check_fails_with("5", "no-ipc", "IPC namespace: the host's");
     }
     // No hostname set.
@@ -760,7 +756,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         let cg = TestCgroup::new(true, true, true);
         let mut l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sh");
         l.type_line("mount -t proc proc /proc");
-        settle();
+        l.sync();
         sb.assert_check_fails_with("5", "no-hostname", "hostname: the host's");
     }
     // No /proc inside.
@@ -768,14 +764,13 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         let cg = TestCgroup::new(true, true, true);
         let mut l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sh");
         l.type_line("hostname minicontainer");
-        settle();
+        l.sync();
         sb.assert_check_fails_with("5", "no-mount-proc", "/proc inside: none");
     }
     // PID 1 not a shell.
     {
         let cg = TestCgroup::new(true, true, true);
         let _l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sleep 1000");
-        settle();
         sb.assert_check_fails_with("5", "no-hostname", "PID 1 inside: `sleep`, not a shell");
     }
     // No cgroup joined.
@@ -783,7 +778,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         let mut l = mini_container(&ALL_NS, None, Some(&root), "/bin/sh");
         l.type_line("mount -t proc proc /proc");
         l.type_line("hostname minicontainer");
-        settle();
+        l.sync();
         sb.assert_check_fails_with(
             "5",
             "no-cgroup",
@@ -796,7 +791,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
         let mut l = mini_container(&ALL_NS, Some(&cg), Some(&root), "/bin/sh");
         l.type_line("mount -t proc proc /proc");
         l.type_line("hostname minicontainer");
-        settle();
+        l.sync();
         sb.assert_check_fails_with("5", "no-pids-limit", "pids limit: none");
     }
     // --pid at a process in the host's namespace; at no process.

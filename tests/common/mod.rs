@@ -328,21 +328,57 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub struct Learner {
     pub child: Child,
     pub stdin: Option<ChildStdin>,
+    /// The shell's output, line by line (read by a thread, so it never blocks on a full pipe).
+    lines: std::sync::mpsc::Receiver<String>,
+    syncs: u32,
 }
+
+/// How long a learner's shell may take to run what was typed: long, for a busy machine.
+const SHELL_ANSWER_LIMIT: Duration = Duration::from_secs(60);
 
 impl Learner {
     pub fn start(cmd: &[&str]) -> Learner {
-        let child = Command::new(cmd[0])
+        let mut child = Command::new(cmd[0])
             .args(&cmd[1..])
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
             .expect("starting the learner's command");
-        let mut l = Learner { stdin: None, child };
-        l.stdin = l.child.stdin.take();
-        l
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = BufReader::new(child.stdout.take().expect("stdout piped"));
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Learner {
+            child,
+            stdin,
+            lines,
+            syncs: 0,
+        }
+    }
+
+    /// Wait until the shell has run every line typed so far: it echoes a marker, which
+    /// comes back only once the lines before it are done (no fixed pause to guess).
+    pub fn sync(&mut self) {
+        self.syncs += 1;
+        let marker = format!("nslabt-synced-{}", self.syncs);
+        self.type_line(&format!("echo {marker}"));
+        let deadline = Instant::now() + SHELL_ANSWER_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line == marker => return,
+                Ok(_) => {}
+                Err(e) => panic!("the learner's shell did not answer {marker:?}: {e}"),
+            }
+        }
     }
 
     pub fn pid(&self) -> i32 {
