@@ -29,7 +29,7 @@ pub enum Command {
     List,
     /// Run a lesson: explanation, the real thing, before/after views, then the exercise.
     Lesson {
-        /// Lesson number or name (1 or pid).
+        /// Lesson number or name (1 or pid); `3b` for lesson 3's optional mystery.
         lesson: String,
         /// Run every step without pausing; skip steps that need you at the keyboard.
         #[arg(long, short = 'y')]
@@ -43,7 +43,8 @@ pub enum Command {
     },
     /// Judge your exercise on the live system.
     Check {
-        /// Lesson number or name; `5b` for lesson 5's bonus (the container's network).
+        /// Lesson number or name; `3b` for lesson 3's mystery (while `nslab lesson 3b`
+        /// runs), `5b` for lesson 5's bonus (the container's network).
         lesson: String,
         /// Machine-readable result: verdict, facts, diff and hint.
         #[arg(long)]

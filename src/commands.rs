@@ -96,13 +96,16 @@ pub fn run_lesson(
     step: Option<char>,
     limit: Option<&str>,
 ) -> Result<i32> {
-    let info = lesson(key)?;
+    let info = match lessons::bonus_lesson(key) {
+        Some(b) => b,
+        None => lesson(key)?,
+    };
     let limit = match limit {
         None => None,
         Some(_) if info.slug != "oom" => {
             return Err(Problem::usage(
                 "--limit is an option of lesson 3 (oom)",
-                format!("drop it: nslab lesson {}", info.number),
+                format!("drop it: nslab lesson {}", info.key()),
             ))
         }
         Some(text) => Some(lessons::oom::parse_limit_flag(text)?),
@@ -129,10 +132,7 @@ pub fn check(
     // A bonus (`5b`) has its own facts; it does not count as the lesson's exercise.
     let bonus = lessons::bonus(key);
     let info = lesson_or_bonus(key)?;
-    let name = match bonus {
-        Some(_) => format!("{}b", info.number),
-        None => info.number.to_string(),
-    };
+    let name = info.key();
     crate::error::require_root(&format!("check {name}"), &format!("nslab check {name}"))?;
     let obs = (info.check)(&CheckArgs { pid, cgroup })?;
     let report: CheckReport = checks::judge(info, obs);
@@ -171,7 +171,7 @@ pub fn hint(ui: &Ui, key: &str, id: Option<&str>) -> Result<i32> {
             ui.markdown(info.hint("general").unwrap_or(""));
             ui.say(&format!(
                 "`sudo nslab check {}` names what is wrong and shows the hint for it; all hint ids: {}",
-                info.number,
+                info.key(),
                 info.hint_ids().join(", ")
             ));
         }

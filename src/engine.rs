@@ -73,15 +73,15 @@ fn pause(ui: &Ui, next: &str) -> Result<bool> {
 /// Run lesson `info` from its first step (or `opts.start`).
 pub fn run(info: &'static LessonInfo, ui: &Ui, opts: RunOptions) -> Result<()> {
     crate::error::require_root(
-        &format!("lesson {}", info.number),
-        &format!("nslab lesson {}", info.number),
+        &format!("lesson {}", info.key()),
+        &format!("nslab lesson {}", info.key()),
     )?;
     let first = match opts.start {
         None => 0,
         Some(k) => info.steps.iter().position(|s| s.id == k).ok_or_else(|| {
             let ids: Vec<String> = info.steps.iter().map(|s| s.id.to_string()).collect();
             Problem::usage(
-                format!("lesson {} has no step '{k}'", info.number),
+                format!("lesson {} has no step '{k}'", info.key()),
                 format!("choose one of: {}", ids.join(", ")),
             )
         })?,
@@ -101,7 +101,7 @@ pub fn run(info: &'static LessonInfo, ui: &Ui, opts: RunOptions) -> Result<()> {
 
 fn run_steps(info: &'static LessonInfo, ui: &Ui, opts: RunOptions, first: usize) -> Result<()> {
     let mut lesson = (info.make)();
-    ui.title(&format!("Lesson {}: {}", info.number, info.title));
+    ui.title(&format!("Lesson {}: {}", info.key(), info.title));
     if first == 0 {
         ui.markdown(info.intro());
     }
@@ -119,20 +119,26 @@ fn run_steps(info: &'static LessonInfo, ui: &Ui, opts: RunOptions, first: usize)
         if step.interactive && opts.yes {
             ui.say(&format!(
                 "Skipped under --yes: it needs you at the keyboard (`sudo nslab lesson {} --step {}`).",
-                info.number, step.id
+                info.key(),
+                step.id
             ));
         } else {
             lesson.run_step(step.id, &mut stage)?;
             stage.syscalls();
         }
-        progress::record_step(info.number, step.id);
+        // A bonus is not its lesson: running it records no progress of the lesson.
+        if !info.is_bonus() {
+            progress::record_step(info.number, step.id);
+        }
         let next = info.steps.get(i + 1);
         if let (Some(next), false) = (next, opts.yes) {
             if !pause(ui, &format!("step {}", next.id))? {
                 stopped = true;
                 ui.say(&format!(
                     "Stopped before step {}. Continue later with `sudo nslab lesson {} --step {}`.",
-                    next.id, info.number, next.id
+                    next.id,
+                    info.key(),
+                    next.id
                 ));
                 break;
             }
@@ -140,7 +146,9 @@ fn run_steps(info: &'static LessonInfo, ui: &Ui, opts: RunOptions, first: usize)
     }
     drop(lesson);
     if !stopped {
-        progress::record_lesson_done(info.number);
+        if !info.is_bonus() {
+            progress::record_lesson_done(info.number);
+        }
         if let Some((heading, body)) = info.exercise() {
             ui.heading(heading);
             ui.markdown(body);

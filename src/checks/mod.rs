@@ -42,6 +42,8 @@ pub struct Observation {
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckReport {
     pub lesson: u32,
+    /// What was checked, as typed after `nslab check`: `3`, or a bonus such as `3b`.
+    pub exercise: String,
     pub slug: &'static str,
     pub passed: bool,
     pub verdict: &'static str,
@@ -81,6 +83,7 @@ pub fn judge(info: &LessonInfo, obs: Observation) -> CheckReport {
         .map(str::to_string);
     CheckReport {
         lesson: info.number,
+        exercise: info.key(),
         slug: info.slug,
         passed,
         verdict: if passed { "pass" } else { "not yet" },

@@ -170,6 +170,14 @@ impl MemoryHog {
         }
     }
 
+    /// Has the hog ended (a holding hog sends nothing more)? Reaps it if so.
+    pub fn ended(&mut self) -> Result<Option<HogEnd>> {
+        Ok(self
+            .child
+            .try_wait()?
+            .map(|status| HogEnd::from_status(status, self.touched)))
+    }
+
     /// Tell a holding hog to exit and reap it.
     pub fn release(mut self) -> Result<HogEnd> {
         self.child.channel.close_orders();

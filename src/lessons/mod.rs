@@ -6,6 +6,7 @@ pub mod container_net;
 pub mod cpu;
 pub mod net;
 pub mod oom;
+pub mod oom_mystery;
 pub mod pid;
 
 use crate::checks::Observation;
@@ -85,12 +86,21 @@ pub fn find(key: &str) -> Option<&'static LessonInfo> {
         .find(|l| l.slug.eq_ignore_ascii_case(key))
 }
 
-/// A bonus exercise's check by its key (`5b`): its own expected facts, the lesson's texts.
+/// A bonus exercise by its key (`3b`, `5b`): its own expected facts; its lesson's hints
+/// and solution.
 pub fn bonus(key: &str) -> Option<&'static LessonInfo> {
     match key.trim().to_ascii_lowercase().as_str() {
+        "3b" | "03b" | "oom-b" | "oom-3b" => Some(&oom_mystery::BONUS),
         "5b" | "05b" | "container-b" | "container-5b" => Some(&container_net::BONUS),
         _ => None,
     }
+}
+
+/// A bonus that nslab runs as a lesson of its own (`nslab lesson 3b` prepares the mystery
+/// the learner solves); 5b is done by hand from lesson 5's container and has no steps of
+/// its own.
+pub fn bonus_lesson(key: &str) -> Option<&'static LessonInfo> {
+    bonus(key).filter(|b| b.slug == oom_mystery::BONUS.slug)
 }
 
 /// The `## ` sections of a markdown text: (heading, body).
@@ -121,6 +131,20 @@ fn sections(text: &'static str) -> Vec<(&'static str, &'static str)> {
 }
 
 impl LessonInfo {
+    /// A bonus (`3b`, `5b`) rather than one of the numbered lessons.
+    pub fn is_bonus(&self) -> bool {
+        !ALL.iter().any(|l| std::ptr::eq(*l, self))
+    }
+
+    /// What the learner types after `nslab lesson` / `nslab check`: `3`, or `3b`.
+    pub fn key(&self) -> String {
+        if self.is_bonus() {
+            format!("{}b", self.number)
+        } else {
+            self.number.to_string()
+        }
+    }
+
     /// The text before the first step: what the lesson is about.
     pub fn intro(&self) -> &'static str {
         let body = self.text.split_once('\n').map(|(_, b)| b).unwrap_or("");

@@ -136,7 +136,8 @@ struct OomLesson {
     end: Option<(i32, HogEvent)>,
 }
 
-fn read_count(cg: &Cgroup, c: Concept) -> u64 {
+/// A counter or byte reading of `cg`, 0 when unreadable (for the narration).
+pub(super) fn read_count(cg: &Cgroup, c: Concept) -> u64 {
     match cg.read(c) {
         Ok(Reading::Count(n)) | Ok(Reading::Bytes(n)) => n,
         _ => 0,

@@ -5,7 +5,7 @@ use crate::checks::CheckReport;
 pub fn report(r: &CheckReport) -> String {
     let mut out = String::new();
     let verdict = if r.passed { "PASS" } else { "NOT YET" };
-    out.push_str(&format!("Check {} ({}): {verdict}\n\n", r.lesson, r.slug));
+    out.push_str(&format!("Check {} ({}): {verdict}\n\n", r.exercise, r.slug));
     if !r.judged.is_empty() {
         out.push_str(&format!("Judged: {}\n", r.judged));
     }

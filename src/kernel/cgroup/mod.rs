@@ -578,6 +578,28 @@ impl NslabCgroup {
         }
     }
 
+    /// A cgroup `name` inside this one, with the same controllers: on the ledger before its
+    /// mkdir, removed with this one (children first). On v2 this cgroup first hands its
+    /// controllers down (`cgroup.subtree_control`), so it must hold no process itself.
+    pub fn create_child(&mut self, name: &str) -> Result<Cgroup> {
+        check_name(name)?;
+        let mut dirs = Vec::new();
+        for d in self.cgroup.dirs.clone() {
+            if d.version == CgVersion::V2 {
+                let enabled = read_list(&d.path.join("cgroup.subtree_control"));
+                for c in &d.controllers {
+                    if !enabled.iter().any(|e| e == c) {
+                        write_file(&d.path.join("cgroup.subtree_control"), &format!("+{c}"))?;
+                    }
+                }
+            }
+            let dir = d.path.join(name);
+            self.make_child(&dir)?;
+            dirs.push(CgDir { path: dir, ..d });
+        }
+        Ok(Cgroup { dirs })
+    }
+
     /// The directories nslab made for it, parents first (a `nslab` parent only if this
     /// cgroup's creation made it).
     pub fn created_dirs(&self) -> &[PathBuf] {

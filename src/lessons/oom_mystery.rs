@@ -1,0 +1,531 @@
+//! Optional 3b: an app that keeps being OOM-killed although its own limit is generous.
+//!
+//! nslab makes `…/nslab/mystery` with a small memory limit and, inside it, the app's cgroup
+//! `…/nslab/mystery/app` with a large one, then runs a memory hog there and restarts it each
+//! time it dies. The learner finds, from the cgroup files and the kernel's log, that the
+//! parent's limit is the one hit, and raises it. `nslab check 3b` judges that fix on the
+//! live system while the lesson is still running.
+
+use super::oom::read_count as count;
+use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
+use crate::checks::{Fact, Observation};
+use crate::engine::Stage;
+use crate::error::Problem;
+use crate::kernel::cgroup::concepts::human_bytes;
+use crate::kernel::cgroup::{self, kmsg, CgVersion, Cgroup, Concept, Max, NslabCgroup, Reading};
+use crate::kernel::hog::{self, HogEnd, HogEvent, MemoryHog};
+use crate::kernel::sys;
+use crate::ledger::{self, Resource};
+use crate::views;
+use anyhow::Result;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub static BONUS: LessonInfo = LessonInfo {
+    number: 3,
+    slug: "oom-3b",
+    title: "The app that keeps dying (optional)",
+    summary: "an app is OOM-killed again and again under a generous limit: find why, fix it",
+    text: include_str!("../../lessons/03-oom/mystery.md"),
+    hints: include_str!("../../lessons/03-oom/hints.md"),
+    solution: include_str!("../../lessons/03-oom/solution.md"),
+    expected_check: include_str!("../../lessons/03-oom/expected/check-3b.txt"),
+    steps: &[StepSpec {
+        id: 'a',
+        interactive: true,
+    }],
+    make: || Box::new(Mystery),
+    check,
+};
+
+/// `…/nslab/mystery`: the cgroup above the app, whose limit is the culprit.
+const PARENT: &str = "mystery";
+/// `…/nslab/mystery/app`: the app's own cgroup.
+const APP: &str = "app";
+const PARENT_LIMIT: u64 = 32 << 20;
+const APP_LIMIT: u64 = 256 << 20;
+/// What the app takes before it holds still.
+const APP_NEEDS: u64 = 48 << 20;
+/// Room for the app's program on top of what it allocates: a parent limit below
+/// APP_NEEDS + ROOM is raised, but not enough.
+const ROOM: u64 = 8 << 20;
+const STEP: u64 = 2 << 20;
+const PAUSE: Duration = Duration::from_millis(25);
+/// How long the app must hold its memory to count as alive.
+const HOLD: Duration = Duration::from_secs(3);
+/// The restart pause: doubles after each death, up to the last value.
+const BACKOFF: [u64; 5] = [1, 2, 4, 8, 10];
+
+// The mystery only works if the app's own limit is never reached and the parent's is.
+const _: () = assert!(PARENT_LIMIT < APP_NEEDS && APP_LIMIT > APP_NEEDS + ROOM);
+
+/// The files shown for both cgroups, before and after.
+const VIEW: [Concept; 5] = [
+    Concept::MemoryLimit,
+    Concept::MemoryUsage,
+    Concept::MemoryFailcnt,
+    Concept::OomKills,
+    Concept::Procs,
+];
+
+struct Mystery;
+
+impl Lesson for Mystery {
+    fn run_step(&mut self, id: char, stage: &mut Stage) -> Result<()> {
+        match id {
+            'a' => run(stage),
+            other => Err(super::no_such_step(&BONUS, other)),
+        }
+    }
+}
+
+fn limit_of(cg: &Cgroup) -> Option<Max> {
+    match cg.read(Concept::MemoryLimit) {
+        Ok(Reading::Limit(m)) => Some(m),
+        _ => None,
+    }
+}
+
+fn show_max(m: Option<Max>) -> String {
+    match m {
+        Some(Max::Value(n)) => human_bytes(n),
+        Some(Max::Unlimited) => "no limit".into(),
+        None => "unreadable".into(),
+    }
+}
+
+fn mem_version(cg: &Cgroup) -> CgVersion {
+    cg.dir_for("memory")
+        .map(|d| d.version)
+        .unwrap_or(CgVersion::V1)
+}
+
+fn mem_dir(cg: &Cgroup) -> PathBuf {
+    cg.dir_for("memory")
+        .map(|d| d.path.clone())
+        .unwrap_or_default()
+}
+
+/// Enough memory on the machine for the app and the fix, with a wide margin.
+fn require_memory() -> Result<()> {
+    if let Some(avail) = hog::mem_available() {
+        if avail < 4 * (APP_NEEDS + ROOM) {
+            return Err(Problem::environment(
+                format!(
+                    "this machine has only {} available; the mystery's app needs {} and room to spare",
+                    human_bytes(avail),
+                    human_bytes(APP_NEEDS)
+                ),
+                "free some memory (or run it on a larger machine) and start again",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What the learner typed at the lesson's terminal while the app was dying.
+enum Keys {
+    Nothing,
+    GaveUp,
+}
+
+/// Wait `d`, noticing Ctrl-C and a line on stdin (giving up). End of input just waits.
+fn wait_or_give_up(d: Duration, stdin_open: &mut bool) -> Result<Keys> {
+    if !*stdin_open {
+        sys::sleep(d)?;
+        return Ok(Keys::Nothing);
+    }
+    let stdin = std::io::stdin();
+    if !sys::wait_readable(&stdin, Some(d))? {
+        return Ok(Keys::Nothing);
+    }
+    let mut line = String::new();
+    if stdin.lock().read_line(&mut line)? == 0 {
+        *stdin_open = false;
+        sys::sleep(d)?;
+        return Ok(Keys::Nothing);
+    }
+    Ok(Keys::GaveUp)
+}
+
+/// Follow one app's life: it climbs, then holds or dies. A holding app must stay alive
+/// for [`HOLD`] to count.
+fn follow(hog: &mut MemoryHog) -> Result<Option<HogEnd>> {
+    loop {
+        match hog.next(Duration::from_secs(30))? {
+            HogEvent::Progress(_) => {}
+            HogEvent::Ended(end) => return Ok(Some(end)),
+            HogEvent::Holding(_) => break,
+        }
+    }
+    let until = Instant::now() + HOLD;
+    while Instant::now() < until {
+        if let Some(end) = hog.ended()? {
+            return Ok(Some(end));
+        }
+        sys::sleep(Duration::from_millis(100))?;
+    }
+    Ok(None)
+}
+
+fn run(stage: &mut Stage) -> Result<()> {
+    require_memory()?;
+    // The setup is the mystery: its commands and system calls are not shown.
+    let mut parent = NslabCgroup::create_for(PARENT, &["memory"])?;
+    parent.set(
+        Concept::MemoryLimit,
+        &Reading::Limit(Max::Value(PARENT_LIMIT)),
+    )?;
+    parent.forbid_swap()?;
+    let app = parent.create_child(APP)?;
+    app.set(Concept::MemoryLimit, &Reading::Limit(Max::Value(APP_LIMIT)))?;
+    app.forbid_swap()?;
+    crate::kernel::trace::take();
+
+    let app_dir = mem_dir(&app);
+    let version = mem_version(&app);
+    stage.view(
+        &format!("The app's cgroup {}", app_dir.display()),
+        &views::cgroup::render_cgroup(&app.dirs, &app.read_all(&VIEW)),
+    );
+    stage.say(&format!(
+        "The app needs {} and its cgroup allows {}. Watch it run. Investigate in another terminal; press Enter here \
+         to give up and see the answer, Ctrl-C to end.",
+        human_bytes(APP_NEEDS),
+        human_bytes(APP_LIMIT)
+    ));
+    let before = (
+        views::cgroup::render_values(&parent.read_all(&VIEW)),
+        views::cgroup::render_values(&app.read_all(&VIEW)),
+    );
+    let first_limits = (limit_of(&parent), limit_of(&app));
+    let mut seen_limits = first_limits;
+    let seq_before = kmsg::last_seq();
+    let mut stdin_open = true;
+    let mut deaths = 0usize;
+    // The app that lived: it keeps holding its memory until the learner has checked.
+    let mut survivor = None;
+    let solved = loop {
+        let mut hog = MemoryHog::spawn(APP_NEEDS, STEP, PAUSE)?;
+        let pid = hog.pid();
+        hog.start_in(&app)?;
+        crate::kernel::trace::take();
+        if deaths == 0 {
+            stage.command(&format!(
+                "echo {pid} | sudo tee {}/cgroup.procs   # the app starts: PID {pid}",
+                app_dir.display()
+            ));
+        }
+        let Some(end) = follow(&mut hog)? else {
+            survivor = Some(hog);
+            break true;
+        };
+        deaths += 1;
+        let how = match end.signal {
+            Some(sig) => format!("killed by {sig}"),
+            None => format!("exited with status {}", end.shell_status),
+        };
+        let pause = BACKOFF[(deaths - 1).min(BACKOFF.len() - 1)];
+        stage.say(&format!(
+            "Death {deaths}: the app (PID {pid}) was {how} after taking {}; the app's cgroup is at {} of {}. Restart in \
+             {pause} s.",
+            human_bytes(end.touched),
+            human_bytes(count(&app, Concept::MemoryUsage)),
+            show_max(limit_of(&app)),
+        ));
+        let now = (limit_of(&parent), limit_of(&app));
+        if now.1 != seen_limits.1 {
+            stage.say(&format!(
+                "The app's own limit is now {} (it was {}).",
+                show_max(now.1),
+                show_max(seen_limits.1)
+            ));
+        }
+        if now.0 != seen_limits.0 {
+            stage.say(&format!(
+                "A limit above the app changed: {} is now {} (it was {}).",
+                mem_dir(&parent).display(),
+                show_max(now.0),
+                show_max(seen_limits.0)
+            ));
+        }
+        seen_limits = now;
+        if deaths == 3 {
+            stage.say(
+                "Stuck? `nslab hint 3b 3b-look` in your other terminal points at where to look (and Enter here gives up).",
+            );
+        }
+        if let Keys::GaveUp = wait_or_give_up(Duration::from_secs(pause), &mut stdin_open)? {
+            break false;
+        }
+    };
+
+    let parent_dir = mem_dir(&parent);
+    if solved {
+        stage.say(&format!(
+            "The app has held its {} for {} s: it lives.",
+            human_bytes(APP_NEEDS),
+            HOLD.as_secs()
+        ));
+    } else {
+        stage.say("You gave up; here is the answer.");
+    }
+    stage.before_after(
+        &format!("The cgroup above the app, {}", parent_dir.display()),
+        &before.0,
+        &views::cgroup::render_values(&parent.read_all(&VIEW)),
+    );
+    stage.before_after(
+        &format!("The app's cgroup, {}", app_dir.display()),
+        &before.1,
+        &views::cgroup::render_values(&app.read_all(&VIEW)),
+    );
+    let failcnt = Concept::MemoryFailcnt.file_label(version);
+    let (app_hits, parent_hits) = (
+        count(&app, Concept::MemoryFailcnt),
+        count(&parent, Concept::MemoryFailcnt),
+    );
+    let whose = if app_hits == 0 {
+        format!("The app's cgroup never reached its own limit ({failcnt} there: 0), but the cgroup above it did")
+    } else {
+        format!(
+            "The app's cgroup reached its own limit {app_hits} time(s) ({failcnt}), after it was changed; the cgroup \
+             above it reached its limit too"
+        )
+    };
+    stage.say(&format!(
+        "{whose}, {parent_hits} time(s): its limit was {}. Memory used in a cgroup is also charged to every cgroup above \
+         it, and the smallest limit on the way up is the one that holds.",
+        show_max(first_limits.0),
+    ));
+    let layout = cgroup::Layout::read()?;
+    let parent_path = layout
+        .path_in_hierarchy("memory", &parent_dir)
+        .unwrap_or_default();
+    let last_kill = kmsg::oom_kills_in(&parent_path).and_then(|kills| {
+        kills
+            .into_iter()
+            .rev()
+            .find(|k| Some(k.seq) > seq_before && k.task_memcg.as_deref() != Some(&parent_path))
+    });
+    match last_kill {
+        Some(k) => {
+            stage.view(
+                "The kernel's report of the last kill, from /dev/kmsg",
+                &views::cgroup::render_oom_kill(&k),
+            );
+            stage.say(&format!(
+                "The kernel said it each time: oom_memcg={} (the cgroup whose limit was hit) and task_memcg={} (where \
+                 the killed process was) are not the same cgroup.",
+                k.oom_memcg.as_deref().unwrap_or("?"),
+                k.task_memcg.as_deref().unwrap_or("?"),
+            ));
+        }
+        None if deaths > 0 => stage.say(
+            "The kernel's log (/dev/kmsg) has no line for these kills here; where it can be read, `sudo dmesg | grep \
+             oom-kill` names oom_memcg (whose limit was hit) and task_memcg (where the victim was).",
+        ),
+        None => {}
+    }
+    if solved && stdin_open {
+        stage.say(
+            "Run `sudo nslab check 3b` in your other terminal now to have your fix judged; press Enter here to end the \
+             mystery.",
+        );
+        let stdin = std::io::stdin();
+        sys::wait_readable(&stdin, None)?;
+        let mut line = String::new();
+        let _ = stdin.lock().read_line(&mut line)?;
+    }
+    if let Some(app) = survivor {
+        app.release()?;
+    }
+    stage.command(&format!(
+        "sudo rmdir {} {}",
+        app_dir.display(),
+        parent_dir.display()
+    ));
+    drop(app);
+    parent.remove()?;
+    Ok(())
+}
+
+/// The mystery's cgroup above the app: recorded by a live nslab run and still there.
+fn find_mystery() -> Option<PathBuf> {
+    ledger::all_recorded().into_iter().find_map(|r| match r {
+        Resource::Cgroup { path }
+            if path.file_name().is_some_and(|n| n == PARENT)
+                && path
+                    .parent()
+                    .and_then(Path::file_name)
+                    .is_some_and(|n| n == "nslab")
+                && path.join(APP).is_dir() =>
+        {
+            Some(path)
+        }
+        _ => None,
+    })
+}
+
+const F_RUNNING: &str = "mystery";
+const F_PARENT: &str = "limit of the cgroup above the app (mystery)";
+const F_APP: &str = "app";
+
+fn check(_args: &CheckArgs) -> Result<Observation> {
+    let Some(parent_dir) = find_mystery() else {
+        return Ok(Observation {
+            judged: "no `nslab/mystery` cgroup of a running `nslab lesson 3b`".into(),
+            facts: vec![
+                Fact::new(F_RUNNING, "not running"),
+                Fact::new(F_PARENT, "-"),
+                Fact::new(F_APP, "-"),
+            ],
+            problem: Some("3b-start"),
+            verify: vec!["find /sys/fs/cgroup -type d -name mystery".into()],
+            notes: Vec::new(),
+        });
+    };
+    let version = if parent_dir.join("memory.max").exists() {
+        CgVersion::V2
+    } else {
+        CgVersion::V1
+    };
+    let at = |path: PathBuf| Cgroup {
+        dirs: vec![cgroup::CgDir {
+            version,
+            controllers: vec!["memory".into()],
+            path,
+        }],
+    };
+    let parent = at(parent_dir.clone());
+    let app = at(parent_dir.join(APP));
+    let app_dir = parent_dir.join(APP);
+    let limit_file = Concept::MemoryLimit.files(version)[0].file;
+    let failcnt = Concept::MemoryFailcnt.file_label(version);
+    let mut notes = Vec::new();
+
+    // Alive: a process in the app's cgroup holding what it needs, and no new kill while
+    // the check watches (a second: the app climbs to its size in about half of one).
+    let kills_before = count(&app, Concept::OomKills);
+    let mut holding = false;
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let procs = cgroup::read_procs(&app_dir).unwrap_or_default();
+        holding = !procs.is_empty() && count(&app, Concept::MemoryUsage) >= APP_NEEDS;
+        sys::sleep(Duration::from_millis(200))?;
+    }
+    let killed_meanwhile = count(&app, Concept::OomKills) > kills_before;
+    let procs = cgroup::read_procs(&app_dir).unwrap_or_default();
+    let alive = holding && !killed_meanwhile && !procs.is_empty();
+
+    let parent_limit = limit_of(&parent);
+    let enough = match parent_limit {
+        Some(Max::Unlimited) => true,
+        Some(Max::Value(n)) => n >= APP_NEEDS + ROOM,
+        None => false,
+    };
+    let raised = match parent_limit {
+        Some(Max::Value(n)) => n > PARENT_LIMIT,
+        Some(Max::Unlimited) => true,
+        None => false,
+    };
+    let app_limit_changed = limit_of(&app) != Some(Max::Value(APP_LIMIT));
+    if app_limit_changed {
+        notes.push(format!(
+            "the app's own limit is {} now (nslab set {})",
+            show_max(limit_of(&app)),
+            human_bytes(APP_LIMIT)
+        ));
+    }
+    // A limit a little lower than ours may still let the app live: then it was enough.
+    let enough = enough || (raised && alive);
+    let parent_value = if enough {
+        "raised above what the app needs"
+    } else if raised {
+        "raised, still below what the app needs"
+    } else {
+        "unchanged, below what the app needs"
+    };
+    let app_value = if alive {
+        format!("alive, holding the {} MiB it needs", APP_NEEDS >> 20)
+    } else if procs.is_empty() {
+        "dead, waiting for its restart".to_string()
+    } else if killed_meanwhile {
+        "killed again while the check watched".to_string()
+    } else {
+        "alive, not yet holding all it needs".to_string()
+    };
+    let problem = if alive && enough {
+        None
+    } else if !raised && app_limit_changed {
+        Some("3b-own-limit")
+    } else if !raised {
+        Some("3b-look")
+    } else if !enough {
+        Some("3b-higher")
+    } else {
+        Some("3b-wait")
+    };
+    Ok(Observation {
+        judged: format!(
+            "{} (limit {}) and the app's cgroup {} inside it, made by `nslab lesson 3b`",
+            parent_dir.display(),
+            show_max(parent_limit),
+            app_dir.display()
+        ),
+        facts: vec![
+            Fact::new(F_RUNNING, "running"),
+            Fact::new(F_PARENT, parent_value),
+            Fact::new(F_APP, app_value),
+        ],
+        problem,
+        verify: vec![
+            format!(
+                "cat {d}/{limit_file} {d}/{APP}/{limit_file}",
+                d = parent_dir.display()
+            ),
+            format!("# {failcnt}, above the app and in it:"),
+            match version {
+                CgVersion::V1 => format!(
+                    "cat {d}/memory.failcnt {d}/{APP}/memory.failcnt",
+                    d = parent_dir.display()
+                ),
+                CgVersion::V2 => format!(
+                    "grep max {d}/memory.events.local {d}/{APP}/memory.events.local",
+                    d = parent_dir.display()
+                ),
+            },
+            "sudo dmesg | grep oom-kill | tail -1".into(),
+        ],
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bonus_texts_hints_and_key() {
+        assert!(BONUS.step_text('a').is_some());
+        for id in [
+            "3b-start",
+            "3b-look",
+            "3b-own-limit",
+            "3b-higher",
+            "3b-wait",
+        ] {
+            assert!(BONUS.hint(id).is_some(), "hints.md has no section {id}");
+        }
+        assert_eq!(super::super::bonus("3b").map(|b| b.slug), Some("oom-3b"));
+        assert_eq!(
+            super::super::bonus_lesson("3B").map(|b| b.slug),
+            Some("oom-3b")
+        );
+        assert!(super::super::bonus_lesson("5b").is_none());
+        assert!(BONUS
+            .expected_check
+            .contains(&format!("holding the {} MiB it needs", APP_NEEDS >> 20)));
+    }
+}
