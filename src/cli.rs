@@ -43,8 +43,8 @@ pub enum Command {
     },
     /// Judge your exercise on the live system.
     Check {
-        /// Lesson number or name; `3b` for lesson 3's mystery (while `nslab lesson 3b`
-        /// runs), `5b` for lesson 5's bonus (the container's network).
+        /// Lesson number or name; `2b` for lesson 2's bridge, `3b` for lesson 3's mystery
+        /// (while `nslab lesson 3b` runs), `5b` for lesson 5's bonus (the container's network).
         lesson: String,
         /// Machine-readable result: verdict, facts, diff and hint.
         #[arg(long)]

@@ -34,6 +34,14 @@ fn netns_names() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Named namespaces neither nslab's nor this test's: a check would judge them too.
+fn strangers_namespaces() -> Vec<String> {
+    netns_names()
+        .into_iter()
+        .filter(|n| !n.starts_with("nslab-"))
+        .collect()
+}
+
 /// Nothing of the lesson's is left: namespaces, their bind mounts, host links, ledger.
 fn assert_nothing_left(sb: &Sandbox) {
     assert!(
@@ -231,10 +239,7 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     let _g = serial();
     let sb = Sandbox::new();
     // Only judge our own: nothing else named may exist for the first two cases.
-    let strangers: Vec<String> = netns_names()
-        .into_iter()
-        .filter(|n| !n.starts_with("nslab-"))
-        .collect();
+    let strangers = strangers_namespaces();
     let ex = Exercise::names();
     if strangers.is_empty() {
         sb.assert_check_fails_with("2", "namespace-missing", "none in /run/netns");
@@ -459,4 +464,55 @@ fn exercise_2b_a_bridge_is_described_and_its_ports_are_not_taken_for_the_pair() 
     let (code, text) = check(&sb, &[]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("exercise 2b"), "{text}");
+}
+
+#[test]
+fn exercise_2b_has_its_own_verdict_and_a_hint_for_each_failure() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let strangers = strangers_namespaces();
+    if strangers.is_empty() {
+        sb.assert_check_fails_with("2b", "2b-no-bridge", "none in your namespaces");
+    } else {
+        eprintln!("not testing the no-bridge case: other namespaces exist: {strangers:?}");
+    }
+    let br = Bridged::build();
+    let (code, text) = sb.check("2b", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Check 2b (net-2b): PASS"), "{text}");
+    assert!(
+        text.contains(&format!("bridge br0 in {}", br.hub)),
+        "names what it judged: {text}"
+    );
+    assert!(text.contains("round trips:"), "{text}");
+    // Judging made nothing and counts as no progress of lesson 2.
+    assert!(sb.run_files().is_empty());
+    let progress = std::fs::read_to_string(sb.progress()).unwrap_or_default();
+    assert!(!progress.contains("\"2\""), "{progress}");
+
+    let (a, va, pa) = br.members[0].clone();
+    // An end DOWN.
+    ip_ok(&["-n", &a, "link", "set", &va, "down"]);
+    let text = sb.assert_check_fails_with("2b", "2b-down", "DOWN");
+    assert!(text.contains(&va), "{text}");
+    ip_ok(&["-n", &a, "link", "set", &va, "up"]);
+    // An address in another subnet.
+    ip_ok(&["-n", &a, "addr", "flush", "dev", &va]);
+    ip_ok(&["-n", &a, "addr", "add", "10.214.0.1/24", "dev", &va]);
+    sb.assert_check_fails_with("2b", "2b-address", "not in one subnet");
+    ip_ok(&["-n", &a, "addr", "flush", "dev", &va]);
+    sb.assert_check_fails_with("2b", "2b-address", "no IPv4 address");
+    ip_ok(&["-n", &a, "addr", "add", "10.213.0.1/24", "dev", &va]);
+    // A namespace that cannot answer: a prohibit route back from the last member.
+    let (c, _, _) = br.members[2].clone();
+    ip_ok(&["-n", &c, "route", "add", "prohibit", "10.213.0.1/32"]);
+    sb.assert_check_fails_with("2b", "2b-no-reply", "no reply");
+    ip_ok(&["-n", &c, "route", "del", "prohibit", "10.213.0.1/32"]);
+    // A port out of the bridge: two members left.
+    ip_ok(&["-n", &br.hub, "link", "set", &pa, "nomaster"]);
+    sb.assert_check_fails_with("2b", "2b-few-members", "only 2 namespace(s)");
+    ip_ok(&["-n", &br.hub, "link", "set", &pa, "master", "br0"]);
+    let (code, text) = sb.check("2b", &[]);
+    assert_eq!(code, 0, "mended again: {text}");
 }

@@ -86,10 +86,11 @@ pub fn find(key: &str) -> Option<&'static LessonInfo> {
         .find(|l| l.slug.eq_ignore_ascii_case(key))
 }
 
-/// A bonus exercise by its key (`3b`, `5b`): its own expected facts; its lesson's hints
+/// A bonus exercise by its key (`2b`, `3b`, `5b`): its own expected facts; its lesson's hints
 /// and solution.
 pub fn bonus(key: &str) -> Option<&'static LessonInfo> {
     match key.trim().to_ascii_lowercase().as_str() {
+        "2b" | "02b" | "net-b" | "net-2b" => Some(&net::BONUS),
         "3b" | "03b" | "oom-b" | "oom-3b" => Some(&oom_mystery::BONUS),
         "5b" | "05b" | "container-b" | "container-5b" => Some(&container_net::BONUS),
         _ => None,
@@ -97,8 +98,7 @@ pub fn bonus(key: &str) -> Option<&'static LessonInfo> {
 }
 
 /// A bonus that nslab runs as a lesson of its own (`nslab lesson 3b` prepares the mystery
-/// the learner solves); 5b is done by hand from lesson 5's container and has no steps of
-/// its own.
+/// the learner solves); 2b and 5b are done by hand and have no steps of their own.
 pub fn bonus_lesson(key: &str) -> Option<&'static LessonInfo> {
     bonus(key).filter(|b| b.slug == oom_mystery::BONUS.slug)
 }
@@ -131,7 +131,7 @@ fn sections(text: &'static str) -> Vec<(&'static str, &'static str)> {
 }
 
 impl LessonInfo {
-    /// A bonus (`3b`, `5b`) rather than one of the numbered lessons.
+    /// A bonus (`2b`, `3b`, `5b`) rather than one of the numbered lessons.
     pub fn is_bonus(&self) -> bool {
         !ALL.iter().any(|l| std::ptr::eq(*l, self))
     }

@@ -13,7 +13,18 @@ use anyhow::{bail, Context, Result};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-pub static INFO: LessonInfo = LessonInfo {
+pub static INFO: LessonInfo = INFO_FIELDS;
+
+/// Exercise 2b's check: its own facts, lesson 2's texts.
+pub static BONUS: LessonInfo = LessonInfo {
+    slug: "net-2b",
+    expected_check: include_str!("../../lessons/02-net/expected/check-2b.txt"),
+    check: check_bridge,
+    ..INFO_FIELDS
+};
+
+/// INFO as a constant, so that exercise 2b's check can take its texts.
+const INFO_FIELDS: LessonInfo = LessonInfo {
     number: 2,
     slug: "net",
     title: "Network namespaces — a cable between two worlds",
@@ -574,21 +585,61 @@ fn cable_between(a: &mut Seen, b: &Seen) -> Result<Option<(Link, Link)>> {
     Ok(None)
 }
 
-/// Exercise 2b: a bridge in one namespace whose ports are veths leading into three or
-/// more other namespaces. Described in notes (with one echo from the first member to each
-/// other one); the facts judge exercise 2's pair.
-fn bridge_notes(seen: &mut [Seen]) -> Result<Vec<String>> {
+/// A bridge in one of the learner's namespaces, with the namespaces its veth ports lead
+/// into (exercise 2b's hub).
+struct Bridge {
+    /// The namespace holding it (an index into the namespaces seen).
+    hub: usize,
+    br: Link,
+    /// Its veth ports, in the hub.
+    ports: Vec<Link>,
+    /// The namespaces plugged in, each with the far end of its port's pair.
+    members: Vec<(usize, Link)>,
+}
+
+impl Bridge {
+    /// What is DOWN of the bridge, its ports and the members' ends, by name.
+    fn down(&self, seen: &[Seen]) -> Vec<String> {
+        let mut down: Vec<String> = Vec::new();
+        if !self.br.admin_up {
+            down.push(self.br.name.clone());
+        }
+        down.extend(
+            self.ports
+                .iter()
+                .filter(|p| !p.admin_up)
+                .map(|p| p.name.clone()),
+        );
+        down.extend(
+            self.members
+                .iter()
+                .filter(|(_, e)| !e.admin_up)
+                .map(|(m, e)| format!("{} (in {})", e.name, seen[*m].ns.name())),
+        );
+        down
+    }
+
+    fn member_names<'a>(&self, seen: &'a [Seen]) -> Vec<&'a str> {
+        self.members
+            .iter()
+            .map(|(m, _)| seen[*m].ns.name())
+            .collect()
+    }
+}
+
+/// Every bridge in the learner's namespaces, with the namespaces plugged into it.
+fn bridges(seen: &mut [Seen]) -> Result<Vec<Bridge>> {
     use std::os::fd::{AsRawFd, BorrowedFd};
     let fds: Vec<i32> = seen.iter().map(|s| s.ns.fd().as_raw_fd()).collect();
     let mut out = Vec::new();
     for h in 0..seen.len() {
-        let bridges: Vec<Link> = seen[h]
+        let found: Vec<Link> = seen[h]
             .links
             .iter()
             .filter(|l| l.kind == "bridge")
             .cloned()
             .collect();
-        for br in bridges {
+        for br in found {
             let ports: Vec<Link> = seen[h]
                 .links
                 .iter()
@@ -615,55 +666,57 @@ fn bridge_notes(seen: &mut [Seen]) -> Result<Vec<String>> {
                     }
                 }
             }
-            if members.len() < 3 {
-                continue;
-            }
-            let names: Vec<&str> = members.iter().map(|(m, _)| seen[*m].ns.name()).collect();
-            let mut down: Vec<String> = Vec::new();
-            if !br.admin_up {
-                down.push(br.name.clone());
-            }
-            down.extend(ports.iter().filter(|p| !p.admin_up).map(|p| p.name.clone()));
-            down.extend(
-                members
-                    .iter()
-                    .filter(|(_, e)| !e.admin_up)
-                    .map(|(m, e)| format!("{} (in {})", e.name, seen[*m].ns.name())),
-            );
-            let mut echoes = Vec::new();
-            let (m0, _) = members[0].clone();
-            for (k, (m, e)) in members.iter().enumerate().skip(1) {
-                let target = v4(&seen[*m].addrs, e.index).first().map(|(ip, _)| *ip);
-                let result = match target {
-                    None => "no address".to_string(),
-                    Some(ip) => match seen[m0].ns.echo(ip, 100 + k as u16, CHECK_ECHO_TIMEOUT) {
-                        Ok(Some(r)) => format!("{ip} replied ({})", ms(r.rtt_us)),
-                        Ok(None) => format!("{ip} no reply"),
-                        Err(e) => format!("{ip} not sent ({})", e.root_cause()),
-                    },
-                };
-                echoes.push(format!("{}: {result}", seen[*m].ns.name()));
-            }
-            out.push(format!(
-                "exercise 2b: bridge {} in {} joins {}; {}; echo from {}: {}",
-                br.name,
-                seen[h].ns.name(),
-                names.join(", "),
-                if down.is_empty() {
-                    "everything UP".to_string()
-                } else {
-                    format!("DOWN: {}", down.join(", "))
-                },
-                seen[m0].ns.name(),
-                echoes.join("; ")
-            ));
+            out.push(Bridge {
+                hub: h,
+                br,
+                ports,
+                members,
+            });
         }
     }
     Ok(out)
 }
 
-fn check(_args: &CheckArgs) -> Result<Observation> {
-    let mut notes = vec![HOW.to_string()];
+/// Exercise 2b seen from check 2: a bridge joining three or more namespaces, described in a
+/// note (with one echo from the first member to each other one); `nslab check 2b` judges it.
+fn bridge_notes(seen: &mut [Seen]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for b in bridges(seen)?.into_iter().filter(|b| b.members.len() >= 3) {
+        let down = b.down(seen);
+        let mut echoes = Vec::new();
+        let (m0, _) = b.members[0].clone();
+        for (k, (m, e)) in b.members.iter().enumerate().skip(1) {
+            let target = v4(&seen[*m].addrs, e.index).first().map(|(ip, _)| *ip);
+            let result = match target {
+                None => "no address".to_string(),
+                Some(ip) => match seen[m0].ns.echo(ip, 100 + k as u16, CHECK_ECHO_TIMEOUT) {
+                    Ok(Some(r)) => format!("{ip} replied ({})", ms(r.rtt_us)),
+                    Ok(None) => format!("{ip} no reply"),
+                    Err(e) => format!("{ip} not sent ({})", e.root_cause()),
+                },
+            };
+            echoes.push(format!("{}: {result}", seen[*m].ns.name()));
+        }
+        out.push(format!(
+            "exercise 2b: bridge {} in {} joins {}; {}; echo from {}: {} (`nslab check 2b` judges it)",
+            b.br.name,
+            seen[b.hub].ns.name(),
+            b.member_names(seen).join(", "),
+            if down.is_empty() {
+                "everything UP".to_string()
+            } else {
+                format!("DOWN: {}", down.join(", "))
+            },
+            seen[m0].ns.name(),
+            echoes.join("; ")
+        ));
+    }
+    Ok(out)
+}
+
+/// The learner's named namespaces, opened, with their links and addresses; nslab's own
+/// are left out (and named in the notes).
+fn look_at_learners_namespaces(notes: &mut Vec<String>) -> Result<(Vec<String>, Vec<Seen>)> {
     let all = net::list_netns()?;
     let (ours, names): (Vec<String>, Vec<String>) = all.into_iter().partition(|n| is_nslabs(n));
     if !ours.is_empty() {
@@ -685,6 +738,178 @@ fn check(_args: &CheckArgs) -> Result<Observation> {
             Err(e) => notes.push(format!("could not look into {name}: {e:#}")),
         }
     }
+    Ok((names, seen))
+}
+
+const BRIDGE: &str = "bridge";
+const BRIDGE_STATE: &str = "link state";
+const BRIDGE_ADDRESSES: &str = "addresses";
+const BRIDGE_ECHOES: &str = "echoes";
+/// The fewest namespaces exercise 2b plugs into its bridge.
+const BRIDGE_MEMBERS: usize = 3;
+
+fn bridge_facts(values: [&str; 4]) -> Vec<Fact> {
+    [BRIDGE, BRIDGE_STATE, BRIDGE_ADDRESSES, BRIDGE_ECHOES]
+        .iter()
+        .zip(values)
+        .map(|(n, v)| Fact::new(*n, v))
+        .collect()
+}
+
+/// `nslab check 2b`: a bridge in one namespace of the learner's, three or more namespaces
+/// plugged into it through veth pairs, everything UP, one address on each end in one
+/// subnet, and every member reaching every other. The bridge with most members is judged.
+fn check_bridge(_args: &CheckArgs) -> Result<Observation> {
+    let mut notes = vec![
+        "nslab judges the named network namespaces in /run/netns (not nslab's own): of the bridges in them, the one \
+         with most namespaces plugged in"
+            .to_string(),
+    ];
+    let (names, mut seen) = look_at_learners_namespaces(&mut notes)?;
+    let shown = if names.is_empty() {
+        "none of yours".to_string()
+    } else {
+        names.join(", ")
+    };
+    let best = bridges(&mut seen)?
+        .into_iter()
+        .max_by_key(|b| b.members.len());
+    let Some(b) = best else {
+        return Ok(Observation {
+            judged: format!("the named network namespaces in /run/netns: {shown}"),
+            facts: bridge_facts(["none in your namespaces", "-", "-", "-"]),
+            problem: Some("2b-no-bridge"),
+            verify: vec![
+                "ip netns list".into(),
+                "sudo ip -n HUB -d link show type bridge".into(),
+            ],
+            notes,
+        });
+    };
+    let hub = seen[b.hub].ns.name().to_string();
+    let members = b.member_names(&seen).join(", ");
+    let judged = format!(
+        "bridge {} in {hub}; plugged in: {}",
+        b.br.name,
+        if members.is_empty() {
+            "nothing".to_string()
+        } else {
+            members
+        }
+    );
+    let verify = vec![
+        format!("sudo ip -n {hub} -d link show master {}", b.br.name),
+        format!("sudo ip -n {hub} -br link"),
+    ];
+    let finish = |facts, problem, verify, notes| {
+        Ok(Observation {
+            judged: judged.clone(),
+            facts,
+            problem,
+            verify,
+            notes,
+        })
+    };
+    if b.members.len() < BRIDGE_MEMBERS {
+        let found = format!(
+            "found, with only {} namespace(s) plugged in",
+            b.members.len()
+        );
+        return finish(
+            bridge_facts([&found, "-", "-", "-"]),
+            Some("2b-few-members"),
+            verify,
+            notes,
+        );
+    }
+    let found = "found, with three or more namespaces plugged in";
+    let down = b.down(&seen);
+    if !down.is_empty() {
+        let state = format!("DOWN: {}", down.join(", "));
+        return finish(
+            bridge_facts([found, &state, "-", "-"]),
+            Some("2b-down"),
+            verify,
+            notes,
+        );
+    }
+    let up = "bridge, its ports and every end UP";
+    // One address per end, all in the subnet of the first one.
+    let mut addrs: Vec<(usize, Ipv4Addr)> = Vec::new();
+    let mut first: Option<(Ipv4Addr, u8)> = None;
+    for (m, e) in &b.members {
+        let here = v4(&seen[*m].addrs, e.index);
+        let name = seen[*m].ns.name();
+        let Some(a) = here.first().copied() else {
+            let what = format!("no IPv4 address on {} (in {name})", e.name);
+            return finish(
+                bridge_facts([found, up, &what, "-"]),
+                Some("2b-address"),
+                verify,
+                notes,
+            );
+        };
+        match first {
+            None => first = Some(a),
+            Some(f) if !same_subnet(f, a) => {
+                let what = format!(
+                    "not in one subnet: {}/{} and {}/{} (on {} in {name})",
+                    f.0, f.1, a.0, a.1, e.name
+                );
+                return finish(
+                    bridge_facts([found, up, &what, "-"]),
+                    Some("2b-address"),
+                    verify,
+                    notes,
+                );
+            }
+            Some(_) => {}
+        }
+        addrs.push((*m, a.0));
+    }
+    let one_subnet = "one on each end, all in one subnet";
+    // Every member to every other: the first silence is the answer.
+    let mut seq = 200u16;
+    let mut rtts = Vec::new();
+    for &(from, _) in &addrs {
+        for &(to, ip) in &addrs {
+            if from == to {
+                continue;
+            }
+            seq = seq.wrapping_add(2);
+            let (a, z) = (seen[from].ns.name(), seen[to].ns.name());
+            match seen[from].ns.echo_tries(ip, seq, 2, CHECK_ECHO_TIMEOUT) {
+                Ok(Some(r)) => rtts.push(format!("{a} -> {z} {}", ms(r.rtt_us))),
+                outcome => {
+                    let why = match outcome {
+                        Err(e) => format!("sending failed ({})", e.root_cause()),
+                        _ => format!("no reply within {}s", CHECK_ECHO_TIMEOUT.as_secs() * 2),
+                    };
+                    let what = format!("{a} -> {z} ({ip}): {why}");
+                    let mut verify = verify;
+                    verify.push(format!("sudo ip netns exec {a} ping -c 1 {ip}"));
+                    return finish(
+                        bridge_facts([found, up, one_subnet, &what]),
+                        Some("2b-no-reply"),
+                        verify,
+                        notes,
+                    );
+                }
+            }
+        }
+    }
+    notes.push(format!("round trips: {}", rtts.join("; ")));
+    finish(
+        bridge_facts([found, up, one_subnet, "every namespace reaches every other"]),
+        None,
+        verify,
+        notes,
+    )
+}
+
+fn check(_args: &CheckArgs) -> Result<Observation> {
+    let mut notes = vec![HOW.to_string()];
+    let (names, mut seen) = look_at_learners_namespaces(&mut notes)?;
     if seen.len() < 2 {
         let found = match seen.first() {
             None => "none in /run/netns".to_string(),

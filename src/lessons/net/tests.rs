@@ -42,6 +42,36 @@ fn hints_exist_for_every_problem_the_check_reports() {
 }
 
 #[test]
+fn exercise_2b_is_a_bonus_with_its_own_facts_and_hints() {
+    for id in [
+        "2b-no-bridge",
+        "2b-few-members",
+        "2b-down",
+        "2b-address",
+        "2b-no-reply",
+    ] {
+        assert!(BONUS.hint(id).is_some(), "hint {id}");
+    }
+    let names: Vec<&str> = BONUS
+        .expected_check
+        .lines()
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [BRIDGE, BRIDGE_STATE, BRIDGE_ADDRESSES, BRIDGE_ECHOES]
+    );
+    let b = crate::lessons::bonus("2B").expect("2b is a bonus");
+    assert_eq!(b.slug, "net-2b");
+    assert_eq!(b.key(), "2b");
+    assert!(b.is_bonus() && !INFO.is_bonus());
+    assert!(
+        crate::lessons::bonus_lesson("2b").is_none(),
+        "2b has no steps of its own"
+    );
+}
+
+#[test]
 fn step_texts_show_the_commands_the_lesson_runs() {
     let (_, c) = INFO.step_text('c').unwrap();
     assert!(c.contains(&format!("ip link add {RED0} type veth peer name {BLUE0}")));
