@@ -81,6 +81,14 @@ pub fn list(ui: &Ui) -> Result<i32> {
                 l.summary.to_string(),
             ]
         })
+        .chain(lessons::BONUSES.iter().map(|b| {
+            vec![
+                b.key(),
+                b.slug.to_string(),
+                "optional".to_string(),
+                b.summary.to_string(),
+            ]
+        }))
         .collect();
     ui.out(&views::table::render(
         &["#", "LESSON", "STATUS", "WHAT HAPPENS"],

@@ -86,6 +86,9 @@ pub fn find(key: &str) -> Option<&'static LessonInfo> {
         .find(|l| l.slug.eq_ignore_ascii_case(key))
 }
 
+/// The optional exercises, in lesson order (`nslab list` shows them after the lessons).
+pub static BONUSES: &[&LessonInfo] = &[&net::BONUS, &oom_mystery::BONUS, &container_net::BONUS];
+
 /// A bonus exercise by its key (`2b`, `3b`, `5b`): its own expected facts; its lesson's hints
 /// and solution.
 pub fn bonus(key: &str) -> Option<&'static LessonInfo> {
@@ -193,6 +196,21 @@ mod tests {
         assert_eq!(find("PID").unwrap().number, 1);
         assert!(find("99").is_none());
         assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn every_bonus_is_found_by_its_key_and_names_its_lesson() {
+        for b in BONUSES {
+            let found = bonus(&b.key()).expect("found by its key");
+            assert!(std::ptr::eq(found, *b), "{}", b.slug);
+            assert!(bonus(b.slug).is_some(), "found by its slug {}", b.slug);
+            assert!(b.is_bonus());
+            let lesson = find(&b.number.to_string()).expect("its lesson exists");
+            assert!(b.slug.starts_with(lesson.slug), "{}", b.slug);
+            assert_ne!(b.summary, lesson.summary, "{} has its own summary", b.slug);
+            assert!(!b.expected_check.trim().is_empty());
+        }
+        assert!(bonus("4b").is_none());
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub static BONUS: LessonInfo = LessonInfo {
     number: 3,
     slug: "oom-3b",
     title: "The app that keeps dying (optional)",
-    summary: "an app is OOM-killed again and again under a generous limit: find why, fix it",
+    summary:
+        "an app OOM-killed again and again under a generous limit: find why, fix it; `lesson 3b`",
     text: include_str!("../../lessons/03-oom/mystery.md"),
     hints: include_str!("../../lessons/03-oom/hints.md"),
     solution: include_str!("../../lessons/03-oom/solution.md"),
