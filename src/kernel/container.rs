@@ -262,7 +262,7 @@ pub fn start(spec: &Spec) -> Result<Container> {
         .cgroup_dirs
         .iter()
         .cloned()
-        .partition(|d| join_file(d).ends_with("cgroup.procs"));
+        .partition(|d| super::cgroup::version_of_dir(d) == CgVersion::V2);
     let born_in = (!v2.is_empty()).then(|| v2.remove(0));
     start_inner(spec, born_in, move || {
         Ok(v1.into_iter().chain(v2).collect())
@@ -440,7 +440,7 @@ fn open_cgroup_dir(dir: &Path) -> Result<std::os::fd::OwnedFd> {
     r.with_context(|| format!("opening the cgroup directory {}", dir.display()))
 }
 
-/// The file PID 1 writes to join `dir`, and what it writes.
+/// The file PID 1 writes `0` into to join a cgroup of this version.
 ///
 /// A write to `cgroup.procs` moves a whole thread group, so the kernel takes its global
 /// `cgroup_threadgroup_rwsem` for writing, which first waits for an RCU grace period
@@ -452,12 +452,10 @@ fn open_cgroup_dir(dir: &Path) -> Result<std::os::fd::OwnedFd> {
 /// It has to be `0`, the writer itself: for another thread the kernel takes the lock all
 /// the same (`cgroup_procs_write_start`), which is why PID 1 joins rather than nslab
 /// moving it.
-fn join_file(dir: &Path) -> PathBuf {
-    let tasks = dir.join("tasks");
-    if tasks.exists() {
-        tasks
-    } else {
-        dir.join("cgroup.procs")
+fn join_file(version: CgVersion) -> &'static str {
+    match version {
+        CgVersion::V1 => "tasks",
+        CgVersion::V2 => "cgroup.procs",
     }
 }
 
@@ -620,7 +618,8 @@ impl HeldMounts {
 }
 
 /// Join each cgroup directory nslab sends (a JSON list) once it has made them: `0` (the
-/// writer itself) into its [`join_file`], opened relative to the held cgroup filesystem.
+/// writer itself) into its [`join_file`] (by the version of the held cgroup filesystem it
+/// lies in), opened relative to that filesystem.
 fn join_cgroups(io: &mut sys::ChildIo, held: &HeldMounts) -> Result<(), StartError> {
     use nix::fcntl::{openat, OFlag};
     use std::os::fd::AsRawFd;
@@ -640,10 +639,7 @@ fn join_cgroups(io: &mut sys::ChildIo, held: &HeldMounts) -> Result<(), StartErr
                 None,
             ));
         };
-        let name = match mount.version {
-            CgVersion::V1 => "tasks",
-            CgVersion::V2 => "cgroup.procs",
-        };
+        let name = join_file(mount.version);
         let file = rel.join(name);
         let call = format!(
             "openat({}<{}>, {}, O_WRONLY|O_CLOEXEC)",

@@ -56,6 +56,16 @@ pub fn is_pure_v2() -> bool {
     statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
 }
 
+/// The cgroup version of the filesystem `dir` lies in: cgroup2 is v2, anything else
+/// (the v1 `cgroup` filesystem) v1.
+pub fn version_of_dir(dir: &Path) -> CgVersion {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
+    match statfs(dir) {
+        Ok(s) if s.filesystem_type() == CGROUP2_SUPER_MAGIC => CgVersion::V2,
+        _ => CgVersion::V1,
+    }
+}
+
 /// `/proc/PID/cgroup` of a process.
 pub fn proc_cgroup(pid: i32) -> Result<Vec<ProcCgroup>> {
     let p = format!("/proc/{pid}/cgroup");
