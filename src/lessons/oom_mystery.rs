@@ -352,18 +352,21 @@ fn run(stage: &mut Stage) -> Result<()> {
     Ok(())
 }
 
-/// The mystery's cgroup above the app: recorded by a live nslab run and still there.
-fn find_mystery() -> Option<PathBuf> {
+/// The mystery's cgroups, above the app and the app's: recorded by a live nslab run and
+/// still there.
+fn find_mystery() -> Option<(Cgroup, Cgroup)> {
     ledger::all_recorded().into_iter().find_map(|r| match r {
         Resource::Cgroup { path }
             if path.file_name().is_some_and(|n| n == PARENT)
                 && path
                     .parent()
                     .and_then(Path::file_name)
-                    .is_some_and(|n| n == "nslab")
-                && path.join(APP).is_dir() =>
+                    .is_some_and(|n| n == "nslab") =>
         {
-            Some(path)
+            Some((
+                Cgroup::at_dir(&path, &["memory"])?,
+                Cgroup::at_dir(&path.join(APP), &["memory"])?,
+            ))
         }
         _ => None,
     })
@@ -374,7 +377,7 @@ const F_PARENT: &str = "limit of the cgroup above the app (mystery)";
 const F_APP: &str = "app";
 
 fn check(_args: &CheckArgs) -> Result<Observation> {
-    let Some(parent_dir) = find_mystery() else {
+    let Some((parent, app)) = find_mystery() else {
         return Ok(Observation {
             judged: "no `nslab/mystery` cgroup of a running `nslab lesson 3b`".into(),
             facts: vec![
@@ -387,21 +390,8 @@ fn check(_args: &CheckArgs) -> Result<Observation> {
             notes: Vec::new(),
         });
     };
-    let version = if parent_dir.join("memory.max").exists() {
-        CgVersion::V2
-    } else {
-        CgVersion::V1
-    };
-    let at = |path: PathBuf| Cgroup {
-        dirs: vec![cgroup::CgDir {
-            version,
-            controllers: vec!["memory".into()],
-            path,
-        }],
-    };
-    let parent = at(parent_dir.clone());
-    let app = at(parent_dir.join(APP));
-    let app_dir = parent_dir.join(APP);
+    let (parent_dir, app_dir) = (mem_dir(&parent), mem_dir(&app));
+    let version = mem_version(&app);
     let limit_file = Concept::MemoryLimit.files(version)[0].file;
     let failcnt = Concept::MemoryFailcnt.file_label(version);
     let mut notes = Vec::new();

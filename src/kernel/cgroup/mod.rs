@@ -189,6 +189,18 @@ impl Cgroup {
         Cgroup { dirs }
     }
 
+    /// The cgroup whose directory is `dir`, holding `controllers`; `None` if `dir` is not
+    /// (or no longer) there.
+    pub fn at_dir(dir: &Path, controllers: &[&str]) -> Option<Cgroup> {
+        dir.is_dir().then(|| Cgroup {
+            dirs: vec![CgDir {
+                version: version_of_dir(dir),
+                controllers: controllers.iter().map(|c| c.to_string()).collect(),
+                path: dir.to_path_buf(),
+            }],
+        })
+    }
+
     /// The cgroup `pid` is in, for `controllers`.
     pub fn of_pid(layout: &Layout, pid: i32, controllers: &[&str]) -> Result<Cgroup> {
         let entries = proc_cgroup(pid)?;
