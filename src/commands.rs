@@ -175,8 +175,8 @@ pub fn hint(ui: &Ui, key: &str, id: Option<&str>) -> Result<i32> {
             }
         },
         None => {
-            ui.title(&format!("Hints for lesson {}: {}", info.number, info.title));
-            ui.markdown(info.hint("general").unwrap_or(""));
+            ui.title(&format!("Hints for lesson {}: {}", info.key(), info.title));
+            ui.markdown(info.general_hint().map(|(_, text)| text).unwrap_or(""));
             ui.say(&format!(
                 "`sudo nslab check {}` names what is wrong and shows the hint for it; all hint ids: {}",
                 info.key(),

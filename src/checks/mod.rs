@@ -73,13 +73,14 @@ pub fn judge(info: &LessonInfo, obs: Observation) -> CheckReport {
     let expected = info.expected_check.trim_end().to_string() + "\n";
     let diff = views::diff::changes_only(&expected, &observed);
     let passed = diff.is_empty();
+    let general = info.general_hint();
     let hint_id = if passed {
         None
     } else {
-        Some(obs.problem.unwrap_or("general"))
+        obs.problem.or(general.map(|(id, _)| id))
     };
     let hint = hint_id
-        .and_then(|id| info.hint(id).or_else(|| info.hint("general")))
+        .and_then(|id| info.hint(id).or(general.map(|(_, text)| text)))
         .map(str::to_string);
     CheckReport {
         lesson: info.number,

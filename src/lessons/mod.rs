@@ -179,6 +179,17 @@ impl LessonInfo {
             .map(|(_, b)| b)
     }
 
+    /// The hint for when nothing more particular applies: a bonus's own (`## 3b-general`),
+    /// else the lesson's `## general`. (id, text)
+    pub fn general_hint(&self) -> Option<(&'static str, &'static str)> {
+        let own = format!("{}-general", self.key());
+        let all = sections(self.hints);
+        all.iter()
+            .find(|(h, _)| *h == own)
+            .or_else(|| all.iter().find(|(h, _)| *h == "general"))
+            .copied()
+    }
+
     /// Hint ids in the order hints.md gives them.
     pub fn hint_ids(&self) -> Vec<&'static str> {
         sections(self.hints).into_iter().map(|(h, _)| h).collect()
@@ -211,6 +222,12 @@ mod tests {
             assert!(!b.expected_check.trim().is_empty());
         }
         assert!(bonus("4b").is_none());
+        for b in BONUSES {
+            let (id, text) = b.general_hint().expect("a general hint");
+            assert_eq!(id, format!("{}-general", b.key()), "its own: {}", b.slug);
+            assert!(!text.is_empty());
+        }
+        assert_eq!(find("3").unwrap().general_hint().unwrap().0, "general");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub static INFO: LessonInfo = INFO_FIELDS;
 /// Exercise 2b's check: its own facts, lesson 2's texts.
 pub static BONUS: LessonInfo = LessonInfo {
     slug: "net-2b",
+    title: "Three namespaces through a bridge (optional)",
     summary:
         "three namespaces through a bridge, each reaching the others: built by hand, `check 2b`",
     expected_check: include_str!("../../lessons/02-net/expected/check-2b.txt"),
