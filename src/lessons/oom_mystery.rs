@@ -185,7 +185,6 @@ fn run(stage: &mut Stage) -> Result<()> {
     crate::kernel::trace::take();
 
     let app_dir = mem_dir(&app);
-    let version = mem_version(&app);
     stage.view(
         &format!("The app's cgroup {}", app_dir.display()),
         &views::cgroup::render_cgroup(&app.dirs, &app.read_all(&VIEW)),
@@ -282,53 +281,7 @@ fn run(stage: &mut Stage) -> Result<()> {
         &before.1,
         &views::cgroup::render_values(&app.read_all(&VIEW)),
     );
-    let failcnt = Concept::MemoryFailcnt.file_label(version);
-    let (app_hits, parent_hits) = (
-        count(&app, Concept::MemoryFailcnt),
-        count(&parent, Concept::MemoryFailcnt),
-    );
-    let whose = if app_hits == 0 {
-        format!("The app's cgroup never reached its own limit ({failcnt} there: 0), but the cgroup above it did")
-    } else {
-        format!(
-            "The app's cgroup reached its own limit {app_hits} time(s) ({failcnt}), after it was changed; the cgroup \
-             above it reached its limit too"
-        )
-    };
-    stage.say(&format!(
-        "{whose}, {parent_hits} time(s): its limit was {}. Memory used in a cgroup is also charged to every cgroup above \
-         it, and the smallest limit on the way up is the one that holds.",
-        show_max(first_limits.0),
-    ));
-    let layout = cgroup::Layout::read()?;
-    let parent_path = layout
-        .path_in_hierarchy("memory", &parent_dir)
-        .unwrap_or_default();
-    let last_kill = kmsg::oom_kills_in(&parent_path).and_then(|kills| {
-        kills
-            .into_iter()
-            .rev()
-            .find(|k| Some(k.seq) > seq_before && k.task_memcg.as_deref() != Some(&parent_path))
-    });
-    match last_kill {
-        Some(k) => {
-            stage.view(
-                "The kernel's report of the last kill, from /dev/kmsg",
-                &views::cgroup::render_oom_kill(&k),
-            );
-            stage.say(&format!(
-                "The kernel said it each time: oom_memcg={} (the cgroup whose limit was hit) and task_memcg={} (where \
-                 the killed process was) are not the same cgroup.",
-                k.oom_memcg.as_deref().unwrap_or("?"),
-                k.task_memcg.as_deref().unwrap_or("?"),
-            ));
-        }
-        None if deaths > 0 => stage.say(
-            "The kernel's log (/dev/kmsg) has no line for these kills here; where it can be read, `sudo dmesg | grep \
-             oom-kill` names oom_memcg (whose limit was hit) and task_memcg (where the victim was).",
-        ),
-        None => {}
-    }
+    explain(stage, &parent, &app, first_limits.0, seq_before, deaths)?;
     if solved && stdin_open {
         stage.say(
             "Run `sudo nslab check 3b` in your other terminal now to have your fix judged; press Enter here to end the \
@@ -349,6 +302,75 @@ fn run(stage: &mut Stage) -> Result<()> {
     ));
     drop(app);
     parent.remove()?;
+    Ok(())
+}
+
+/// Why the app died, from the counters of both cgroups and the kernel's report of the last
+/// kill: whose limit was reached.
+fn explain(
+    stage: &Stage,
+    parent: &Cgroup,
+    app: &Cgroup,
+    first_parent_limit: Option<Max>,
+    seq_before: Option<u64>,
+    deaths: usize,
+) -> Result<()> {
+    let failcnt = Concept::MemoryFailcnt.file_label(mem_version(app));
+    let (app_hits, parent_hits) = (
+        count(app, Concept::MemoryFailcnt),
+        count(parent, Concept::MemoryFailcnt),
+    );
+    let whose = if app_hits == 0 {
+        format!("The app's cgroup never reached its own limit ({failcnt} there: 0), but the cgroup above it did")
+    } else {
+        format!(
+            "The app's cgroup reached its own limit {app_hits} time(s) ({failcnt}), after it was changed; the cgroup \
+             above it reached its limit too"
+        )
+    };
+    stage.say(&format!(
+        "{whose}, {parent_hits} time(s): its limit was {}. Memory used in a cgroup is also charged to every cgroup above \
+         it, and the smallest limit on the way up is the one that holds.",
+        show_max(first_parent_limit),
+    ));
+    let layout = cgroup::Layout::read()?;
+    let parent_path = layout
+        .path_in_hierarchy("memory", &mem_dir(parent))
+        .unwrap_or_default();
+    let last_kill = kmsg::oom_kills_in(&parent_path).and_then(|kills| {
+        kills
+            .into_iter()
+            .rev()
+            .find(|k| Some(k.seq) > seq_before && k.task_memcg.as_deref() != Some(&parent_path))
+    });
+    match last_kill {
+        Some(k) => {
+            stage.view(
+                "The kernel's report of the last kill, from /dev/kmsg",
+                &views::cgroup::render_oom_kill(&k),
+            );
+            let (oom, task) = (
+                k.oom_memcg.as_deref().unwrap_or("?"),
+                k.task_memcg.as_deref().unwrap_or("?"),
+            );
+            stage.say(&if oom != task {
+                format!(
+                    "The kernel said it: oom_memcg={oom} (the cgroup whose limit was hit) and task_memcg={task} (where \
+                     the killed process was) are not the same cgroup."
+                )
+            } else {
+                format!(
+                    "In the kernel's last report both oom_memcg and task_memcg are {oom}: that kill came from the app's \
+                     own limit."
+                )
+            });
+        }
+        None if deaths > 0 => stage.say(
+            "The kernel's log (/dev/kmsg) has no line for these kills here; where it can be read, `sudo dmesg | grep \
+             oom-kill` names oom_memcg (whose limit was hit) and task_memcg (where the victim was).",
+        ),
+        None => {}
+    }
     Ok(())
 }
 
