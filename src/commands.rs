@@ -59,7 +59,16 @@ pub fn status(ui: &Ui) -> Result<i32> {
             )),
             _ => ui.say(&format!("Next: `sudo nslab lesson {}` — {}.", l.number, l.title)),
         },
-        None => ui.say("Every exercise passed. `nslab list` shows them all."),
+        None => {
+            let optional: Vec<String> = lessons::BONUSES
+                .iter()
+                .map(|b| format!("{}: {}", b.key(), b.title))
+                .collect();
+            ui.say(&format!(
+                "Every exercise passed. Optional ones remain — {}; `nslab list` says how to start each.",
+                optional.join("; ")
+            ))
+        }
     }
     if !nix::unistd::geteuid().is_root() {
         ui.say(
