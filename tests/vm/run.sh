@@ -211,7 +211,7 @@ printf '%s\n' "${mod_order[@]}" >"$root/etc/nslab-vm-modules"
 
 cp "$here/guest/init" "$root/init"
 cp "$here/guest/stage2" "$root/usr/libexec/vm-stage2"
-cp "$here/guest/wait-for" "$here/guest/hint-is" "$here/guest/ns-init" "$here/guest/enable-at-root" "$root/usr/local/bin/"
+cp "$here/guest/wait-for" "$here/guest/hint-is" "$here/guest/ns-init" "$here/guest/enable-at-root" "$here/guest/says" "$root/usr/local/bin/"
 chmod 755 "$root/init" "$root/usr/libexec/vm-stage2" "$root"/usr/local/bin/*
 cp "$selected" "$root/etc/nslab-vm-scenarios"
 echo "v2guest" >"$root/etc/hostname"
