@@ -113,9 +113,22 @@ pub fn run_lesson(
     step: Option<char>,
     limit: Option<&str>,
 ) -> Result<i32> {
-    let info = match lessons::bonus_lesson(key) {
-        Some(b) => b,
-        None => lesson(key)?,
+    let info = match (lessons::bonus_lesson(key), lessons::bonus(key)) {
+        (Some(b), _) => b,
+        (None, Some(b)) => {
+            return Err(Problem::usage(
+                format!(
+                    "{} is an exercise you do by hand after lesson {}, not a lesson",
+                    b.key(),
+                    b.number
+                ),
+                format!(
+                    "read it with `nslab hint {k}` (the steps: `nslab solution {k}`), judge it with `sudo nslab check {k}`",
+                    k = b.key()
+                ),
+            ))
+        }
+        (None, None) => lesson(key)?,
     };
     let limit = match limit {
         None => None,

@@ -61,6 +61,11 @@ fn usage_errors_exit_2() {
         &["check", "nope"],
         &["lesson", "1", "--step", "z"],
         &["bogus"],
+        // Bonuses done by hand are no lessons; 3b is one, but has no --limit.
+        &["lesson", "2b"],
+        &["lesson", "5b"],
+        &["lesson", "3b", "--limit", "40M"],
+        &["hint", "3b", "nope"],
     ] {
         let out = sb.run(args);
         // The step check happens after the root check: without root it is exit 3.
@@ -87,6 +92,9 @@ fn read_only_commands_work_without_root() {
         &["hint", "1"],
         &["hint", "pid", "no-fork"],
         &["solution", "1"],
+        &["hint", "3b"],
+        &["hint", "2b", "2b-down"],
+        &["solution", "5b"],
         &["progress", "--json"],
         &[],
     ] {

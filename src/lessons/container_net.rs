@@ -25,6 +25,8 @@ use std::time::Duration;
 /// `nslab check 5b`: lesson 5's texts, its own expected facts and check.
 pub static BONUS: LessonInfo = LessonInfo {
     slug: "container-5b",
+    // Done by hand: no steps of its own (`nslab lesson` does not take it).
+    steps: &[],
     title: "The container's own network (bonus)",
     summary: "the hand-built container gets its own network: veth, route, NAT; `check 5b`",
     expected_check: include_str!("../../lessons/05-container/expected/check-5b.txt"),

@@ -100,10 +100,10 @@ pub fn bonus(key: &str) -> Option<&'static LessonInfo> {
     }
 }
 
-/// A bonus that nslab runs as a lesson of its own (`nslab lesson 3b` prepares the mystery
-/// the learner solves); 2b and 5b are done by hand and have no steps of their own.
+/// A bonus that nslab runs as a lesson of its own, having steps (`nslab lesson 3b`
+/// prepares the mystery the learner solves); 2b and 5b are done by hand and have none.
 pub fn bonus_lesson(key: &str) -> Option<&'static LessonInfo> {
-    bonus(key).filter(|b| b.slug == oom_mystery::BONUS.slug)
+    bonus(key).filter(|b| !b.steps.is_empty())
 }
 
 /// The `## ` sections of a markdown text: (heading, body).

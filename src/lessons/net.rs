@@ -18,6 +18,8 @@ pub static INFO: LessonInfo = INFO_FIELDS;
 /// Exercise 2b's check: its own facts, lesson 2's texts.
 pub static BONUS: LessonInfo = LessonInfo {
     slug: "net-2b",
+    // Done by hand: no steps of its own (`nslab lesson` does not take it).
+    steps: &[],
     title: "Three namespaces through a bridge (optional)",
     summary:
         "three namespaces through a bridge, each reaching the others: built by hand, `check 2b`",
