@@ -194,6 +194,14 @@ fn root_mystery_ctrl_c_and_giving_up_remove_everything() {
     let out = m.output();
     assert!(out.contains("You gave up; here is the answer."), "{out}");
     assert!(out.contains("the smallest limit on the"), "{out}");
+    // The setup, kept secret until now, is shown with its system calls.
+    assert!(out.contains("How nslab had set it up:"), "{out}");
+    assert!(
+        out.lines().any(|l| l.contains("write(")
+            && l.contains("/nslab/mystery/memory.")
+            && l.contains("\"33554432\")")),
+        "the parent's limit write is among the system calls:\n{out}"
+    );
     assert!(!parent.exists(), "{} removed", parent.display());
     assert!(sb.run_files().is_empty(), "ledger: {:?}", sb.run_files());
 

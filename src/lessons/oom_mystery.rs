@@ -172,7 +172,7 @@ fn follow(hog: &mut MemoryHog) -> Result<Option<HogEnd>> {
 
 fn run(stage: &mut Stage) -> Result<()> {
     require_memory()?;
-    // The setup is the mystery: its commands and system calls are not shown.
+    // The setup is the mystery: its commands and system calls are shown at the end.
     let mut parent = NslabCgroup::create_for(PARENT, &["memory"])?;
     parent.set(
         Concept::MemoryLimit,
@@ -182,7 +182,7 @@ fn run(stage: &mut Stage) -> Result<()> {
     let app = parent.create_child(APP)?;
     app.set(Concept::MemoryLimit, &Reading::Limit(Max::Value(APP_LIMIT)))?;
     app.forbid_swap()?;
-    crate::kernel::trace::take();
+    let setup_calls = crate::kernel::trace::take();
 
     let app_dir = mem_dir(&app);
     stage.view(
@@ -210,12 +210,15 @@ fn run(stage: &mut Stage) -> Result<()> {
         let mut hog = MemoryHog::spawn(APP_NEEDS, STEP, PAUSE)?;
         let pid = hog.pid();
         hog.start_in(&app)?;
-        crate::kernel::trace::take();
+        // Shown for the first start; every restart is the same write.
         if deaths == 0 {
             stage.command(&format!(
                 "echo {pid} | sudo tee {}/cgroup.procs   # the app starts: PID {pid}",
                 app_dir.display()
             ));
+            stage.syscalls();
+        } else {
+            crate::kernel::trace::take();
         }
         let Some(end) = follow(&mut hog)? else {
             survivor = Some(hog);
@@ -282,6 +285,7 @@ fn run(stage: &mut Stage) -> Result<()> {
         &views::cgroup::render_values(&app.read_all(&VIEW)),
     );
     explain(stage, &parent, &app, first_limits.0, seq_before, deaths)?;
+    show_setup(stage, &parent, &setup_calls);
     if solved && stdin_open {
         stage.say(
             "Run `sudo nslab check 3b` in your other terminal now to have your fix judged; press Enter here to end the \
@@ -303,6 +307,30 @@ fn run(stage: &mut Stage) -> Result<()> {
     drop(app);
     parent.remove()?;
     Ok(())
+}
+
+/// How nslab set the mystery up, kept for the end: the commands and the system calls.
+fn show_setup(stage: &Stage, parent: &Cgroup, calls: &[String]) {
+    let version = mem_version(parent);
+    let p = mem_dir(parent);
+    let limit = Concept::MemoryLimit.files(version)[0].file;
+    let (swap, hand_down) = match version {
+        CgVersion::V1 => ("memory.swappiness", String::new()),
+        CgVersion::V2 => (
+            "memory.swap.max",
+            format!(
+                "echo +memory | sudo tee {}/cgroup.subtree_control\n",
+                p.display()
+            ),
+        ),
+    };
+    stage.say("How nslab had set it up:");
+    stage.command(&format!(
+        "sudo mkdir {p}\necho {PARENT_LIMIT} | sudo tee {p}/{limit}   # the culprit\necho 0 | sudo tee {p}/{swap}\n\
+         {hand_down}sudo mkdir {p}/{APP}\necho {APP_LIMIT} | sudo tee {p}/{APP}/{limit}\necho 0 | sudo tee {p}/{APP}/{swap}",
+        p = p.display()
+    ));
+    stage.ui.syscalls(calls);
 }
 
 /// Why the app died, from the counters of both cgroups and the kernel's report of the last
