@@ -541,7 +541,12 @@ fn say_end(stage: &Stage, pid: i32, end: &HogEnd) {
 
 /// Follow the hog to its end or its goal, drawing usage against `limit`: a bar on a
 /// terminal (drawn on each step, no ticking thread), a line per quarter when plain.
-fn climb(stage: &Stage, hog: &mut MemoryHog, cg: &Cgroup, limit: u64) -> Result<HogEvent> {
+pub(super) fn climb(
+    stage: &Stage,
+    hog: &mut MemoryHog,
+    cg: &Cgroup,
+    limit: u64,
+) -> Result<HogEvent> {
     let version = cg
         .dir_for("memory")
         .map(|d| d.version)

@@ -150,15 +150,12 @@ fn wait_or_give_up(d: Duration, stdin_open: &mut bool) -> Result<Keys> {
     Ok(Keys::GaveUp)
 }
 
-/// Follow one app's life: it climbs, then holds or dies. A holding app must stay alive
-/// for [`HOLD`] to count.
-fn follow(hog: &mut MemoryHog) -> Result<Option<HogEnd>> {
-    loop {
-        match hog.next(Duration::from_secs(30))? {
-            HogEvent::Progress(_) => {}
-            HogEvent::Ended(end) => return Ok(Some(end)),
-            HogEvent::Holding(_) => break,
-        }
+/// Follow one app's life: it climbs (on a terminal, a bar against its own cgroup's limit:
+/// the learner sees how far below it the app dies), then holds or dies. A holding app must
+/// stay alive for [`HOLD`] to count.
+fn follow(stage: &Stage, hog: &mut MemoryHog, app: &Cgroup) -> Result<Option<HogEnd>> {
+    if let HogEvent::Ended(end) = super::oom::climb(stage, hog, app, APP_LIMIT)? {
+        return Ok(Some(end));
     }
     let until = Instant::now() + HOLD;
     while Instant::now() < until {
@@ -220,7 +217,7 @@ fn run(stage: &mut Stage) -> Result<()> {
         } else {
             crate::kernel::trace::take();
         }
-        let Some(end) = follow(&mut hog)? else {
+        let Some(end) = follow(stage, &mut hog, &app)? else {
             survivor = Some(hog);
             break true;
         };
