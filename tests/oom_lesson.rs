@@ -12,16 +12,6 @@ use std::time::{Duration, Instant};
 /// The lesson's cgroup is always `nslab/oom`: one run at a time.
 static ONE_RUN: Mutex<()> = Mutex::new(());
 
-fn root_or_skip(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    common::skip_or_fail(&format!(
-        "{test} needs root (the lesson makes cgroups and OOM-kills a hog)"
-    ));
-    false
-}
-
 struct Env {
     run_dir: tempfile::TempDir,
     data: tempfile::TempDir,
@@ -115,9 +105,7 @@ fn own_memory_dir() -> PathBuf {
 
 #[test]
 fn root_lesson_3_transcript_and_nothing_left() {
-    if !root_or_skip("root_lesson_3_transcript_and_nothing_left") {
-        return;
-    }
+    require_root!();
     let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     // The transcript shows nslab making its `nslab` parent: an empty one left by an earlier
@@ -201,9 +189,7 @@ fn start_until_climbing(env: &Env) -> (std::process::Child, String) {
 
 #[test]
 fn root_ctrl_c_mid_climb_removes_everything() {
-    if !root_or_skip("root_ctrl_c_mid_climb_removes_everything") {
-        return;
-    }
+    require_root!();
     let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let (mut child, seen) = start_until_climbing(&env);
@@ -227,9 +213,7 @@ fn root_ctrl_c_mid_climb_removes_everything() {
 
 #[test]
 fn root_kill_9_then_cleanup_removes_nslabs_cgroup_and_spares_the_learners() {
-    if !root_or_skip("root_kill_9_then_cleanup_removes_nslabs_cgroup_and_spares_the_learners") {
-        return;
-    }
+    require_root!();
     let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let (mut child, seen) = start_until_climbing(&env);

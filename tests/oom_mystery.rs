@@ -14,16 +14,6 @@ use std::time::Duration;
 /// The mystery's cgroup is always `nslab/mystery`: one run at a time.
 static ONE_RUN: Mutex<()> = Mutex::new(());
 
-fn root_or_skip(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    common::skip_or_fail(&format!(
-        "{test} needs root (the mystery makes cgroups and its app is OOM-killed)"
-    ));
-    false
-}
-
 /// `nslab lesson 3b` in the background, its stdin held open (a learner at its terminal),
 /// its output collected as it comes.
 struct Mystery {
@@ -101,9 +91,7 @@ fn limit_file(dir: &std::path::Path) -> PathBuf {
 
 #[test]
 fn root_mystery_each_fix_judged_then_solved_and_nothing_left() {
-    if !root_or_skip("root_mystery_each_fix_judged_then_solved_and_nothing_left") {
-        return;
-    }
+    require_root!();
     let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let sb = Sandbox::new();
     // Nothing running yet.
@@ -178,9 +166,7 @@ fn root_mystery_each_fix_judged_then_solved_and_nothing_left() {
 
 #[test]
 fn root_mystery_ctrl_c_and_giving_up_remove_everything() {
-    if !root_or_skip("root_mystery_ctrl_c_and_giving_up_remove_everything") {
-        return;
-    }
+    require_root!();
     let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let sb = Sandbox::new();
 

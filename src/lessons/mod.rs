@@ -196,6 +196,21 @@ impl LessonInfo {
     }
 }
 
+/// For the lessons' tests: every hint a check can name exists, and the expected snapshot
+/// lists exactly these facts, in this order.
+#[cfg(test)]
+pub(crate) fn assert_hints_and_facts(info: &LessonInfo, hint_ids: &[&str], facts: &[&str]) {
+    for id in hint_ids {
+        assert!(info.hint(id).is_some(), "{}: no hint {id}", info.slug);
+    }
+    let names: Vec<&str> = info
+        .expected_check
+        .lines()
+        .map(|l| l.split(':').next().unwrap_or(""))
+        .collect();
+    assert_eq!(names, facts, "{}: the facts of a passing check", info.slug);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -547,15 +547,18 @@ mod tests {
     #[test]
     fn bonus_texts_hints_and_key() {
         assert!(BONUS.step_text('a').is_some());
-        for id in [
-            "3b-start",
-            "3b-look",
-            "3b-own-limit",
-            "3b-higher",
-            "3b-wait",
-        ] {
-            assert!(BONUS.hint(id).is_some(), "hints.md has no section {id}");
-        }
+        crate::lessons::assert_hints_and_facts(
+            &BONUS,
+            &[
+                "3b-start",
+                "3b-look",
+                "3b-own-limit",
+                "3b-higher",
+                "3b-wait",
+                "3b-general",
+            ],
+            &[F_RUNNING, F_PARENT, F_APP],
+        );
         assert_eq!(super::super::bonus("3b").map(|b| b.slug), Some("oom-3b"));
         assert_eq!(
             super::super::bonus_lesson("3B").map(|b| b.slug),

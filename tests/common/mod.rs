@@ -38,7 +38,9 @@ pub fn skip_or_fail(reason: &str) {
 macro_rules! require_root {
     () => {
         if !common::is_root() {
-            common::skip_or_fail("needs root to create namespaces (run ./test.sh as root)");
+            common::skip_or_fail(
+                "needs root to create namespaces and cgroups (run ./test.sh as root)",
+            );
             return;
         }
     };

@@ -46,21 +46,17 @@ fn limits_the_lesson_accepts() {
 
 #[test]
 fn hints_exist_for_every_problem_the_check_reports() {
-    for id in [
-        "general",
-        "no-cgroup",
-        "wrong-limit",
-        "never-joined",
-        "nothing-killed",
-    ] {
-        assert!(INFO.hint(id).is_some(), "hint {id}");
-    }
-    let facts: Vec<&str> = INFO
-        .expected_check
-        .lines()
-        .map(|l| l.split(':').next().unwrap())
-        .collect();
-    assert_eq!(facts, vec![FOUND, LIMIT, USED, KILLS, VICTIM]);
+    crate::lessons::assert_hints_and_facts(
+        &INFO,
+        &[
+            "general",
+            "no-cgroup",
+            "wrong-limit",
+            "never-joined",
+            "nothing-killed",
+        ],
+        &[FOUND, LIMIT, USED, KILLS, VICTIM],
+    );
 }
 
 // ---- root tests: the exercise done by hand, with the seeds' own commands ------------
