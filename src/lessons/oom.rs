@@ -265,10 +265,11 @@ impl OomLesson {
         let version = st.version.unwrap_or(CgVersion::V1);
         let dir = parent.join(CGROUP_NAME);
         let limit_file = Concept::MemoryLimit.files(version)[0].file;
-        let swap_line = match version {
-            CgVersion::V1 => format!("echo 0 | sudo tee {}/memory.swappiness", dir.display()),
-            CgVersion::V2 => format!("echo 0 | sudo tee {}/memory.swap.max", dir.display()),
-        };
+        let swap_line = format!(
+            "echo 0 | sudo tee {}/{}",
+            dir.display(),
+            cgroup::no_swap_file(version)
+        );
         let mut cmd = String::new();
         if version == CgVersion::V2 {
             cmd.push_str(&format!(

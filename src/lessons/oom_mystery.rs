@@ -311,14 +311,12 @@ fn show_setup(stage: &Stage, parent: &Cgroup, calls: &[String]) {
     let version = mem_version(parent);
     let p = mem_dir(parent);
     let limit = Concept::MemoryLimit.files(version)[0].file;
-    let (swap, hand_down) = match version {
-        CgVersion::V1 => ("memory.swappiness", String::new()),
-        CgVersion::V2 => (
-            "memory.swap.max",
-            format!(
-                "echo +memory | sudo tee {}/cgroup.subtree_control\n",
-                p.display()
-            ),
+    let swap = cgroup::no_swap_file(version);
+    let hand_down = match version {
+        CgVersion::V1 => String::new(),
+        CgVersion::V2 => format!(
+            "echo +memory | sudo tee {}/cgroup.subtree_control\n",
+            p.display()
         ),
     };
     stage.say("How nslab had set it up:");

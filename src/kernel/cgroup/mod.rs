@@ -66,6 +66,15 @@ pub fn version_of_dir(dir: &Path) -> CgVersion {
     }
 }
 
+/// The file [`Cgroup::forbid_swap`] writes `0` into: v2 `memory.swap.max`, v1
+/// `memory.swappiness`.
+pub fn no_swap_file(version: CgVersion) -> &'static str {
+    match version {
+        CgVersion::V1 => "memory.swappiness",
+        CgVersion::V2 => "memory.swap.max",
+    }
+}
+
 /// `/proc/PID/cgroup` of a process.
 pub fn proc_cgroup(pid: i32) -> Result<Vec<ProcCgroup>> {
     let p = format!("/proc/{pid}/cgroup");
@@ -305,15 +314,12 @@ impl Cgroup {
         let Some(d) = self.dir_for("memory") else {
             bail!("this cgroup has no memory controller")
         };
-        let (file, value) = match d.version {
-            CgVersion::V1 => ("memory.swappiness", "0"),
-            CgVersion::V2 => ("memory.swap.max", "0"),
-        };
+        let file = no_swap_file(d.version);
         let p = d.path.join(file);
         if !p.exists() {
             return Ok(Vec::new());
         }
-        write_file(&p, value)?;
+        write_file(&p, "0")?;
         Ok(vec![file.to_string()])
     }
 
