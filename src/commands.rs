@@ -160,13 +160,12 @@ pub fn check(
     cgroup: Option<String>,
 ) -> Result<i32> {
     // A bonus (`5b`) has its own facts; it does not count as the lesson's exercise.
-    let bonus = lessons::bonus(key);
     let info = lesson_or_bonus(key)?;
     let name = info.key();
     crate::error::require_root(&format!("check {name}"), &format!("nslab check {name}"))?;
     let obs = (info.check)(&CheckArgs { pid, cgroup })?;
     let report: CheckReport = checks::judge(info, obs);
-    if bonus.is_none() {
+    if !info.is_bonus() {
         progress::record_check(info.number, report.passed);
     }
     if json {
@@ -174,9 +173,10 @@ pub fn check(
     } else {
         ui.out(&views::check::report(&report));
         if report.passed {
-            ui.good(&match bonus {
-                Some(_) => format!("Bonus exercise {name} done."),
-                None => format!("Exercise {name} done."),
+            ui.good(&if info.is_bonus() {
+                format!("Bonus exercise {name} done.")
+            } else {
+                format!("Exercise {name} done.")
             });
         }
     }

@@ -686,7 +686,10 @@ fn bridges(seen: &mut [Seen]) -> Result<Vec<Bridge>> {
 /// note (with one echo from the first member to each other one); `nslab check 2b` judges it.
 fn bridge_notes(seen: &mut [Seen]) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for b in bridges(seen)?.into_iter().filter(|b| b.members.len() >= 3) {
+    for b in bridges(seen)?
+        .into_iter()
+        .filter(|b| b.members.len() >= BRIDGE_MEMBERS)
+    {
         let down = b.down(seen);
         let mut echoes = Vec::new();
         let (m0, _) = b.members[0].clone();

@@ -52,8 +52,7 @@ impl Layout {
 
 /// Is `/sys/fs/cgroup` itself a cgroup2 mount (pure v2, as systemd sets it up)? One statfs.
 pub fn is_pure_v2() -> bool {
-    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
-    statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
+    version_of_dir(Path::new("/sys/fs/cgroup")) == CgVersion::V2
 }
 
 /// The cgroup version of the filesystem `dir` lies in: cgroup2 is v2, anything else
