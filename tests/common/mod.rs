@@ -20,27 +20,15 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Set by test.sh when it runs as root (as in CI): root and every tool test.sh installs
-/// are there, so a test that would skip for want of them fails instead of passing unseen.
-pub const STRICT: &str = "NSLAB_TESTS_STRICT";
+mod skip;
+pub use skip::skip;
 
-/// Skip a test that cannot run here, with the reason printed; under [`STRICT`], fail.
-/// For what test.sh provides (root, tools), not for the machine's own layout.
-pub fn skip_or_fail(reason: &str) {
-    if std::env::var_os(STRICT).is_some() {
-        panic!("cannot run: {reason} ({STRICT} is set: a test that cannot run fails)");
-    }
-    eprintln!("skipped: {reason}");
-}
-
-/// Skip (with the reason printed) unless root; under [`STRICT`], fail.
+/// Skip (with the reason printed) unless root; under `NSLAB_TESTS_STRICT`, fail (see [`skip`]).
 #[macro_export]
 macro_rules! require_root {
     () => {
         if !common::is_root() {
-            common::skip_or_fail(
-                "needs root to create namespaces and cgroups (run ./test.sh as root)",
-            );
+            common::skip("needs root to create namespaces and cgroups (run ./test.sh as root)");
             return;
         }
     };
