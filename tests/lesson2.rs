@@ -34,12 +34,17 @@ fn netns_names() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Named namespaces neither nslab's nor this test's: a check would judge them too.
-fn strangers_namespaces() -> Vec<String> {
-    netns_names()
+/// Whether no named namespace exists that is neither nslab's nor this test's (a check
+/// would judge it too); otherwise says which `cases` are not tested, and why.
+fn only_ours_or_skip(cases: &str) -> bool {
+    let strangers: Vec<String> = netns_names()
         .into_iter()
         .filter(|n| !n.starts_with("nslab-"))
-        .collect()
+        .collect();
+    if !strangers.is_empty() {
+        eprintln!("not testing {cases}: other namespaces exist: {strangers:?}");
+    }
+    strangers.is_empty()
 }
 
 /// Nothing of the lesson's is left: namespaces, their bind mounts, host links, ledger.
@@ -239,15 +244,12 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     let _g = serial();
     let sb = Sandbox::new();
     // Only judge our own: nothing else named may exist for the first two cases.
-    let strangers = strangers_namespaces();
     let ex = Exercise::names();
-    if strangers.is_empty() {
+    if only_ours_or_skip("the missing-namespace cases") {
         sb.assert_check_fails_with("2", "namespace-missing", "none in /run/netns");
         ip_ok(&["netns", "add", &ex.a]);
         sb.assert_check_fails_with("2", "namespace-missing", "only one");
         ex.remove();
-    } else {
-        eprintln!("not testing the missing-namespace cases: other namespaces exist: {strangers:?}");
     }
 
     ex.build(&[
@@ -471,11 +473,8 @@ fn exercise_2b_has_its_own_verdict_and_a_hint_for_each_failure() {
     require_root!();
     let _g = serial();
     let sb = Sandbox::new();
-    let strangers = strangers_namespaces();
-    if strangers.is_empty() {
+    if only_ours_or_skip("the no-bridge case") {
         sb.assert_check_fails_with("2b", "2b-no-bridge", "none in your namespaces");
-    } else {
-        eprintln!("not testing the no-bridge case: other namespaces exist: {strangers:?}");
     }
     let br = Bridged::build();
     let (code, text) = sb.check("2b", &[]);
