@@ -171,6 +171,9 @@ for mode in "${MODES[@]}"; do
     TABLES+=$(awk -F'|' '{ printf "| `%s` | %s | %s ± %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$WORK/summary-$mode.txt")$'\n'
 done
 
+# nslab's spaced median over its back-to-back one: what a moment of idleness costs it.
+IDLE_COST=$(awk -v a="$(field spaced "nslab run" 2)" -v b="$(field back-to-back "nslab run" 2)" 'BEGIN { printf "%.2f", a - b }')
+
 cat > bench/RESULTS-container.md <<MD
 # Container start-to-exit: \`nslab run\` vs runc vs unshare + chroot
 
@@ -194,10 +197,11 @@ the previous one ended (the pause is not timed), as when a person or a script do
 work starts containers. The difference is the kernel's: a \`cgroup.procs\` write waits for
 an RCU grace period unless another writer took the same lock moments before, which back
 to back is always the case. nslab never writes \`cgroup.procs\` on v1 (see below): spaced,
-it pays only the slower start of a machine that was idle for a moment (about 0.7 ms here).
+it pays only the slower start of a machine that was idle for a moment ($IDLE_COST ms more here).
 $TABLES
 Where the time goes: \`nslab\` is one static executable (\`cargo build-static\`, as the
-README builds it), so its start loads no shared library. \`nslab run\` makes PID 1 with one
+README builds it), so its start loads no shared library, and is linked at a fixed address,
+so it does not relocate itself either (a page fault for each page it would write). \`nslab run\` makes PID 1 with one
 clone(2) that carries the namespace flags, and creates the cgroup (on v1 a directory per
 hierarchy, under nslab's shared \`nslab\` parent, made and removed when no other run uses
 it) while PID 1 builds its whole root, pivot_root included, on another CPU (it moves off
