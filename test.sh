@@ -53,10 +53,15 @@ else
 fi
 say "cargo test"
 cargo test
-say "cargo build-static (the README's build: one executable, no shared libraries)"
+say "cargo build-static (the README's build: one executable, no shared libraries, at a fixed address)"
 cargo build-static
 if readelf -l target/release/nslab | grep -q INTERP; then
   echo "target/release/nslab asks for a dynamic loader: it is not static" >&2
+  exit 1
+fi
+# Linked at a fixed address (.cargo/config.toml says why): ELF type EXEC, not DYN.
+if ! readelf -h target/release/nslab | grep -qE 'Type:[[:space:]]+EXEC'; then
+  echo "target/release/nslab is position-independent: the alias lost -C relocation-model=static" >&2
   exit 1
 fi
 
