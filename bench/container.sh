@@ -201,8 +201,8 @@ it pays only the slower start of a machine that was idle for a moment ($IDLE_COS
 $TABLES
 Where the time goes: \`nslab\` is one static executable (\`cargo build-static\`, as the
 README builds it), so its start loads no shared library, and is linked at a fixed address,
-so it does not relocate itself either (a page fault for each page it would write). \`nslab run\` makes PID 1 with one
-clone(2) that carries the namespace flags, and creates the cgroup (on v1 a directory per
+so it does not relocate itself either (a page fault for each page it would write).
+\`nslab run\` makes PID 1 with one clone(2) that carries the namespace flags, and creates the cgroup (on v1 a directory per
 hierarchy, under nslab's shared \`nslab\` parent, made and removed when no other run uses
 it) while PID 1 builds its whole root, pivot_root included, on another CPU (it moves off
 nslab's CPU first and back before the command starts: a new process is otherwise often put
