@@ -172,7 +172,9 @@ for mode in "${MODES[@]}"; do
 done
 
 # nslab's spaced median over its back-to-back one: what a moment of idleness costs it.
-IDLE_COST=$(awk -v a="$(field spaced "nslab run" 2)" -v b="$(field back-to-back "nslab run" 2)" 'BEGIN { printf "%.2f", a - b }')
+# Noise can make it nil or negative: then say so rather than print "-0.05 ms more".
+IDLE_COST=$(awk -v a="$(field spaced "nslab run" 2)" -v b="$(field back-to-back "nslab run" 2)" \
+    'BEGIN { d = a - b; if (d > 0) printf "%.2f ms more", d; else printf "no more than back to back" }')
 
 cat > bench/RESULTS-container.md <<MD
 # Container start-to-exit: \`nslab run\` vs runc vs unshare + chroot
@@ -197,7 +199,7 @@ the previous one ended (the pause is not timed), as when a person or a script do
 work starts containers. The difference is the kernel's: a \`cgroup.procs\` write waits for
 an RCU grace period unless another writer took the same lock moments before, which back
 to back is always the case. nslab never writes \`cgroup.procs\` on v1 (see below): spaced,
-it pays only the slower start of a machine that was idle for a moment ($IDLE_COST ms more here).
+it pays only the slower start of a machine that was idle for a moment ($IDLE_COST here).
 $TABLES
 Where the time goes: \`nslab\` is one static executable (\`cargo build-static\`, as the
 README builds it), so its start loads no shared library, and is linked at a fixed address,
