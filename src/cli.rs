@@ -1,6 +1,7 @@
 //! The command line (see README "Commands" and the exit codes in error.rs).
 
-use clap::{Parser, Subcommand};
+use crate::lessons;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,9 +38,7 @@ pub enum Command {
         /// Start at this step (a, b, c, ...).
         #[arg(long, value_name = "K")]
         step: Option<char>,
-        /// Lesson 3: the memory limit to set (default 30M; 31457280, 30MiB and 30MB work too).
-        #[arg(long, value_name = "SIZE")]
-        limit: Option<String>,
+        // Each lesson's own options (lesson 3's --limit) are added by `command()`.
     },
     /// Judge your exercise on the live system.
     Check {
@@ -126,4 +125,21 @@ pub enum ShowWhat {
     Procs { pid: Option<i32> },
     /// The cgroups of PID and their limits and usage.
     Cgroup { pid: Option<i32> },
+}
+
+/// The command line, with every lesson's own options under `nslab lesson`.
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommand("lesson", |c| {
+        c.args(lessons::with_steps().flat_map(|l| l.steps.options()))
+    })
+}
+
+/// Parse the process's arguments; on a usage error clap prints it and exits with 2.
+pub fn parse() -> (Cli, ArgMatches) {
+    let mut command = command();
+    let matches = command.get_matches_mut();
+    let cli = Cli::from_arg_matches(&matches)
+        .map_err(|e| e.format(&mut command))
+        .unwrap_or_else(|e| e.exit());
+    (cli, matches)
 }

@@ -4,7 +4,8 @@ use crate::checks::{self, CheckReport};
 use crate::cli::ShowWhat;
 use crate::error::{Problem, EXIT_ENVIRONMENT, EXIT_NOT_YET, EXIT_OK};
 use crate::kernel::{machine, ns, procs};
-use crate::lessons::{self, CheckArgs, LessonInfo};
+use crate::lesson::{CheckArgs, LessonInfo};
+use crate::lessons;
 use crate::ui::Ui;
 use crate::{engine, ledger, progress, views};
 use anyhow::Result;
@@ -111,7 +112,7 @@ pub fn run_lesson(
     key: &str,
     yes: bool,
     step: Option<char>,
-    limit: Option<&str>,
+    options: &clap::ArgMatches,
 ) -> Result<i32> {
     let info = match (lessons::bonus_lesson(key), lessons::bonus(key)) {
         (Some(b), _) => b,
@@ -130,26 +131,38 @@ pub fn run_lesson(
         }
         (None, None) => lesson(key)?,
     };
-    let limit = match limit {
-        None => None,
-        Some(_) if info.slug != "oom" => {
-            return Err(Problem::usage(
-                "--limit is an option of lesson 3 (oom)",
-                format!("drop it: nslab lesson {}", info.key()),
-            ))
-        }
-        Some(text) => Some(lessons::oom::parse_limit_flag(text)?),
-    };
-    engine::run(
-        info,
-        ui,
-        engine::RunOptions {
-            yes,
-            start: step,
-            limit,
-        },
-    )?;
+    refuse_options_of_other_lessons(info, options)?;
+    let lesson = info.steps.start(options)?;
+    engine::run(info, lesson, ui, engine::RunOptions { yes, start: step })?;
     Ok(EXIT_OK)
+}
+
+/// `nslab lesson` takes every lesson's options; one given to a lesson it is not for is a
+/// usage error, not silently ignored.
+fn refuse_options_of_other_lessons(info: &LessonInfo, options: &clap::ArgMatches) -> Result<()> {
+    for other in lessons::with_steps().filter(|l| !std::ptr::eq(*l, info)) {
+        for arg in other.steps.options() {
+            let given = options.value_source(arg.get_id().as_str())
+                == Some(clap::parser::ValueSource::CommandLine);
+            let own = info
+                .steps
+                .options()
+                .iter()
+                .any(|a| a.get_id() == arg.get_id());
+            if given && !own {
+                let long = arg.get_long().unwrap_or(arg.get_id().as_str());
+                return Err(Problem::usage(
+                    format!(
+                        "--{long} is an option of lesson {} ({})",
+                        other.key(),
+                        other.slug
+                    ),
+                    format!("drop it: nslab lesson {}", info.key()),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn check(
@@ -164,7 +177,7 @@ pub fn check(
     let name = info.key();
     crate::error::require_root(&format!("check {name}"), &format!("nslab check {name}"))?;
     let obs = (info.check)(&CheckArgs { pid, cgroup })?;
-    let report: CheckReport = checks::judge(info, obs);
+    let report: CheckReport = checks::report(info, obs);
     if !info.is_bonus() {
         progress::record_check(info.number, report.passed);
     }
@@ -321,7 +334,7 @@ pub fn show_progress(ui: &Ui, json: bool) -> Result<i32> {
         .iter()
         .map(|l| {
             let lp = p.lessons.get(&l.number).cloned().unwrap_or_default();
-            let steps: Vec<String> = l.steps.iter().map(|s| s.id.to_string()).collect();
+            let steps: Vec<String> = l.step_list().iter().map(|s| s.id.to_string()).collect();
             vec![
                 l.number.to_string(),
                 l.slug.to_string(),

@@ -3,9 +3,9 @@
 
 use crate::error::Problem;
 use crate::kernel::{sys, trace};
-use crate::lessons::LessonInfo;
+use crate::lesson::{LessonInfo, Run, Stage};
 use crate::ui::Ui;
-use crate::{ledger, progress, views};
+use crate::{ledger, progress};
 use anyhow::Result;
 use std::io::BufRead;
 
@@ -16,45 +16,6 @@ pub struct RunOptions {
     pub yes: bool,
     /// Start at this step letter.
     pub start: Option<char>,
-    /// Lesson 3's `--limit`, in bytes.
-    pub limit: Option<u64>,
-}
-
-/// What a step uses to show its work: the shell command, the system calls, the views.
-pub struct Stage<'a> {
-    pub ui: &'a Ui,
-    /// Under `--yes`: no live redraws, no waiting for the learner.
-    pub yes: bool,
-    /// Lesson 3's `--limit`, in bytes.
-    pub limit: Option<u64>,
-}
-
-impl Stage<'_> {
-    /// The command a learner would type for the next action.
-    pub fn command(&self, cmd: &str) {
-        self.ui.command(cmd);
-    }
-
-    /// Show the system calls made since the last call; returns them.
-    pub fn syscalls(&self) -> Vec<String> {
-        let calls = trace::take();
-        self.ui.syscalls(&calls);
-        calls
-    }
-
-    pub fn view(&self, label: &str, body: &str) {
-        self.ui.view(label, body);
-    }
-
-    /// A before/after view of the same rendering, as a line diff.
-    pub fn before_after(&self, label: &str, before: &str, after: &str) {
-        self.ui
-            .view(label, &views::diff::before_after(before, after));
-    }
-
-    pub fn say(&self, text: &str) {
-        self.ui.say(text);
-    }
 }
 
 /// Wait for Enter (or `q` to stop). Returns false when the learner chose to stop.
@@ -70,16 +31,22 @@ fn pause(ui: &Ui, next: &str) -> Result<bool> {
     Ok(!line.trim().eq_ignore_ascii_case("q"))
 }
 
-/// Run lesson `info` from its first step (or `opts.start`).
-pub fn run(info: &'static LessonInfo, ui: &Ui, opts: RunOptions) -> Result<()> {
+/// Run `lesson`, started from `info`'s steps, from its first step (or `opts.start`).
+pub fn run(
+    info: &'static LessonInfo,
+    lesson: Box<dyn Run>,
+    ui: &Ui,
+    opts: RunOptions,
+) -> Result<()> {
     crate::error::require_root(
         &format!("lesson {}", info.key()),
         &format!("nslab lesson {}", info.key()),
     )?;
+    let steps = info.step_list();
     let first = match opts.start {
         None => 0,
-        Some(k) => info.steps.iter().position(|s| s.id == k).ok_or_else(|| {
-            let ids: Vec<String> = info.steps.iter().map(|s| s.id.to_string()).collect();
+        Some(k) => steps.iter().position(|s| s.id == k).ok_or_else(|| {
+            let ids: Vec<String> = steps.iter().map(|s| s.id.to_string()).collect();
             Problem::usage(
                 format!("lesson {} has no step '{k}'", info.key()),
                 format!("choose one of: {}", ids.join(", ")),
@@ -87,7 +54,7 @@ pub fn run(info: &'static LessonInfo, ui: &Ui, opts: RunOptions) -> Result<()> {
         })?,
     };
     trace::take();
-    let result = run_steps(info, ui, opts, first);
+    let result = run_steps(info, lesson, ui, opts, first);
     // Whatever happened, remove everything this run created.
     let failed = ledger::teardown();
     for (r, why) in &failed {
@@ -99,24 +66,25 @@ pub fn run(info: &'static LessonInfo, ui: &Ui, opts: RunOptions) -> Result<()> {
     result
 }
 
-fn run_steps(info: &'static LessonInfo, ui: &Ui, opts: RunOptions, first: usize) -> Result<()> {
-    let mut lesson = (info.make)();
+fn run_steps(
+    info: &'static LessonInfo,
+    mut lesson: Box<dyn Run>,
+    ui: &Ui,
+    opts: RunOptions,
+    first: usize,
+) -> Result<()> {
+    let steps = info.step_list();
     ui.title(&format!("Lesson {}: {}", info.key(), info.title));
     if first == 0 {
         ui.markdown(info.intro());
     }
-    let mut stage = Stage {
-        ui,
-        yes: opts.yes,
-        limit: opts.limit,
-    };
+    let mut stage = Stage { ui, yes: opts.yes };
     let mut stopped = false;
-    for (i, step) in info.steps.iter().enumerate().skip(first) {
+    for (i, step) in steps.iter().enumerate().skip(first) {
         sys::check_interrupt()?;
-        let (title, body) = info.step_text(step.id).unwrap_or(("", ""));
-        ui.heading(&format!("Step {}: {title}", step.id));
-        ui.markdown(body);
-        if step.interactive && opts.yes {
+        ui.heading(&format!("Step {}: {}", step.id, step.title));
+        ui.markdown(info.step_text(step.id).unwrap_or_default());
+        if step.keyboard && opts.yes {
             ui.say(&format!(
                 "Skipped under --yes: it needs you at the keyboard (`sudo nslab lesson {} --step {}`).",
                 info.key(),
@@ -130,7 +98,7 @@ fn run_steps(info: &'static LessonInfo, ui: &Ui, opts: RunOptions, first: usize)
         if !info.is_bonus() {
             progress::record_step(info.number, step.id);
         }
-        let next = info.steps.get(i + 1);
+        let next = steps.get(i + 1);
         if let (Some(next), false) = (next, opts.yes) {
             if !pause(ui, &format!("step {}", next.id))? {
                 stopped = true;

@@ -423,16 +423,6 @@ pub fn all_recorded() -> Vec<Resource> {
     all
 }
 
-/// Is `path` (or a parent of it) something an nslab run recorded?
-pub fn is_recorded(path: &std::path::Path) -> bool {
-    all_recorded().iter().any(|r| match r {
-        Resource::Cgroup { path: p } | Resource::Mount { path: p } | Resource::Dir { path: p } => {
-            path.starts_with(p)
-        }
-        _ => false,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ mod error;
 mod fsutil;
 mod kernel;
 mod ledger;
+mod lesson;
 mod lessons;
 mod progress;
 mod runtime;
@@ -17,22 +18,21 @@ mod testing;
 mod ui;
 mod views;
 
-use clap::Parser;
-use cli::{Cli, Command};
+use cli::Command;
 
 fn main() {
     kernel::sys::install_interrupt_handler();
-    let cli = Cli::parse();
+    let (cli, matches) = cli::parse();
     let ui = ui::Ui::new(cli.plain);
     let result = match &cli.command {
         None => commands::status(&ui),
         Some(Command::List) => commands::list(&ui),
-        Some(Command::Lesson {
-            lesson,
-            yes,
-            step,
-            limit,
-        }) => commands::run_lesson(&ui, lesson, *yes, *step, limit.as_deref()),
+        Some(Command::Lesson { lesson, yes, step }) => {
+            let options = matches
+                .subcommand_matches("lesson")
+                .expect("parsed as lesson");
+            commands::run_lesson(&ui, lesson, *yes, *step, options)
+        }
         Some(Command::Check {
             lesson,
             json,

@@ -5,39 +5,11 @@
 //! `judged` line and the commands to verify by hand, so the snapshot stays stable while
 //! the report still names exactly what was judged.
 
-use crate::lessons::LessonInfo;
+pub mod whose;
+
+use crate::lesson::{Fact, LessonInfo, Observation};
 use crate::views;
 use serde::Serialize;
-
-/// One observed property of the learner's work, already normalized.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Fact {
-    pub name: String,
-    pub value: String,
-}
-
-impl Fact {
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Fact {
-        Fact {
-            name: name.into(),
-            value: value.into(),
-        }
-    }
-}
-
-/// What a lesson's check saw on the live system.
-#[derive(Clone, Debug, Default)]
-pub struct Observation {
-    /// Which process, namespace or cgroup was judged, with its real numbers.
-    pub judged: String,
-    pub facts: Vec<Fact>,
-    /// The hint (a section of the lesson's hints.md) for what is actually wrong.
-    pub problem: Option<&'static str>,
-    /// Commands that show the same thing by hand.
-    pub verify: Vec<String>,
-    /// How the candidate was chosen, what else was seen and ignored.
-    pub notes: Vec<String>,
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckReport {
@@ -68,7 +40,7 @@ pub fn render_facts(facts: &[Fact]) -> String {
 }
 
 /// Compare an observation with the lesson's expected snapshot.
-pub fn judge(info: &LessonInfo, obs: Observation) -> CheckReport {
+pub fn report(info: &LessonInfo, obs: Observation) -> CheckReport {
     let observed = render_facts(&obs.facts);
     let expected = info.expected_check.trim_end().to_string() + "\n";
     let diff = views::diff::changes_only(&expected, &observed);

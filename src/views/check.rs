@@ -37,7 +37,8 @@ pub fn report(r: &CheckReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::{judge, Fact, Observation};
+    use crate::checks::report as judge;
+    use crate::lesson::{Fact, Observation};
     use crate::lessons;
 
     #[test]

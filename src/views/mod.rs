@@ -13,3 +13,8 @@ pub mod ns;
 pub mod procs;
 pub mod table;
 pub mod topology;
+
+/// A round-trip time in microseconds, as ping shows it: `0.042 ms`.
+pub fn millis(us: u64) -> String {
+    format!("{:.3} ms", us as f64 / 1000.0)
+}

@@ -3,6 +3,10 @@ use crate::checks::{self, render_facts};
 use std::process::Command;
 use std::sync::Mutex;
 
+fn is_stranger(path: &str) -> bool {
+    whose::cgroup(path, Path::new("/x"), &Recorded::default()) == Whose::Stranger
+}
+
 #[test]
 fn strangers_are_units_and_containers() {
     for p in [
@@ -176,7 +180,7 @@ fn root_exercise_passes_with_the_seed_commands_any_way_of_writing_30mb() {
             obs.judged
         );
         assert!(obs.problem.is_none());
-        let report = checks::judge(&INFO, obs);
+        let report = checks::report(&INFO, obs);
         assert!(report.passed && report.diff.is_empty());
 
         // Found without --cgroup too: it is the only fresh 30 MB cgroup with a kill.
@@ -206,7 +210,7 @@ fn root_exercise_failures_each_with_its_hint() {
     .unwrap();
     assert_eq!(obs.problem, Some("no-cgroup"));
     assert_eq!(obs.facts[0].value, "not found");
-    let report = checks::judge(&INFO, obs);
+    let report = checks::report(&INFO, obs);
     assert!(!report.passed && report.diff.contains("memory cgroup: not found"));
     assert_eq!(report.hint.as_deref(), INFO.hint("no-cgroup"));
 
@@ -228,7 +232,7 @@ fn root_exercise_failures_each_with_its_hint() {
         (obs.facts[2].value.as_str(), obs.facts[3].value.as_str()),
         ("no", "none")
     );
-    let report = checks::judge(&INFO, obs);
+    let report = checks::report(&INFO, obs);
     assert_eq!(report.hint.as_deref(), INFO.hint("never-joined"));
     drop(cg);
 

@@ -1,12 +1,12 @@
 //! Lesson 2: network namespaces, a veth pair between two of them, an echo across it.
 
-use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
-use crate::checks::{Fact, Observation};
-use crate::engine::Stage;
+use crate::checks::whose::{self, Recorded, Whose};
 use crate::error::Problem;
 use crate::kernel::net::{self, ipv4_of as v4, same_subnet, Address, Link, Netns};
 use crate::kernel::sys;
-use crate::ledger::{self, Resource};
+use crate::lesson::{
+    CheckArgs, Fact, Lesson, LessonInfo, NoSteps, Observation, Stage, Step, Table,
+};
 use crate::views;
 use crate::views::topology::{self, NsBox};
 use anyhow::{bail, Context, Result};
@@ -18,12 +18,13 @@ pub static INFO: LessonInfo = INFO_FIELDS;
 /// Exercise 2b's check: its own facts, lesson 2's texts.
 pub static BONUS: LessonInfo = LessonInfo {
     slug: "net-2b",
+    parent: Some(&INFO),
     // Done by hand: no steps of its own (`nslab lesson` does not take it).
-    steps: &[],
+    steps: &NoSteps,
     title: "Three namespaces through a bridge (optional)",
     summary:
         "three namespaces through a bridge, each reaching the others: built by hand, `check 2b`",
-    expected_check: include_str!("../../lessons/02-net/expected/check-2b.txt"),
+    expected_check: include_str!("../../../lessons/02-net/expected/check-2b.txt"),
     check: check_bridge,
     ..INFO_FIELDS
 };
@@ -34,37 +35,12 @@ const INFO_FIELDS: LessonInfo = LessonInfo {
     slug: "net",
     title: "Network namespaces — a cable between two worlds",
     summary: "a new netns has only a DOWN lo; a veth pair joins two namespaces; an echo crosses it",
-    text: include_str!("../../lessons/02-net/lesson.md"),
-    hints: include_str!("../../lessons/02-net/hints.md"),
-    solution: include_str!("../../lessons/02-net/solution.md"),
-    expected_check: include_str!("../../lessons/02-net/expected/check.txt"),
-    steps: &[
-        StepSpec {
-            id: 'a',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'b',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'c',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'd',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'e',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'f',
-            interactive: false,
-        },
-    ],
-    make: || Box::new(NetLesson::default()),
+    text: include_str!("../../../lessons/02-net/lesson.md"),
+    hints: include_str!("../../../lessons/02-net/hints.md"),
+    solution: include_str!("../../../lessons/02-net/solution.md"),
+    expected_check: include_str!("../../../lessons/02-net/expected/check.txt"),
+    parent: None,
+    steps: &Table::<NetLesson>::OF,
     check,
 };
 
@@ -119,11 +95,6 @@ fn links_view(ns: &mut Netns, others: &[&Netns]) -> Result<String> {
     Ok(views::net::links(&links, &|id| {
         names.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone())
     }))
-}
-
-/// Microseconds as milliseconds, for round-trip times.
-pub(super) fn ms(us: u64) -> String {
-    format!("{:.3} ms", us as f64 / 1000.0)
 }
 
 impl NetLesson {
@@ -378,7 +349,7 @@ impl NetLesson {
             reply.from,
             reply.seq,
             reply.ttl,
-            ms(reply.rtt_us)
+            views::millis(reply.rtt_us)
         ));
         let after = self.red().counters()?;
         stage.syscalls();
@@ -408,7 +379,7 @@ impl NetLesson {
                 r.from,
                 r.seq,
                 r.ttl,
-                ms(r.rtt_us)
+                views::millis(r.rtt_us)
             )),
             None => bail!("no echo reply from {RED_IP} within {ECHO_TIMEOUT:?}"),
         }
@@ -516,16 +487,47 @@ impl NetLesson {
 }
 
 impl Lesson for NetLesson {
-    fn run_step(&mut self, id: char, stage: &mut Stage) -> Result<()> {
-        match id {
-            'a' => self.step_a(stage),
-            'b' => self.step_b(stage),
-            'c' => self.step_c(stage),
-            'd' => self.step_d(stage),
-            'e' => self.step_e(stage),
-            'f' => self.step_f(stage),
-            other => Err(super::no_such_step(&INFO, other)),
-        }
+    const STEPS: &'static [Step<Self>] = &[
+        Step {
+            id: 'a',
+            title: "A new network namespace has only lo, and it is DOWN",
+            keyboard: false,
+            run: Self::step_a,
+        },
+        Step {
+            id: 'b',
+            title: "What `ip netns add` really is",
+            keyboard: false,
+            run: Self::step_b,
+        },
+        Step {
+            id: 'c',
+            title: "A veth pair, one end in each namespace",
+            keyboard: false,
+            run: Self::step_c,
+        },
+        Step {
+            id: 'd',
+            title: "An echo across the cable",
+            keyboard: false,
+            run: Self::step_d,
+        },
+        Step {
+            id: 'e',
+            title: "The picture, drawn from the real state",
+            keyboard: false,
+            run: Self::step_e,
+        },
+        Step {
+            id: 'f',
+            title: "Teardown",
+            keyboard: false,
+            run: Self::step_f,
+        },
+    ];
+
+    fn start(_: &clap::ArgMatches) -> Result<Self> {
+        Ok(Self::default())
     }
 }
 
@@ -560,10 +562,7 @@ fn facts(values: [&str; 6]) -> Vec<Fact> {
 
 /// nslab's own objects: the `nslab-` prefix its lessons use, and anything a run recorded.
 fn is_nslabs(name: &str) -> bool {
-    name.starts_with("nslab-")
-        || ledger::all_recorded()
-            .iter()
-            .any(|r| matches!(r, Resource::NetNs { name: n } if n == name))
+    whose::netns(name, &Recorded::read()) == Whose::Nslab
 }
 
 /// The veth in `a` whose peer is a veth in `b` naming it back: (end in a, end in b).
@@ -698,7 +697,7 @@ fn bridge_notes(seen: &mut [Seen]) -> Result<Vec<String>> {
             let result = match target {
                 None => "no address".to_string(),
                 Some(ip) => match seen[m0].ns.echo(ip, 100 + k as u16, CHECK_ECHO_TIMEOUT) {
-                    Ok(Some(r)) => format!("{ip} replied ({})", ms(r.rtt_us)),
+                    Ok(Some(r)) => format!("{ip} replied ({})", views::millis(r.rtt_us)),
                     Ok(None) => format!("{ip} no reply"),
                     Err(e) => format!("{ip} not sent ({})", e.root_cause()),
                 },
@@ -887,7 +886,7 @@ fn check_bridge(_args: &CheckArgs) -> Result<Observation> {
             seq = seq.wrapping_add(2);
             let (a, z) = (seen[from].ns.name(), seen[to].ns.name());
             match seen[from].ns.echo_tries(ip, seq, 2, CHECK_ECHO_TIMEOUT) {
-                Ok(Some(r)) => rtts.push(format!("{a} -> {z} {}", ms(r.rtt_us))),
+                Ok(Some(r)) => rtts.push(format!("{a} -> {z} {}", views::millis(r.rtt_us))),
                 outcome => {
                     let why = match outcome {
                         Err(e) => format!("sending failed ({})", e.root_cause()),
@@ -1124,14 +1123,14 @@ fn judge_pair(
         match one(&seen[i].ns, b_ip, 1) {
             Ok(us) => {
                 ab = "reply".into();
-                rtts.push_str(&format!("; echo {an} -> {b_ip}: {}", ms(us)));
+                rtts.push_str(&format!("; echo {an} -> {b_ip}: {}", views::millis(us)));
             }
             Err(why) => ab = why,
         }
         match one(&seen[j].ns, a_ip, 11) {
             Ok(us) => {
                 ba_echo = "reply".into();
-                rtts.push_str(&format!("; echo {bn} -> {a_ip}: {}", ms(us)));
+                rtts.push_str(&format!("; echo {bn} -> {a_ip}: {}", views::millis(us)));
             }
             Err(why) => ba_echo = why,
         }

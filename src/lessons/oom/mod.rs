@@ -1,8 +1,8 @@
 //! Lesson 3: memory cgroups and the OOM killer.
 
-use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
-use crate::checks::{Fact, Observation};
-use crate::engine::Stage;
+pub mod mystery;
+
+use crate::checks::whose::{self, Recorded, Whose};
 use crate::error::Problem;
 use crate::kernel::cgroup::concepts::{self, human_bytes};
 use crate::kernel::cgroup::{
@@ -10,7 +10,7 @@ use crate::kernel::cgroup::{
 };
 use crate::kernel::hog::{self, HogEnd, HogEvent, MemoryHog};
 use crate::kernel::procs;
-use crate::ledger;
+use crate::lesson::{CheckArgs, Fact, Lesson, LessonInfo, Observation, Stage, Step, Table};
 use crate::views;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -21,37 +21,12 @@ pub static INFO: LessonInfo = LessonInfo {
     slug: "oom",
     title: "Memory cgroups — the OOM killer",
     summary: "a hog climbs to its cgroup's memory limit and the kernel OOM-kills it",
-    text: include_str!("../../lessons/03-oom/lesson.md"),
-    hints: include_str!("../../lessons/03-oom/hints.md"),
-    solution: include_str!("../../lessons/03-oom/solution.md"),
-    expected_check: include_str!("../../lessons/03-oom/expected/check.txt"),
-    steps: &[
-        StepSpec {
-            id: 'a',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'b',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'c',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'd',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'e',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'f',
-            interactive: false,
-        },
-    ],
-    make: || Box::new(OomLesson::default()),
+    text: include_str!("../../../lessons/03-oom/lesson.md"),
+    hints: include_str!("../../../lessons/03-oom/hints.md"),
+    solution: include_str!("../../../lessons/03-oom/solution.md"),
+    expected_check: include_str!("../../../lessons/03-oom/expected/check.txt"),
+    parent: None,
+    steps: &Table::<OomLesson>::OF,
     check,
 };
 
@@ -77,16 +52,16 @@ const MEMORY_VIEW: [Concept; 6] = [
 
 /// What the hog tries to take: well beyond the limit, so it is always killed.
 fn hog_goal(limit: u64) -> u64 {
-    (limit * 2).max(limit + (16 << 20))
+    limit.saturating_mul(2).max(limit.saturating_add(16 << 20))
 }
 
 /// Step e's higher limit: the goal plus room for the program itself.
 fn survivor_limit(limit: u64) -> u64 {
-    hog_goal(limit) + (32 << 20)
+    hog_goal(limit).saturating_add(32 << 20)
 }
 
 /// `--limit`: a size as a learner writes it, within what this machine can show safely.
-pub fn parse_limit_flag(text: &str) -> Result<u64> {
+fn parse_limit_flag(text: &str) -> Result<u64> {
     let n = concepts::parse_size(text).map_err(|e| {
         Problem::usage(
             format!("--limit {text:?}: {e:#}"),
@@ -150,13 +125,6 @@ impl OomLesson {
             self.layout = Some(Layout::read()?);
         }
         Ok(self.layout.as_ref().expect("read above"))
-    }
-
-    fn limit(&mut self, stage: &Stage) -> u64 {
-        if self.limit == 0 {
-            self.limit = stage.limit.unwrap_or(DEFAULT_LIMIT);
-        }
-        self.limit
     }
 
     fn step_a(&mut self, stage: &mut Stage) -> Result<()> {
@@ -242,7 +210,7 @@ impl OomLesson {
     }
 
     fn make_cgroup(&mut self, stage: &mut Stage) -> Result<()> {
-        let limit = self.limit(stage);
+        let limit = self.limit;
         let layout = self.layout()?.clone();
         let own = cgroup::own_cgroup()?;
         let st = cgroup::availability_from(&layout, &own, &["memory"], |p| {
@@ -336,7 +304,7 @@ impl OomLesson {
 
     fn step_c(&mut self, stage: &mut Stage) -> Result<()> {
         self.ensure_cgroup(stage)?;
-        let limit = self.limit(stage);
+        let limit = self.limit;
         let (dir, _) = self.mem_dir()?;
         let cg = self.cg.as_ref().expect("ensured above");
         self.before_values = Some(views::cgroup::render_values(&cg.read_all(&MEMORY_VIEW)));
@@ -432,7 +400,7 @@ impl OomLesson {
 
     fn step_e(&mut self, stage: &mut Stage) -> Result<()> {
         self.ensure_cgroup(stage)?;
-        let limit = self.limit(stage);
+        let limit = self.limit;
         let goal = hog_goal(limit);
         let high = survivor_limit(limit);
         let (dir, version) = self.mem_dir()?;
@@ -588,16 +556,63 @@ pub(super) fn climb(
 }
 
 impl Lesson for OomLesson {
-    fn run_step(&mut self, id: char, stage: &mut Stage) -> Result<()> {
-        match id {
-            'a' => self.step_a(stage),
-            'b' => self.step_b(stage),
-            'c' => self.step_c(stage),
-            'd' => self.step_d(stage),
-            'e' => self.step_e(stage),
-            'f' => self.step_f(stage),
-            other => Err(super::no_such_step(&INFO, other)),
-        }
+    const STEPS: &'static [Step<Self>] = &[
+        Step {
+            id: 'a',
+            title: "Where your process is",
+            keyboard: false,
+            run: Self::step_a,
+        },
+        Step {
+            id: 'b',
+            title: "A cgroup with a limit",
+            keyboard: false,
+            run: Self::step_b,
+        },
+        Step {
+            id: 'c',
+            title: "The hog",
+            keyboard: false,
+            run: Self::step_c,
+        },
+        Step {
+            id: 'd',
+            title: "The kill",
+            keyboard: false,
+            run: Self::step_d,
+        },
+        Step {
+            id: 'e',
+            title: "The same hog, a higher limit",
+            keyboard: false,
+            run: Self::step_e,
+        },
+        Step {
+            id: 'f',
+            title: "Cleaning up",
+            keyboard: false,
+            run: Self::step_f,
+        },
+    ];
+
+    fn options() -> Vec<clap::Arg> {
+        vec![clap::Arg::new("limit")
+            .long("limit")
+            .value_name("SIZE")
+            .help(
+            "Lesson 3: the memory limit to set (default 30M; 31457280, 30MiB and 30MB work too)",
+        )]
+    }
+
+    fn start(options: &clap::ArgMatches) -> Result<Self> {
+        let limit = match options.try_get_one::<String>("limit").ok().flatten() {
+            Some(text) => parse_limit_flag(text)?,
+            None => DEFAULT_LIMIT,
+        };
+        Ok(OomLesson {
+            limit,
+            ..Self::default()
+        })
     }
 }
 
@@ -609,38 +624,6 @@ const LIMIT: &str = "memory limit";
 const USED: &str = "a process used its memory";
 const KILLS: &str = "OOM kills";
 const VICTIM: &str = "killed process was in it";
-
-/// Components that mark a cgroup as a service manager's or a container runtime's.
-const RUNTIMES: [&str; 9] = [
-    "docker",
-    "containerd",
-    "kubepods",
-    "kubepods.slice",
-    "libpod_parent",
-    "lxc",
-    "lxc.payload",
-    "podman",
-    "garden",
-];
-const UNIT_SUFFIXES: [&str; 6] = [".slice", ".scope", ".service", ".socket", ".mount", ".swap"];
-
-/// Is this cgroup (path from the hierarchy root) a systemd unit or a container's?
-pub fn is_stranger(path: &str) -> bool {
-    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    let Some(last) = comps.last() else {
-        return true;
-    };
-    if UNIT_SUFFIXES.iter().any(|s| last.ends_with(s)) {
-        return true;
-    }
-    // A container ID: 64 hex digits.
-    if last.len() == 64 && last.chars().all(|c| c.is_ascii_hexdigit()) {
-        return true;
-    }
-    comps
-        .iter()
-        .any(|c| RUNTIMES.contains(c) || c.starts_with("libpod-") || c.starts_with("docker-"))
-}
 
 fn is_30mb(bytes: u64) -> bool {
     concepts::same_limit(bytes, 30_000_000) || concepts::same_limit(bytes, 30 << 20)
@@ -681,6 +664,7 @@ const HOW: &str = "nslab judges a memory cgroup that has a memory limit or an OO
 
 fn check(args: &CheckArgs) -> Result<Observation> {
     let layout = Layout::read()?;
+    let recorded = Recorded::read();
     let version = match layout.home("memory") {
         Some(Home::V1(_)) => CgVersion::V1,
         Some(Home::V2(_)) => CgVersion::V2,
@@ -732,13 +716,16 @@ fn check(args: &CheckArgs) -> Result<Observation> {
     let (mut own, mut strangers) = (0, 0);
     let mut candidates: Vec<Seen> = Vec::new();
     for f in &all {
-        if ledger::is_recorded(&f.dir) {
-            own += 1;
-            continue;
-        }
-        if is_stranger(&f.path) {
-            strangers += 1;
-            continue;
+        match whose::cgroup(&f.path, &f.dir, &recorded) {
+            Whose::Nslab => {
+                own += 1;
+                continue;
+            }
+            Whose::Stranger => {
+                strangers += 1;
+                continue;
+            }
+            Whose::Learner => {}
         }
         if let Some(s) = see(&f.dir, &f.path, f.version, f.changed) {
             if s.limit != Max::Unlimited || s.kills > 0 {

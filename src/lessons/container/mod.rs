@@ -1,8 +1,7 @@
 //! Lesson 5: a container from its parts, and the check of the hand-built one.
 
-use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
-use crate::checks::{Fact, Observation};
-use crate::engine::Stage;
+pub mod net;
+
 use crate::error::Problem;
 use crate::kernel::cgroup::{CgVersion, Cgroup, Concept, Layout, Max, NslabCgroup, Reading};
 use crate::kernel::container::{self, Container, RootMode, Spec};
@@ -11,6 +10,7 @@ use crate::kernel::procs::{self, ProcInfo};
 use crate::kernel::rootfs::Rootfs;
 use crate::kernel::{pidns, sys};
 use crate::ledger::{self, Resource};
+use crate::lesson::{CheckArgs, Fact, Lesson, LessonInfo, Observation, Stage, Step, Table};
 use crate::runtime::{self, Limits, CPU_PERIOD_US};
 use crate::views;
 use anyhow::{Context, Result};
@@ -20,24 +20,17 @@ use std::time::Duration;
 pub static INFO: LessonInfo = INFO_FIELDS;
 
 /// INFO as a constant, so bonus 5b's check can take its texts (`..INFO_FIELDS`).
-pub(super) const INFO_FIELDS: LessonInfo = LessonInfo {
+const INFO_FIELDS: LessonInfo = LessonInfo {
     number: 5,
     slug: "container",
     title: "A container from its parts",
     summary: "namespaces + a root filesystem + pivot_root + /proc + hostname + cgroup limits = a container",
-    text: include_str!("../../lessons/05-container/lesson.md"),
-    hints: include_str!("../../lessons/05-container/hints.md"),
-    solution: include_str!("../../lessons/05-container/solution.md"),
-    expected_check: include_str!("../../lessons/05-container/expected/check.txt"),
-    steps: &[
-        StepSpec { id: 'a', interactive: false },
-        StepSpec { id: 'b', interactive: false },
-        StepSpec { id: 'c', interactive: false },
-        StepSpec { id: 'd', interactive: false },
-        StepSpec { id: 'e', interactive: false },
-        StepSpec { id: 'f', interactive: true },
-    ],
-    make: || Box::new(ContainerLesson::default()),
+    text: include_str!("../../../lessons/05-container/lesson.md"),
+    hints: include_str!("../../../lessons/05-container/hints.md"),
+    solution: include_str!("../../../lessons/05-container/solution.md"),
+    expected_check: include_str!("../../../lessons/05-container/expected/check.txt"),
+    parent: None,
+    steps: &Table::<ContainerLesson>::OF,
     check,
 };
 
@@ -341,7 +334,7 @@ impl ContainerLesson {
     fn step_e(&mut self, stage: &mut Stage) -> Result<()> {
         self.stop_container()?;
         let root = self.ensure_rootfs(stage)?.to_path_buf();
-        super::container_net::step_e(&root, HOSTNAME, stage)
+        net::step_e(&root, HOSTNAME, stage)
     }
 
     fn step_f(&mut self, stage: &mut Stage) -> Result<()> {
@@ -383,16 +376,47 @@ fn short_whose(whose: &str) -> &str {
 }
 
 impl Lesson for ContainerLesson {
-    fn run_step(&mut self, id: char, stage: &mut Stage) -> Result<()> {
-        match id {
-            'a' => self.step_a(stage),
-            'b' => self.step_b(stage),
-            'c' => self.step_c(stage),
-            'd' => self.step_d(stage),
-            'e' => self.step_e(stage),
-            'f' => self.step_f(stage),
-            other => Err(super::no_such_step(&INFO, other)),
-        }
+    const STEPS: &'static [Step<Self>] = &[
+        Step {
+            id: 'a',
+            title: "A root filesystem",
+            keyboard: false,
+            run: Self::step_a,
+        },
+        Step {
+            id: 'b',
+            title: "chroot, and why it is not a wall",
+            keyboard: false,
+            run: Self::step_b,
+        },
+        Step {
+            id: 'c',
+            title: "Namespaces, /proc and a hostname",
+            keyboard: false,
+            run: Self::step_c,
+        },
+        Step {
+            id: 'd',
+            title: "Limits: memory, CPU and pids",
+            keyboard: false,
+            run: Self::step_d,
+        },
+        Step {
+            id: 'e',
+            title: "A network of its own",
+            keyboard: false,
+            run: Self::step_e,
+        },
+        Step {
+            id: 'f',
+            title: "A shell inside",
+            keyboard: true,
+            run: Self::step_f,
+        },
+    ];
+
+    fn start(_: &clap::ArgMatches) -> Result<Self> {
+        Ok(Self::default())
     }
 }
 

@@ -6,16 +6,14 @@
 //! parent's limit is the one hit, and raises it. `nslab check 3b` judges that fix on the
 //! live system while the lesson is still running.
 
-use super::oom::read_count as count;
-use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
-use crate::checks::{Fact, Observation};
-use crate::engine::Stage;
+use super::read_count as count;
 use crate::error::Problem;
 use crate::kernel::cgroup::concepts::human_bytes;
 use crate::kernel::cgroup::{self, kmsg, CgVersion, Cgroup, Concept, Max, NslabCgroup, Reading};
 use crate::kernel::hog::{self, HogEnd, HogEvent, MemoryHog};
 use crate::kernel::sys;
 use crate::ledger::{self, Resource};
+use crate::lesson::{CheckArgs, Fact, Lesson, LessonInfo, Observation, Stage, Step, Table};
 use crate::views;
 use anyhow::Result;
 use std::io::BufRead;
@@ -28,15 +26,12 @@ pub static BONUS: LessonInfo = LessonInfo {
     title: "The app that keeps dying (optional)",
     summary:
         "an app OOM-killed again and again under a generous limit: find why, fix it; `lesson 3b`",
-    text: include_str!("../../lessons/03-oom/mystery.md"),
-    hints: include_str!("../../lessons/03-oom/hints.md"),
-    solution: include_str!("../../lessons/03-oom/solution.md"),
-    expected_check: include_str!("../../lessons/03-oom/expected/check-3b.txt"),
-    steps: &[StepSpec {
-        id: 'a',
-        interactive: true,
-    }],
-    make: || Box::new(Mystery),
+    text: include_str!("../../../lessons/03-oom/mystery.md"),
+    hints: include_str!("../../../lessons/03-oom/hints.md"),
+    solution: include_str!("../../../lessons/03-oom/solution.md"),
+    expected_check: include_str!("../../../lessons/03-oom/expected/check-3b.txt"),
+    parent: Some(&super::INFO),
+    steps: &Table::<Mystery>::OF,
     check,
 };
 
@@ -73,11 +68,15 @@ const VIEW: [Concept; 5] = [
 struct Mystery;
 
 impl Lesson for Mystery {
-    fn run_step(&mut self, id: char, stage: &mut Stage) -> Result<()> {
-        match id {
-            'a' => run(stage),
-            other => Err(super::no_such_step(&BONUS, other)),
-        }
+    const STEPS: &'static [Step<Self>] = &[Step {
+        id: 'a',
+        title: "The app",
+        keyboard: true,
+        run: |_, stage| run(stage),
+    }];
+
+    fn start(_: &clap::ArgMatches) -> Result<Self> {
+        Ok(Mystery)
     }
 }
 
@@ -154,7 +153,7 @@ fn wait_or_give_up(d: Duration, stdin_open: &mut bool) -> Result<Keys> {
 /// the learner sees how far below it the app dies), then holds or dies. A holding app must
 /// stay alive for [`HOLD`] to count.
 fn follow(stage: &Stage, hog: &mut MemoryHog, app: &Cgroup) -> Result<Option<HogEnd>> {
-    if let HogEvent::Ended(end) = super::oom::climb(stage, hog, app, APP_LIMIT)? {
+    if let HogEvent::Ended(end) = super::climb(stage, hog, app, APP_LIMIT)? {
         return Ok(Some(end));
     }
     let until = Instant::now() + HOLD;
@@ -557,12 +556,12 @@ mod tests {
             ],
             &[F_RUNNING, F_PARENT, F_APP],
         );
-        assert_eq!(super::super::bonus("3b").map(|b| b.slug), Some("oom-3b"));
+        assert_eq!(crate::lessons::bonus("3b").map(|b| b.slug), Some("oom-3b"));
         assert_eq!(
-            super::super::bonus_lesson("3B").map(|b| b.slug),
+            crate::lessons::bonus_lesson("3B").map(|b| b.slug),
             Some("oom-3b")
         );
-        assert!(super::super::bonus_lesson("5b").is_none());
+        assert!(crate::lessons::bonus_lesson("5b").is_none());
         assert!(BONUS
             .expected_check
             .contains(&format!("holding the {} MiB it needs", APP_NEEDS >> 20)));

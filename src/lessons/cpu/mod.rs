@@ -1,8 +1,5 @@
 //! Lesson 4: CPU quota, period and weight, with a hog drawn as a live chart.
 
-use super::{CheckArgs, Lesson, LessonInfo, StepSpec};
-use crate::checks::{Fact, Observation};
-use crate::engine::Stage;
 use crate::error::Problem;
 use crate::kernel::cgroup::concepts::TimeUnit;
 use crate::kernel::cgroup::find::{self, CpuCgroup};
@@ -12,6 +9,7 @@ use crate::kernel::cpuhog::{self, CpuHog};
 use crate::kernel::procs::{self, ProcInfo};
 use crate::kernel::sys;
 use crate::ledger::{self, Resource};
+use crate::lesson::{CheckArgs, Fact, Lesson, LessonInfo, Observation, Stage, Step, Table};
 use crate::views;
 use crate::views::chart::{self, percent};
 use anyhow::{Context, Result};
@@ -23,33 +21,12 @@ pub static INFO: LessonInfo = LessonInfo {
     slug: "cpu",
     title: "CPU quota, period and weight — a hog held to 10%",
     summary: "a CPU hog unthrottled vs under a 10% quota; period; weights between two hogs",
-    text: include_str!("../../lessons/04-cpu/lesson.md"),
-    hints: include_str!("../../lessons/04-cpu/hints.md"),
-    solution: include_str!("../../lessons/04-cpu/solution.md"),
-    expected_check: include_str!("../../lessons/04-cpu/expected/check.txt"),
-    steps: &[
-        StepSpec {
-            id: 'a',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'b',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'c',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'd',
-            interactive: false,
-        },
-        StepSpec {
-            id: 'e',
-            interactive: false,
-        },
-    ],
-    make: || Box::new(CpuLesson::default()),
+    text: include_str!("../../../lessons/04-cpu/lesson.md"),
+    hints: include_str!("../../../lessons/04-cpu/hints.md"),
+    solution: include_str!("../../../lessons/04-cpu/solution.md"),
+    expected_check: include_str!("../../../lessons/04-cpu/expected/check.txt"),
+    parent: None,
+    steps: &Table::<CpuLesson>::OF,
     check: |args| check(args, Duration::from_millis(1500)),
 };
 
@@ -539,15 +516,41 @@ fn ledger_view() -> String {
 }
 
 impl Lesson for CpuLesson {
-    fn run_step(&mut self, id: char, stage: &mut Stage) -> Result<()> {
-        match id {
-            'a' => self.step_a(stage),
-            'b' => self.step_b(stage),
-            'c' => self.step_c(stage),
-            'd' => self.step_d(stage),
-            'e' => self.step_e(stage),
-            other => Err(super::no_such_step(&INFO, other)),
-        }
+    const STEPS: &'static [Step<Self>] = &[
+        Step {
+            id: 'a',
+            title: "A hog without limits",
+            keyboard: false,
+            run: Self::step_a,
+        },
+        Step {
+            id: 'b',
+            title: "A 10% quota",
+            keyboard: false,
+            run: Self::step_b,
+        },
+        Step {
+            id: 'c',
+            title: "The period matters",
+            keyboard: false,
+            run: Self::step_c,
+        },
+        Step {
+            id: 'd',
+            title: "Weights share a busy CPU",
+            keyboard: false,
+            run: Self::step_d,
+        },
+        Step {
+            id: 'e',
+            title: "Cleanup",
+            keyboard: false,
+            run: Self::step_e,
+        },
+    ];
+
+    fn start(_: &clap::ArgMatches) -> Result<Self> {
+        Ok(Self::default())
     }
 }
 

@@ -1,11 +1,7 @@
 //! Lesson 5's network: step e (a veth pair into the container, addresses, a default
 //! route, NAT on the host, an echo out) and the check of bonus exercise 5b.
 
-use super::container::{find, Found};
-use super::net::ms;
-use super::{CheckArgs, LessonInfo};
-use crate::checks::{Fact, Observation};
-use crate::engine::Stage;
+use super::{find, Found};
 use crate::kernel::container::{self, Spec};
 use crate::kernel::net::nat::{self, NatRule};
 use crate::kernel::net::route::{self, Route};
@@ -14,6 +10,7 @@ use crate::kernel::net::{in_subnet, ipv4_of as v4_of, same_subnet, Address, Link
 use crate::kernel::ns::{self, NsKind};
 use crate::kernel::procs::ProcInfo;
 use crate::kernel::trace;
+use crate::lesson::{CheckArgs, Fact, LessonInfo, NoSteps, Observation, Stage};
 use crate::views;
 use crate::views::topology::{self, NsBox};
 use anyhow::Result;
@@ -25,13 +22,14 @@ use std::time::Duration;
 /// `nslab check 5b`: lesson 5's texts, its own expected facts and check.
 pub static BONUS: LessonInfo = LessonInfo {
     slug: "container-5b",
+    parent: Some(&super::INFO),
     // Done by hand: no steps of its own (`nslab lesson` does not take it).
-    steps: &[],
+    steps: &NoSteps,
     title: "The container's own network (bonus)",
     summary: "the hand-built container gets its own network: veth, route, NAT; `check 5b`",
-    expected_check: include_str!("../../lessons/05-container/expected/check-5b.txt"),
+    expected_check: include_str!("../../../lessons/05-container/expected/check-5b.txt"),
     check: check_bonus,
-    ..super::container::INFO_FIELDS
+    ..super::INFO_FIELDS
 };
 
 /// How long one echo waits for its reply (a loaded machine is slow, not broken).
@@ -233,7 +231,7 @@ fn wire_and_show(pid: i32, stage: &mut Stage) -> Result<()> {
                 Some(r) => format!(
                     "{} bytes from {}: icmp_seq={} ttl={} time={}. The container reached {dst}, an address of \
                      the host outside the container's subnet {}/{}: through its default route, across the veth pair.",
-                    r.bytes, r.from, r.seq, r.ttl, ms(r.rtt_us), i.subnet, i.prefix_len
+                    r.bytes, r.from, r.seq, r.ttl, views::millis(r.rtt_us), i.subnet, i.prefix_len
                 ),
                 None => format!(
                     "No reply from {dst} within {ECHO_TIMEOUT:?} (three tries): something on this host drops it \
@@ -538,7 +536,10 @@ fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
             match reply {
                 Ok(Some(r)) => {
                     set(&mut facts, REACH, "yes, an ICMP echo came back");
-                    judged.push_str(&format!("; echo to {dst}: reply in {}", ms(r.rtt_us)));
+                    judged.push_str(&format!(
+                        "; echo to {dst}: reply in {}",
+                        views::millis(r.rtt_us)
+                    ));
                 }
                 Ok(None) => {
                     set(&mut facts, REACH, "no reply");
@@ -583,10 +584,10 @@ mod tests {
         }
         assert_eq!(BONUS.number, 5);
         assert_eq!(
-            super::super::bonus("5b").map(|b| b.slug),
+            crate::lessons::bonus("5b").map(|b| b.slug),
             Some("container-5b")
         );
-        assert!(super::super::bonus("5").is_none());
+        assert!(crate::lessons::bonus("5").is_none());
     }
 
     fn addr(ifname: &str, index: u32, ip: [u8; 4], len: u8) -> Address {

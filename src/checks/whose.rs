@@ -1,0 +1,218 @@
+//! Whose is a process, a cgroup or a namespace: nslab's own (a lesson running in another
+//! terminal), the learner's (made from a shell with unshare, ip, mkdir), or a stranger's (a
+//! container runtime, a systemd service). Every check asks here. Pure: it decides over what
+//! a check's observe read, so it is tested without root.
+
+use crate::kernel::procs::{self, ProcInfo};
+use crate::ledger::{self, Resource};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whose {
+    /// Made by an nslab run (this one or another terminal's): never the learner's work.
+    Nslab,
+    Learner,
+    /// A container's, a service's: left alone and said so.
+    Stranger,
+}
+
+/// What nslab's live runs recorded making, and the checking nslab itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub pids: Vec<i32>,
+    pub cgroups: Vec<PathBuf>,
+    pub netns: Vec<String>,
+}
+
+impl Recorded {
+    /// Read what the live runs' files list (part of a check's observe).
+    pub fn read() -> Recorded {
+        let mut r = Recorded {
+            pids: vec![std::process::id() as i32],
+            ..Recorded::default()
+        };
+        for res in ledger::all_recorded() {
+            match res {
+                Resource::Process { pid, .. } => r.pids.push(pid),
+                Resource::Cgroup { path, .. } => r.cgroups.push(path),
+                Resource::NetNs { name, .. } => r.netns.push(name),
+                _ => {}
+            }
+        }
+        r
+    }
+}
+
+/// Programs that start containers or manage services: what descends from them is theirs.
+const LAUNCHERS: &[&str] = &[
+    "containerd-shim",
+    "containerd",
+    "dockerd",
+    "conmon",
+    "runc",
+    "crun",
+    "lxc-start",
+    "systemd-nspawn",
+    "podman",
+];
+
+/// Cgroup path components of service managers and container runtimes.
+const CGROUP_OWNERS: &[&str] = &[
+    "docker",
+    "containerd",
+    "kubepods",
+    "kubepods.slice",
+    "libpod_parent",
+    "lxc",
+    "lxc.payload",
+    "podman",
+    "garden",
+];
+const UNIT_SUFFIXES: &[&str] = &[".slice", ".scope", ".service", ".socket", ".mount", ".swap"];
+
+/// The name nslab gives every object it makes starts with this.
+pub const NSLAB_PREFIX: &str = "nslab-";
+
+/// Whose is process `pid` of `table`? nslab's when it or an ancestor is a process nslab
+/// recorded (or nslab itself); a stranger's when a container runtime is among its ancestors;
+/// the learner's when a shell or `unshare` is; a stranger's otherwise (a service).
+pub fn process(table: &[ProcInfo], pid: i32, recorded: &Recorded) -> Whose {
+    let chain = procs::ancestors(table, pid);
+    if chain.iter().any(|p| recorded.pids.contains(&p.pid)) {
+        Whose::Nslab
+    } else if chain
+        .iter()
+        .any(|p| LAUNCHERS.iter().any(|l| p.comm.starts_with(l)))
+    {
+        Whose::Stranger
+    } else if chain
+        .iter()
+        .any(|p| procs::is_shell(&p.comm) || p.comm == "unshare")
+    {
+        Whose::Learner
+    } else {
+        Whose::Stranger
+    }
+}
+
+/// Whose is the cgroup at `path` (from its hierarchy's root, as /proc/PID/cgroup shows it),
+/// whose directory is `dir`? nslab's under its `nslab` parent or in a recorded directory; a stranger's
+/// when a systemd unit or a container's; the learner's otherwise.
+pub fn cgroup(path: &str, dir: &Path, recorded: &Recorded) -> Whose {
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    if comps.contains(&"nslab") || recorded.cgroups.iter().any(|c| dir.starts_with(c)) {
+        return Whose::Nslab;
+    }
+    let Some(last) = comps.last() else {
+        return Whose::Stranger; // the root cgroup is the machine's
+    };
+    let unit = UNIT_SUFFIXES.iter().any(|s| last.ends_with(s));
+    // A container ID: 64 hex digits.
+    let container_id = last.len() == 64 && last.chars().all(|c| c.is_ascii_hexdigit());
+    let runtime = comps
+        .iter()
+        .any(|c| CGROUP_OWNERS.contains(c) || c.starts_with("libpod-") || c.starts_with("docker-"));
+    if unit || container_id || runtime {
+        Whose::Stranger
+    } else {
+        Whose::Learner
+    }
+}
+
+/// Whose is the named network namespace `name` (`ip netns` names)?
+pub fn netns(name: &str, recorded: &Recorded) -> Whose {
+    if name.starts_with(NSLAB_PREFIX) || recorded.netns.iter().any(|n| n == name) {
+        Whose::Nslab
+    } else {
+        Whose::Learner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pid: i32, ppid: i32, comm: &str) -> ProcInfo {
+        ProcInfo {
+            pid,
+            ppid,
+            comm: comm.into(),
+            cmdline: comm.into(),
+            state: 'S',
+            uid: 0,
+            start_time: pid as u64,
+            nspid: vec![pid],
+            pid_ns: Some(1),
+        }
+    }
+
+    #[test]
+    fn processes_are_nslabs_the_learners_or_a_strangers() {
+        let table = vec![
+            p(1, 0, "init"),
+            p(10, 1, "bash"),
+            p(11, 10, "sudo"),
+            p(12, 11, "unshare"),
+            p(13, 12, "sleep"),
+            p(20, 1, "containerd-shim"),
+            p(21, 20, "bash"),
+            p(30, 1, "cron"),
+            p(40, 10, "nslab"),
+            p(41, 40, "sleep"),
+        ];
+        let recorded = Recorded {
+            pids: vec![40],
+            ..Recorded::default()
+        };
+        let whose = |pid| process(&table, pid, &recorded);
+        assert_eq!(whose(13), Whose::Learner);
+        assert_eq!(whose(12), Whose::Learner);
+        assert_eq!(whose(21), Whose::Stranger, "a shell inside a container");
+        assert_eq!(whose(30), Whose::Stranger, "a service");
+        assert_eq!(whose(41), Whose::Nslab);
+        assert_eq!(whose(99), Whose::Stranger, "not in the table");
+    }
+
+    #[test]
+    fn cgroups_are_nslabs_the_learners_or_a_strangers() {
+        let none = Recorded::default();
+        let at = |path: &str| cgroup(path, Path::new("/x"), &none);
+        for s in [
+            "/",
+            "/system.slice/docker.service",
+            "/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "/kubepods/besteffort/pod1",
+            "/machine.slice/libpod-abc.scope",
+            "/user.slice/user-1000.slice/session-2.scope",
+        ] {
+            assert_eq!(at(s), Whose::Stranger, "{s}");
+        }
+        for l in ["/demo", "/user.slice/mine", "/my-app/hog"] {
+            assert_eq!(at(l), Whose::Learner, "{l}");
+        }
+        assert_eq!(at("/user.slice/nslab/oom"), Whose::Nslab);
+        let recorded = Recorded {
+            cgroups: vec!["/sys/fs/cgroup/memory/elsewhere".into()],
+            ..Recorded::default()
+        };
+        assert_eq!(
+            cgroup(
+                "/elsewhere",
+                Path::new("/sys/fs/cgroup/memory/elsewhere"),
+                &recorded
+            ),
+            Whose::Nslab
+        );
+    }
+
+    #[test]
+    fn named_network_namespaces() {
+        let recorded = Recorded {
+            netns: vec!["box".into()],
+            ..Recorded::default()
+        };
+        assert_eq!(netns("nslab-red", &Recorded::default()), Whose::Nslab);
+        assert_eq!(netns("box", &recorded), Whose::Nslab);
+        assert_eq!(netns("red", &recorded), Whose::Learner);
+    }
+}
