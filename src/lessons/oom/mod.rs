@@ -1,8 +1,8 @@
 //! Lesson 3: memory cgroups and the OOM killer.
 
+mod check;
 pub mod mystery;
 
-use crate::checks::whose::{self, Recorded, Whose};
 use crate::error::Problem;
 use crate::kernel::cgroup::concepts::{self, human_bytes};
 use crate::kernel::cgroup::{
@@ -10,10 +10,10 @@ use crate::kernel::cgroup::{
 };
 use crate::kernel::hog::{self, HogEnd, HogEvent, MemoryHog};
 use crate::kernel::procs;
-use crate::lesson::{CheckArgs, Fact, Lesson, LessonInfo, Observation, Stage, Step, Table};
+use crate::lesson::{run_check, Lesson, LessonInfo, Stage, Step, Table};
 use crate::views;
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub static INFO: LessonInfo = LessonInfo {
@@ -27,7 +27,7 @@ pub static INFO: LessonInfo = LessonInfo {
     expected_check: include_str!("../../../lessons/03-oom/expected/check.txt"),
     parent: None,
     steps: &Table::<OomLesson>::OF,
-    check,
+    check: run_check::<check::OomCheck>,
 };
 
 /// The exercise's limit and the lesson's default: 30 MiB.
@@ -613,298 +613,6 @@ impl Lesson for OomLesson {
             limit,
             ..Self::default()
         })
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The check.
-
-const FOUND: &str = "memory cgroup";
-const LIMIT: &str = "memory limit";
-const USED: &str = "a process used its memory";
-const KILLS: &str = "OOM kills";
-const VICTIM: &str = "killed process was in it";
-
-fn is_30mb(bytes: u64) -> bool {
-    concepts::same_limit(bytes, 30_000_000) || concepts::same_limit(bytes, 30 << 20)
-}
-
-/// What the check knows about one memory cgroup.
-struct Seen {
-    dir: PathBuf,
-    path: String,
-    version: CgVersion,
-    changed: i64,
-    limit: Max,
-    kills: u64,
-}
-
-fn see(dir: &Path, path: &str, version: CgVersion, changed: i64) -> Option<Seen> {
-    let limit = match cgroup::read_concept(dir, version, Concept::MemoryLimit).ok()? {
-        Reading::Limit(m) => m,
-        _ => return None,
-    };
-    let kills = match cgroup::read_concept(dir, version, Concept::OomKills) {
-        Ok(Reading::Count(n)) => n,
-        _ => 0,
-    };
-    Some(Seen {
-        dir: dir.to_path_buf(),
-        path: path.to_string(),
-        version,
-        changed,
-        limit,
-        kills,
-    })
-}
-
-const HOW: &str = "nslab judges a memory cgroup that has a memory limit or an OOM kill, leaving out nslab's own \
-                   (its record of what it made), systemd units and container runtimes' cgroups; it prefers one \
-                   limited to 30 MB, then the most recently changed; --cgroup NAME-OR-PATH picks one";
-
-fn check(args: &CheckArgs) -> Result<Observation> {
-    let layout = Layout::read()?;
-    let recorded = Recorded::read();
-    let version = match layout.home("memory") {
-        Some(Home::V1(_)) => CgVersion::V1,
-        Some(Home::V2(_)) => CgVersion::V2,
-        None => {
-            return Err(Problem::environment(
-                "this machine has no memory cgroup controller, so there is nothing to check",
-                "see `nslab doctor`",
-            ))
-        }
-    };
-    let all = cgroup::walk(&layout, "memory", 20_000);
-    let mut notes = vec![HOW.to_string()];
-
-    if let Some(want) = &args.cgroup {
-        let hit = resolve(&layout, &all, want);
-        return Ok(match hit.and_then(|(d, p, ch)| see(&d, &p, version, ch)) {
-            Some(s) => {
-                notes.push(format!("judging {want}, as asked with --cgroup"));
-                judge(&s, notes)
-            }
-            None => no_cgroup(
-                &layout,
-                version,
-                notes,
-                Some(format!("there is no memory cgroup {want}")),
-            ),
-        });
-    }
-    if let Some(pid) = args.pid {
-        let cg = Cgroup::of_pid(&layout, pid, &["memory"]).map_err(|_| {
-            Problem::usage(
-                format!("there is no process with PID {pid}"),
-                "give the PID of a process in your cgroup, or use --cgroup",
-            )
-        })?;
-        let d = cg
-            .dir_for("memory")
-            .context("no memory cgroup for that PID")?;
-        let path = layout
-            .path_in_hierarchy("memory", &d.path)
-            .unwrap_or_default();
-        let s = see(&d.path, &path, version, 0).context("reading that cgroup's memory files")?;
-        notes.push(format!(
-            "judging the memory cgroup of PID {pid}, as asked with --pid"
-        ));
-        return Ok(judge(&s, notes));
-    }
-
-    let (mut own, mut strangers) = (0, 0);
-    let mut candidates: Vec<Seen> = Vec::new();
-    for f in &all {
-        match whose::cgroup(&f.path, &f.dir, &recorded) {
-            Whose::Nslab => {
-                own += 1;
-                continue;
-            }
-            Whose::Stranger => {
-                strangers += 1;
-                continue;
-            }
-            Whose::Learner => {}
-        }
-        if let Some(s) = see(&f.dir, &f.path, f.version, f.changed) {
-            if s.limit != Max::Unlimited || s.kills > 0 {
-                candidates.push(s);
-            }
-        }
-    }
-    candidates.sort_by_key(|s| (s.limit.value().is_some_and(is_30mb), s.kills > 0, s.changed));
-    if own + strangers > 0 {
-        notes.push(format!("left out {own} cgroup(s) of nslab's own and {strangers} of systemd or container runtimes"));
-    }
-    let Some(best) = candidates.pop() else {
-        return Ok(no_cgroup(&layout, version, notes, None));
-    };
-    if !candidates.is_empty() {
-        let others: Vec<&str> = candidates
-            .iter()
-            .rev()
-            .take(5)
-            .map(|s| s.path.as_str())
-            .collect();
-        notes.push(format!("also seen and not judged: {}", others.join(", ")));
-    }
-    Ok(judge(&best, notes))
-}
-
-/// `--cgroup`: a directory, a path as /proc/PID/cgroup spells it, or a name.
-fn resolve(layout: &Layout, all: &[cgroup::Found], want: &str) -> Option<(PathBuf, String, i64)> {
-    let by_dir = |d: &Path| {
-        all.iter()
-            .find(|f| f.dir == d)
-            .map(|f| (f.dir.clone(), f.path.clone(), f.changed))
-    };
-    let p = Path::new(want);
-    if p.is_absolute() && p.is_dir() && layout.path_in_hierarchy("memory", p).is_some() {
-        return by_dir(p);
-    }
-    if want.starts_with('/') {
-        if let Some(d) = layout.dir_for_path("memory", want) {
-            if let Some(hit) = by_dir(&d) {
-                return Some(hit);
-            }
-        }
-    }
-    let name = want.trim_matches('/');
-    all.iter()
-        .filter(|f| {
-            f.path.trim_start_matches('/') == name || f.dir.file_name().is_some_and(|n| n == name)
-        })
-        .max_by_key(|f| f.changed)
-        .map(|f| (f.dir.clone(), f.path.clone(), f.changed))
-}
-
-fn no_cgroup(
-    layout: &Layout,
-    version: CgVersion,
-    mut notes: Vec<String>,
-    why: Option<String>,
-) -> Observation {
-    if let Some(w) = why {
-        notes.push(w);
-    }
-    // Where this machine mounts the memory controller's hierarchy.
-    let root = layout
-        .mount_of("memory")
-        .map_or("/sys/fs/cgroup".into(), |(m, _)| m.display().to_string());
-    let limit_file = Concept::MemoryLimit.files(version)[0].file;
-    Observation {
-        judged: "no memory cgroup of yours with a limit or an OOM kill was found".into(),
-        facts: vec![
-            Fact::new(FOUND, "not found"),
-            Fact::new(LIMIT, "-"),
-            Fact::new(USED, "-"),
-            Fact::new(KILLS, "-"),
-            Fact::new(VICTIM, "-"),
-        ],
-        problem: Some("no-cgroup"),
-        verify: vec![format!(
-            "find {root} -name {limit_file} | xargs grep -v -e 9223372036854771712 -e max"
-        )],
-        notes,
-    }
-}
-
-fn judge(s: &Seen, mut notes: Vec<String>) -> Observation {
-    let v = s.version;
-    let read = |c: Concept| cgroup::read_concept(&s.dir, v, c).ok();
-    let peak = match read(Concept::MemoryPeak).or_else(|| read(Concept::MemoryUsage)) {
-        Some(Reading::Bytes(b)) => b,
-        _ => 0,
-    };
-    let failcnt = match read(Concept::MemoryFailcnt) {
-        Some(Reading::Count(n)) => n,
-        _ => 0,
-    };
-    let mut problem = None;
-    let limit_fact = match s.limit {
-        Max::Value(b) if is_30mb(b) => "30 MB".to_string(),
-        Max::Value(b) => {
-            problem = Some("wrong-limit");
-            format!("{} ({b} bytes), not 30 MB", human_bytes(b))
-        }
-        Max::Unlimited => {
-            problem = Some("wrong-limit");
-            "none (unlimited)".to_string()
-        }
-    };
-    // A hog that ran inside leaves a peak near the limit; an idle shell that joined does not.
-    let threshold = match s.limit {
-        Max::Value(b) => (b / 2).min(8 << 20),
-        Max::Unlimited => 8 << 20,
-    };
-    let used = s.kills > 0 || failcnt > 0 || peak >= threshold;
-    if !used {
-        problem = problem.or(Some("never-joined"));
-    }
-    if s.kills == 0 {
-        problem = problem.or(Some("nothing-killed"));
-    }
-    let logged = kmsg::read_records().map(|r| kmsg::oom_kills(&r));
-    let mut mine: Vec<&kmsg::OomKill> = logged
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .filter(|k| {
-            k.oom_memcg.as_deref() == Some(s.path.as_str())
-                || k.task_memcg
-                    .as_deref()
-                    .is_some_and(|t| t == s.path || t.starts_with(&format!("{}/", s.path)))
-        })
-        .collect();
-    // The log outlives the cgroup: lines for an earlier cgroup at the same path are not this
-    // one's. Its own counter says how many kills are its own, the newest ones.
-    let own_kills = usize::try_from(s.kills).unwrap_or(usize::MAX);
-    let older = mine.len().saturating_sub(own_kills);
-    mine.drain(..older);
-    let victim_fact = match (&logged, s.kills) {
-        (_, 0) => "no: nothing was killed in it".to_string(),
-        (None, _) => {
-            notes.push("the kernel log cannot be read here: the kill is judged from the oom_kill counter alone".into());
-            "yes".to_string()
-        }
-        (Some(_), _) if !mine.is_empty() => "yes".to_string(),
-        (Some(_), _) => {
-            notes.push("the kernel log has no line left for this cgroup's kill (overwritten?): judged from oom_kill".into());
-            "yes".to_string()
-        }
-    };
-    let limit_file = Concept::MemoryLimit.files(v)[0].file;
-    let oom_file = Concept::OomKills.files(v)[0].file;
-    let raw_limit = crate::kernel::cgroup::read_raw(&s.dir, limit_file);
-    let last = mine
-        .last()
-        .map(|k| format!("; the kernel's last kill there: {} (PID {})", k.task, k.pid))
-        .unwrap_or_default();
-    Observation {
-        judged: format!(
-            "memory cgroup {} (cgroup {}, directory {}): {limit_file} = {}, oom_kill {}, peak {}{last}",
-            s.path,
-            v.label(),
-            s.dir.display(),
-            raw_limit.trim(),
-            s.kills,
-            human_bytes(peak)
-        ),
-        facts: vec![
-            Fact::new(FOUND, "found"),
-            Fact::new(LIMIT, limit_fact),
-            Fact::new(USED, if used { "yes" } else { "no" }),
-            Fact::new(KILLS, if s.kills > 0 { "at least 1".to_string() } else { "none".to_string() }),
-            Fact::new(VICTIM, victim_fact),
-        ],
-        problem,
-        verify: vec![
-            format!("cat {}/{limit_file}", s.dir.display()),
-            format!("cat {}/{oom_file}", s.dir.display()),
-            format!("sudo dmesg | grep -A1 'oom_memcg={}'", s.path),
-        ],
-        notes,
     }
 }
 

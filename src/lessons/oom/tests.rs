@@ -1,7 +1,15 @@
+use super::check::{is_30mb, OomCheck, FOUND, KILLS, LIMIT, USED, VICTIM};
 use super::*;
+use crate::checks::whose::{self, Recorded, Whose};
 use crate::checks::{self, render_facts};
+use crate::lesson::{CheckArgs, Observation};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
+
+fn check(args: &CheckArgs) -> Result<Observation> {
+    run_check::<OomCheck>(args)
+}
 
 fn is_stranger(path: &str) -> bool {
     whose::cgroup(path, Path::new("/x"), &Recorded::default()) == Whose::Stranger
