@@ -95,6 +95,44 @@ pub fn process(table: &[ProcInfo], pid: i32, recorded: &Recorded) -> Whose {
     }
 }
 
+/// A process's terminal as /proc/PID/stat shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Terminal {
+    /// Its controlling terminal (`tty_nr`), 0 when none.
+    pub tty_nr: i32,
+    /// Its session: the PID of the session leader, 0 when unknown.
+    pub session: i32,
+}
+
+/// Whose is process `pid`, its terminal considered: as [`process`], and also the learner's
+/// when no container runtime is among its ancestors and it has a controlling terminal or a
+/// shell leads its session (a hog left behind by `sudo sh -c '… &'` is reparented, but stays
+/// in the terminal's session).
+pub fn process_on_terminal(
+    table: &[ProcInfo],
+    pid: i32,
+    recorded: &Recorded,
+    term: Terminal,
+) -> Whose {
+    let w = process(table, pid, recorded);
+    let launched = procs::ancestors(table, pid)
+        .iter()
+        .any(|p| LAUNCHERS.iter().any(|l| p.comm.starts_with(l)));
+    if w != Whose::Stranger || launched {
+        return w;
+    }
+    let leader_is_shell = term.session > 0
+        && table
+            .iter()
+            .find(|p| p.pid == term.session)
+            .is_some_and(|p| procs::is_shell(&p.comm));
+    if term.tty_nr != 0 || leader_is_shell {
+        Whose::Learner
+    } else {
+        Whose::Stranger
+    }
+}
+
 /// Whose is the cgroup at `path` (from its hierarchy's root, as /proc/PID/cgroup shows it),
 /// whose directory is `dir`? nslab's under its `nslab` parent or in a recorded directory; a stranger's
 /// when a systemd unit or a container's; the learner's otherwise.
@@ -171,6 +209,31 @@ mod tests {
         assert_eq!(whose(30), Whose::Stranger, "a service");
         assert_eq!(whose(41), Whose::Nslab);
         assert_eq!(whose(99), Whose::Stranger, "not in the table");
+    }
+
+    #[test]
+    fn a_terminals_session_makes_a_reparented_process_the_learners() {
+        let table = vec![
+            p(1, 0, "init"),
+            p(10, 1, "bash"),
+            p(13, 1, "hog"),
+            p(20, 1, "containerd-shim"),
+            p(21, 20, "hog"),
+            p(30, 1, "cron"),
+            p(31, 30, "hog"),
+        ];
+        let none = Recorded::default();
+        let on = |pid, tty_nr, session| {
+            process_on_terminal(&table, pid, &none, Terminal { tty_nr, session })
+        };
+        assert_eq!(on(13, 0, 10), Whose::Learner, "its session is the shell's");
+        assert_eq!(on(13, 34816, 13), Whose::Learner, "it has a terminal");
+        assert_eq!(on(31, 0, 30), Whose::Stranger, "a service's");
+        assert_eq!(
+            on(21, 34816, 10),
+            Whose::Stranger,
+            "a container's, terminal or not"
+        );
     }
 
     #[test]
