@@ -2,6 +2,7 @@
 
 mod check;
 pub mod mystery;
+mod mystery_check;
 
 use crate::error::Problem;
 use crate::kernel::cgroup::concepts::{self, human_bytes};

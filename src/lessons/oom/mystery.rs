@@ -12,12 +12,11 @@ use crate::kernel::cgroup::concepts::human_bytes;
 use crate::kernel::cgroup::{self, kmsg, CgVersion, Cgroup, Concept, Max, NslabCgroup, Reading};
 use crate::kernel::hog::{self, HogEnd, HogEvent, MemoryHog};
 use crate::kernel::sys;
-use crate::ledger::{self, Resource};
-use crate::lesson::{CheckArgs, Fact, Lesson, LessonInfo, Observation, Stage, Step, Table};
+use crate::lesson::{run_check, Lesson, LessonInfo, Stage, Step, Table};
 use crate::views;
 use anyhow::Result;
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub static BONUS: LessonInfo = LessonInfo {
@@ -32,20 +31,20 @@ pub static BONUS: LessonInfo = LessonInfo {
     expected_check: include_str!("../../../lessons/03-oom/expected/check-3b.txt"),
     parent: Some(&super::INFO),
     steps: &Table::<Mystery>::OF,
-    check,
+    check: run_check::<super::mystery_check::MysteryCheck>,
 };
 
 /// `…/nslab/mystery`: the cgroup above the app, whose limit is the culprit.
-const PARENT: &str = "mystery";
+pub(super) const PARENT: &str = "mystery";
 /// `…/nslab/mystery/app`: the app's own cgroup.
-const APP: &str = "app";
-const PARENT_LIMIT: u64 = 32 << 20;
-const APP_LIMIT: u64 = 256 << 20;
+pub(super) const APP: &str = "app";
+pub(super) const PARENT_LIMIT: u64 = 32 << 20;
+pub(super) const APP_LIMIT: u64 = 256 << 20;
 /// What the app takes before it holds still.
-const APP_NEEDS: u64 = 48 << 20;
+pub(super) const APP_NEEDS: u64 = 48 << 20;
 /// Room for the app's program on top of what it allocates: a parent limit below
 /// APP_NEEDS + ROOM is raised, but not enough.
-const ROOM: u64 = 8 << 20;
+pub(super) const ROOM: u64 = 8 << 20;
 const STEP: u64 = 2 << 20;
 const PAUSE: Duration = Duration::from_millis(25);
 /// How long the app must hold its memory to count as alive.
@@ -87,7 +86,7 @@ fn limit_of(cg: &Cgroup) -> Option<Max> {
     }
 }
 
-fn show_max(m: Option<Max>) -> String {
+pub(super) fn show_max(m: Option<Max>) -> String {
     match m {
         Some(Max::Value(n)) => human_bytes(n),
         Some(Max::Unlimited) => "no limit".into(),
@@ -396,150 +395,10 @@ fn explain(
     Ok(())
 }
 
-/// The mystery's cgroups, above the app and the app's: recorded by a live nslab run and
-/// still there.
-fn find_mystery() -> Option<(Cgroup, Cgroup)> {
-    ledger::all_recorded().into_iter().find_map(|r| match r {
-        Resource::Cgroup { path }
-            if path.file_name().is_some_and(|n| n == PARENT)
-                && path
-                    .parent()
-                    .and_then(Path::file_name)
-                    .is_some_and(|n| n == "nslab") =>
-        {
-            Some((
-                Cgroup::at_dir(&path, &["memory"])?,
-                Cgroup::at_dir(&path.join(APP), &["memory"])?,
-            ))
-        }
-        _ => None,
-    })
-}
-
-const F_RUNNING: &str = "mystery";
-const F_PARENT: &str = "limit of the cgroup above the app (mystery)";
-const F_APP: &str = "app";
-
-fn check(_args: &CheckArgs) -> Result<Observation> {
-    let Some((parent, app)) = find_mystery() else {
-        return Ok(Observation {
-            judged: "no `nslab/mystery` cgroup of a running `nslab lesson 3b`".into(),
-            facts: vec![
-                Fact::new(F_RUNNING, "not running"),
-                Fact::new(F_PARENT, "-"),
-                Fact::new(F_APP, "-"),
-            ],
-            problem: Some("3b-start"),
-            verify: vec!["find /sys/fs/cgroup -type d -name mystery".into()],
-            notes: Vec::new(),
-        });
-    };
-    let (parent_dir, app_dir) = (mem_dir(&parent), mem_dir(&app));
-    let version = mem_version(&app);
-    let limit_file = Concept::MemoryLimit.files(version)[0].file;
-    let failcnt = Concept::MemoryFailcnt.file_label(version);
-    let mut notes = Vec::new();
-
-    // Alive: a process in the app's cgroup holding what it needs, and no new kill while
-    // the check watches (a second: the app climbs to its size in about half of one).
-    let kills_before = count(&app, Concept::OomKills);
-    let mut holding = false;
-    let until = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < until {
-        let procs = cgroup::read_procs(&app_dir).unwrap_or_default();
-        holding = !procs.is_empty() && count(&app, Concept::MemoryUsage) >= APP_NEEDS;
-        sys::sleep(Duration::from_millis(200))?;
-    }
-    let killed_meanwhile = count(&app, Concept::OomKills) > kills_before;
-    let procs = cgroup::read_procs(&app_dir).unwrap_or_default();
-    let alive = holding && !killed_meanwhile && !procs.is_empty();
-
-    let parent_limit = limit_of(&parent);
-    let enough = match parent_limit {
-        Some(Max::Unlimited) => true,
-        Some(Max::Value(n)) => n >= APP_NEEDS + ROOM,
-        None => false,
-    };
-    let raised = match parent_limit {
-        Some(Max::Value(n)) => n > PARENT_LIMIT,
-        Some(Max::Unlimited) => true,
-        None => false,
-    };
-    let app_limit_changed = limit_of(&app) != Some(Max::Value(APP_LIMIT));
-    if app_limit_changed {
-        notes.push(format!(
-            "the app's own limit is {} now (nslab set {})",
-            show_max(limit_of(&app)),
-            human_bytes(APP_LIMIT)
-        ));
-    }
-    // A limit a little lower than ours may still let the app live: then it was enough.
-    let enough = enough || (raised && alive);
-    let parent_value = if enough {
-        "raised above what the app needs"
-    } else if raised {
-        "raised, still below what the app needs"
-    } else {
-        "unchanged, below what the app needs"
-    };
-    let app_value = if alive {
-        format!("alive, holding the {} MiB it needs", APP_NEEDS >> 20)
-    } else if procs.is_empty() {
-        "dead, waiting for its restart".to_string()
-    } else if killed_meanwhile {
-        "killed again while the check watched".to_string()
-    } else {
-        "alive, not yet holding all it needs".to_string()
-    };
-    let problem = if alive && enough {
-        None
-    } else if !raised && app_limit_changed {
-        Some("3b-own-limit")
-    } else if !raised {
-        Some("3b-look")
-    } else if !enough {
-        Some("3b-higher")
-    } else {
-        Some("3b-wait")
-    };
-    Ok(Observation {
-        judged: format!(
-            "{} (limit {}) and the app's cgroup {} inside it, made by `nslab lesson 3b`",
-            parent_dir.display(),
-            show_max(parent_limit),
-            app_dir.display()
-        ),
-        facts: vec![
-            Fact::new(F_RUNNING, "running"),
-            Fact::new(F_PARENT, parent_value),
-            Fact::new(F_APP, app_value),
-        ],
-        problem,
-        verify: vec![
-            format!(
-                "cat {d}/{limit_file} {d}/{APP}/{limit_file}",
-                d = parent_dir.display()
-            ),
-            format!("# {failcnt}, above the app and in it:"),
-            match version {
-                CgVersion::V1 => format!(
-                    "cat {d}/memory.failcnt {d}/{APP}/memory.failcnt",
-                    d = parent_dir.display()
-                ),
-                CgVersion::V2 => format!(
-                    "grep max {d}/memory.events.local {d}/{APP}/memory.events.local",
-                    d = parent_dir.display()
-                ),
-            },
-            "sudo dmesg | grep oom-kill | tail -1".into(),
-        ],
-        notes,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lessons::oom::mystery_check::{F_APP, F_PARENT, F_RUNNING};
 
     #[test]
     fn bonus_texts_hints_and_key() {
