@@ -1,4 +1,7 @@
+use super::bonus_check::{BRIDGE, BRIDGE_ADDRESSES, BRIDGE_ECHOES, BRIDGE_STATE};
+use super::check::{ADDRESSES, ECHO_AB, ECHO_BA, ENDS, NAMESPACES, STATE};
 use super::*;
+use crate::kernel::net::same_subnet;
 
 #[test]
 fn subnets_both_ways() {
