@@ -515,3 +515,139 @@ fn exercise_2b_has_its_own_verdict_and_a_hint_for_each_failure() {
     let (code, text) = sb.check("2b", &[]);
     assert_eq!(code, 0, "mended again: {text}");
 }
+
+/// Exercise 2b the way Docker's docker0 and most tutorials lay it out: the bridge in the
+/// host's own namespace, its ports the host ends of veth pairs into three named namespaces.
+/// Every name is this test's own (its PID in it); dropping it removes all it made.
+struct HostBridged {
+    bridge: String,
+    /// (namespace, its end, the host's end: a port of the bridge)
+    members: Vec<(String, String, String)>,
+}
+
+impl HostBridged {
+    fn build() -> HostBridged {
+        let p = std::process::id() % 100000;
+        let b = HostBridged {
+            bridge: format!("nslabtbr{p}"),
+            members: ["a", "b", "c"]
+                .iter()
+                .map(|m| {
+                    (
+                        format!("nslabt-h{m}-{p}"),
+                        format!("nslabthv{m}{p}"),
+                        format!("nslabthp{m}{p}"),
+                    )
+                })
+                .collect(),
+        };
+        b.remove();
+        ip_ok(&["link", "add", &b.bridge, "type", "bridge"]);
+        ip_ok(&["link", "set", &b.bridge, "up"]);
+        for (i, (ns, v, port)) in b.members.iter().enumerate() {
+            ip_ok(&["netns", "add", ns]);
+            ip_ok(&["link", "add", v, "type", "veth", "peer", "name", port]);
+            ip_ok(&["link", "set", v, "netns", ns]);
+            ip_ok(&["link", "set", port, "master", &b.bridge]);
+            ip_ok(&["link", "set", port, "up"]);
+            let a = format!("10.215.0.{}/24", i + 1);
+            ip_ok(&["-n", ns, "addr", "add", &a, "dev", v]);
+            ip_ok(&["-n", ns, "link", "set", v, "up"]);
+        }
+        b
+    }
+
+    /// This test's links in the host's namespace that exist.
+    fn host_links(&self) -> Vec<String> {
+        let (_, text) = ip(&["-br", "link"]);
+        let ours: Vec<&String> = std::iter::once(&self.bridge)
+            .chain(self.members.iter().map(|(_, _, port)| port))
+            .collect();
+        text.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .filter(|n| ours.contains(&n))
+            .collect()
+    }
+
+    /// Only what this test made, by its exact names: each namespace (its end goes with it,
+    /// and the pair's host end with that), each host end, the bridge.
+    fn remove(&self) {
+        for (ns, _, port) in &self.members {
+            let _ = ip(&["netns", "del", ns]);
+            let _ = ip(&["link", "del", port]);
+        }
+        let _ = ip(&["link", "del", &self.bridge]);
+    }
+}
+
+impl Drop for HostBridged {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[test]
+fn exercise_2b_passes_with_the_bridge_in_the_hosts_namespace() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let br = HostBridged::build();
+    let (code, text) = sb.check("2b", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Check 2b (net-2b): PASS"), "{text}");
+    assert!(
+        text.contains(&format!("bridge {} in the host's namespace", br.bridge)),
+        "names what it judged: {text}"
+    );
+    assert!(text.contains("round trips:"), "{text}");
+
+    // Check 2 sees exercise 2b there, and does not take a bridge's port for an end
+    // left in the host.
+    let (code, json) = check(&sb, &["--json"]);
+    assert_eq!(code, 1, "2b alone is not exercise 2: {json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["hint_id"], "no-veth", "{json}");
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains(&format!(
+            "bridge {} in the host's namespace joins",
+            br.bridge
+        )),
+        "{notes}"
+    );
+
+    // A port out of the bridge: two members left.
+    let (_, _, pa) = br.members[0].clone();
+    ip_ok(&["link", "set", &pa, "nomaster"]);
+    sb.assert_check_fails_with("2b", "2b-few-members", "only 2 namespace(s)");
+    ip_ok(&["link", "set", &pa, "master", &br.bridge]);
+    // The bridge DOWN.
+    ip_ok(&["link", "set", &br.bridge, "down"]);
+    let text = sb.assert_check_fails_with("2b", "2b-down", "DOWN");
+    assert!(text.contains(&br.bridge), "{text}");
+    ip_ok(&["link", "set", &br.bridge, "up"]);
+    let (code, text) = sb.check("2b", &[]);
+    assert_eq!(code, 0, "mended again: {text}");
+    assert!(sb.run_files().is_empty(), "judging made nothing");
+
+    // Dropped, on a pass as on a failed assertion (unwinding), it removes all it made.
+    let names: Vec<String> = br.members.iter().map(|m| m.0.clone()).collect();
+    let remover = HostBridged {
+        bridge: br.bridge.clone(),
+        members: br.members.clone(),
+    };
+    assert_eq!(br.host_links().len(), 4, "the bridge and its three ports");
+    drop(br);
+    assert!(
+        remover.host_links().is_empty(),
+        "links left: {:?}",
+        remover.host_links()
+    );
+    std::mem::forget(remover);
+    let left: Vec<String> = netns_names()
+        .into_iter()
+        .filter(|n| names.contains(n))
+        .collect();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+}

@@ -118,7 +118,10 @@ pub fn judge(s: &Seen) -> Observation {
     notes.extend(net.notes());
     let Some(b) = best(net) else {
         return Observation {
-            judged: format!("the named network namespaces in /run/netns: {}", net.shown()),
+            judged: format!(
+                "the named network namespaces in /run/netns: {}",
+                net.shown()
+            ),
             facts: bridge_facts(["none in your namespaces", "-", "-", "-"]),
             problem: Some("2b-no-bridge"),
             verify: vec![
@@ -222,4 +225,191 @@ pub fn judge(s: &Seen) -> Observation {
         verify,
         notes,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::report;
+    use crate::kernel::net::Link;
+    use crate::lessons::net::seen::fixture::{addr, answered, link, space, veth};
+    use crate::lessons::net::BONUS;
+
+    const MEMBERS: [&str; 3] = ["a", "b", "c"];
+
+    /// Where the bridge br0 (ifindex 4) is in each layout: its links.
+    fn hub_links(net: &mut Net, layout: Hub) -> &mut Vec<Link> {
+        match layout {
+            Hub::Host => &mut net.host_links,
+            Hub::Space(h) => &mut net.spaces[h].links,
+        }
+    }
+
+    /// a, b and c each plugged into br0 with a veth pair (va in a, its peer pa a port of
+    /// br0), 10.213.0.1-3/24, everything UP. `Hub::Space(3)`: br0 in a namespace `hub` of
+    /// the learner's; `Hub::Host`: br0 in the host's namespace, next to docker0.
+    fn net(layout: Hub) -> Net {
+        let mut n = Net {
+            names: vec!["a".into(), "b".into(), "c".into()],
+            host_links: vec![link(1, "lo", "loopback"), link(2, "eth0", "device")],
+            ..Net::default()
+        };
+        for (m, name) in MEMBERS.iter().enumerate() {
+            let mut s = space(name, m as i64);
+            // Each member knows the hub by id 0; the hub knows member m by id m + 1.
+            s.links
+                .push(veth(2, &format!("v{name}"), 10 + m as u32, Some(0)));
+            s.addrs.push(addr(
+                2,
+                &format!("v{name}"),
+                &format!("10.213.0.{}", m + 1),
+                24,
+            ));
+            s.host_id = Some(0);
+            n.spaces.push(s);
+        }
+        if let Hub::Space(h) = layout {
+            let mut hub = space("hub", 9);
+            hub.ids = (0..3).map(|m| (m, m as i32 + 1)).collect();
+            n.spaces.push(hub);
+            n.names.push("hub".into());
+            for s in n.spaces.iter_mut().take(3) {
+                s.ids = vec![(h, 0)];
+                s.host_id = None;
+            }
+        } else {
+            n.host_ids = (0..3).map(|m| (m, m as i32 + 1)).collect();
+            // Docker's bridge and a container's port: not the learner's.
+            n.host_links.push(link(3, "docker0", "bridge"));
+            let mut d = veth(30, "veth1234", 2, Some(7));
+            d.master = Some(3);
+            n.host_links.push(d);
+        }
+        let links = hub_links(&mut n, layout);
+        links.push(link(4, "br0", "bridge"));
+        for (m, name) in MEMBERS.iter().enumerate() {
+            let mut p = veth(10 + m as u32, &format!("p{name}"), 2, Some(m as i32 + 1));
+            p.master = Some(4);
+            links.push(p);
+        }
+        n
+    }
+
+    const LAYOUTS: [Hub; 2] = [Hub::Space(3), Hub::Host];
+
+    fn verdict(s: &Seen) -> (bool, Option<&'static str>, Observation) {
+        let obs = judge(s);
+        let r = report(&BONUS, obs.clone());
+        (r.passed, obs.problem, obs)
+    }
+
+    #[test]
+    fn passes_a_bridge_in_a_hub_namespace_and_one_in_the_hosts() {
+        for (layout, hub) in LAYOUTS.into_iter().zip(["hub", "the host's namespace"]) {
+            let s = answered(net(layout), plan);
+            assert_eq!(s.echoes.len(), 6, "every member to every other");
+            let (passed, problem, obs) = verdict(&s);
+            assert!(passed, "{layout:?}: {:?}", obs.facts);
+            assert_eq!(problem, None);
+            assert_eq!(
+                obs.judged,
+                format!("bridge br0 in {hub}; plugged in: a, b, c")
+            );
+            assert!(obs
+                .notes
+                .iter()
+                .any(|n| n.starts_with("round trips: a -> b")));
+        }
+    }
+
+    #[test]
+    fn a_host_bridge_with_none_of_the_learners_namespaces_is_not_judged() {
+        let mut n = net(Hub::Host);
+        n.host_links.retain(|l| l.name != "br0");
+        let (_, problem, obs) = verdict(&answered(n, plan));
+        assert_eq!(problem, Some("2b-no-bridge"), "docker0 is not theirs");
+        assert_eq!(obs.facts[0].value, "none in your namespaces");
+    }
+
+    type Change = Box<dyn Fn(&mut Seen, Hub)>;
+
+    #[test]
+    fn each_failure_names_its_hint_in_both_layouts() {
+        let cases: Vec<(&str, &str, Change)> = vec![
+            (
+                "2b-no-bridge",
+                "none in your namespaces",
+                Box::new(|s, layout| hub_links(&mut s.net, layout).retain(|l| l.name != "br0")),
+            ),
+            (
+                "2b-few-members",
+                "found, with only 2 namespace(s) plugged in",
+                Box::new(|s, layout| {
+                    let links = hub_links(&mut s.net, layout);
+                    links.iter_mut().find(|l| l.name == "pa").unwrap().master = None;
+                }),
+            ),
+            (
+                "2b-down",
+                "DOWN: vb (in b)",
+                Box::new(|s, _| s.net.spaces[1].links[1].admin_up = false),
+            ),
+            (
+                "2b-down",
+                "DOWN: br0",
+                Box::new(|s, layout| {
+                    let links = hub_links(&mut s.net, layout);
+                    links.iter_mut().find(|l| l.name == "br0").unwrap().admin_up = false;
+                }),
+            ),
+            (
+                "2b-address",
+                "no IPv4 address on vc (in c)",
+                Box::new(|s, _| s.net.spaces[2].addrs.clear()),
+            ),
+            (
+                "2b-address",
+                "not in one subnet: 10.213.0.1/24 and 10.214.0.2/24 (on vb in b)",
+                Box::new(|s, _| s.net.spaces[1].addrs = vec![addr(2, "vb", "10.214.0.2", 24)]),
+            ),
+            (
+                "2b-no-reply",
+                "c -> a (10.213.0.1): no reply within 4s",
+                Box::new(|s, _| s.echoes[4].1 = Outcome::Silent),
+            ),
+            (
+                "2b-no-reply",
+                "a -> b (10.213.0.2): sending failed (Permission denied)",
+                Box::new(|s, _| s.echoes[0].1 = Outcome::Failed("Permission denied".into())),
+            ),
+        ];
+        for layout in LAYOUTS {
+            for (want, fact, change) in &cases {
+                let mut s = answered(net(layout), plan);
+                change(&mut s, layout);
+                let pings = plan(&s.net).pings;
+                s.echoes.retain(|(p, _)| pings.contains(p));
+                let (passed, problem, obs) = verdict(&s);
+                assert!(!passed, "{layout:?} {want}");
+                assert_eq!(problem, Some(*want), "{layout:?}: {:?}", obs.facts);
+                assert!(
+                    obs.facts.iter().any(|f| f.value == *fact),
+                    "{layout:?} {want}: {fact} in {:?}",
+                    obs.facts
+                );
+                assert!(BONUS.hint(want).is_some(), "hints.md has {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_silence_stops_the_echoes() {
+        assert!(plan(&net(Hub::Host)).stop_at_silence);
+        let mut n = net(Hub::Host);
+        n.spaces[0].addrs.clear();
+        assert!(
+            plan(&n).pings.is_empty(),
+            "nothing sent before the addresses are right"
+        );
+    }
 }

@@ -191,7 +191,9 @@ fn bridge_pings(net: &Net, b: &Bridge) -> Vec<(usize, Option<Ping>)> {
         .enumerate()
         .skip(1)
         .map(|(k, (m, e))| {
-            let target = v4(&net.spaces[*m].addrs, e.index).first().map(|(ip, _)| *ip);
+            let target = v4(&net.spaces[*m].addrs, e.index)
+                .first()
+                .map(|(ip, _)| *ip);
             let ping = target.map(|to| Ping {
                 from: *m0,
                 to,
@@ -284,7 +286,10 @@ pub fn judge(s: &Seen) -> Observation {
             Some(s) => format!("only one: {}", s.name),
         };
         return Observation {
-            judged: format!("the named network namespaces in /run/netns: {}", net.shown()),
+            judged: format!(
+                "the named network namespaces in /run/netns: {}",
+                net.shown()
+            ),
             facts: facts([&found, "-", "-", "-", "-", "-"]),
             problem: Some("namespace-missing"),
             verify: vec!["ip netns list".into(), "ls -l /run/netns".into()],
@@ -320,7 +325,7 @@ fn no_cable(net: &Net, notes: Vec<String>) -> Observation {
         if let Some(l) = s.links.iter().find(|l| {
             l.kind == "veth"
                 && l.link_netnsid == Some(host_id)
-                && peer_in_host(l).is_none_or(|p| p.master.is_none())
+                && !peer_in_host(l).is_some_and(|p| p.master.is_some())
         }) {
             let peer_name = peer_in_host(l)
                 .map(|p| p.name.clone())
@@ -475,3 +480,7 @@ fn judge_pair(s: &Seen, p: &Pair, notes: Vec<String>) -> Observation {
         notes,
     }
 }
+
+#[cfg(test)]
+#[path = "check_tests.rs"]
+mod tests;

@@ -7,9 +7,7 @@ mod seen;
 use crate::error::Problem;
 use crate::kernel::net::{self, Link, Netns};
 use crate::kernel::sys;
-use crate::lesson::{
-    run_check, Lesson, LessonInfo, NoSteps, Stage, Step, Table,
-};
+use crate::lesson::{run_check, Lesson, LessonInfo, NoSteps, Stage, Step, Table};
 use crate::views;
 use crate::views::topology::{self, NsBox};
 use anyhow::{bail, Context, Result};

@@ -31,7 +31,10 @@ pub struct Space {
 
 impl Space {
     pub fn id_of(&self, other: usize) -> Option<i32> {
-        self.ids.iter().find(|(m, _)| *m == other).map(|(_, id)| *id)
+        self.ids
+            .iter()
+            .find(|(m, _)| *m == other)
+            .map(|(_, id)| *id)
     }
 }
 
@@ -93,7 +96,9 @@ pub struct Ping {
 /// How an echo went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Reply { rtt_us: u64 },
+    Reply {
+        rtt_us: u64,
+    },
     /// No reply within the timeout, every try.
     Silent,
     /// Sending failed (a `prohibit` route, no route): the cause.
