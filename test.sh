@@ -22,6 +22,8 @@ command -v chroot >/dev/null || missing+=(coreutils)
 # Bonus 5b's tests do the exercise with iptables (iptables-nft) and inspect with nft.
 command -v iptables >/dev/null || missing+=(iptables)
 command -v nft >/dev/null || missing+=(nftables)
+# A closed terminal is tested in a real one.
+command -v tmux >/dev/null || missing+=(tmux)
 # The README's build links the C library in statically, and is checked with readelf.
 [ "$(cc -print-file-name=libc.a 2>/dev/null)" != libc.a ] || missing+=(libc6-dev)
 command -v readelf >/dev/null || missing+=(binutils)

@@ -13,7 +13,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
                   and checks the exercises you do by hand.\n\nRun `nslab` with no command to see where \
                   you stand.",
     after_help = "Exit codes: 0 ok / check passed, 1 check not passed or failure, 2 usage error, \
-                  3 this environment cannot run it (not root, controller missing), 130 interrupted."
+                  3 this environment cannot run it (not root, controller missing), 128+N ended by signal N after teardown (130 Ctrl-C, 129 terminal closed, 143 SIGTERM)."
 )]
 pub struct Cli {
     /// Plain text: no colour, no progress bars (also when piped or NO_COLOR is set).

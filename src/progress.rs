@@ -6,6 +6,7 @@ use crate::fsutil::write_atomic;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -161,14 +162,14 @@ fn now() -> u64 {
 fn update(lesson: u32, f: impl FnOnce(&mut LessonProgress)) {
     let (mut p, note) = load();
     if let Some(n) = note {
-        eprintln!("warning: {n}");
+        let _ = writeln!(std::io::stderr(), "warning: {n}");
     }
     let entry = p.lessons.entry(lesson).or_default();
     f(entry);
     entry.updated = now();
     if let Err(e) = save(&p) {
         // Progress is a convenience; a lesson never fails because of it.
-        eprintln!("warning: could not save progress: {e:#}");
+        let _ = writeln!(std::io::stderr(), "warning: could not save progress: {e:#}");
     }
 }
 

@@ -6,7 +6,7 @@
 //! after `kill -9`). The container's own mounts live in its private mount namespace and go
 //! with it.
 
-use crate::error::{Problem, EXIT_INTERRUPTED};
+use crate::error::{Problem, EXIT_SIGNALLED};
 use crate::kernel::cgroup::{concepts, CgDir, Concept, CpuQuota, Max, NslabCgroup, Reading};
 use crate::kernel::container::{self, Spec, StartError};
 use crate::kernel::net::uplink::RunNetwork;
@@ -14,6 +14,7 @@ use crate::kernel::rootfs::Rootfs;
 use crate::kernel::trace;
 use crate::ledger;
 use anyhow::Result;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// What `nslab run` was asked for, as typed.
@@ -42,14 +43,27 @@ pub struct Limits {
 /// The CFS period nslab uses with a CPU quota: 100 ms, the kernel's default.
 pub const CPU_PERIOD_US: u64 = 100_000;
 
+/// The largest `--memory`: 1 TiB, more than the machines lessons run on, far below the
+/// point where the kernel's page arithmetic would treat it as "max".
+pub const MAX_MEMORY: u64 = 1 << 40;
+
+/// The largest `--pids`: the kernel's own ceiling on PIDs (PID_MAX_LIMIT on 64 bits).
+pub const MAX_PIDS: u64 = 4 * 1024 * 1024;
+
 /// `100M`, `1G`, `512k`, `100MiB`, `4096` (bytes), as the cgroup layer reads sizes.
 pub fn parse_memory(text: &str) -> Result<u64> {
-    let fix = "give a size such as 100M, 512M or 1G (at least 1M)";
+    let fix = "give a size such as 100M, 512M or 1G (at least 1M, at most 1T)";
     let bytes = concepts::parse_size(text)
         .map_err(|e| Problem::usage(format!("--memory {text}: {e:#}"), fix))?;
     if bytes < (1 << 20) {
         return Err(Problem::usage(
             format!("--memory {text}: too small for a container to start"),
+            fix,
+        ));
+    }
+    if bytes > MAX_MEMORY {
+        return Err(Problem::usage(
+            format!("--memory {text}: larger than 1 TiB, which is no limit at all here"),
             fix,
         ));
     }
@@ -71,11 +85,22 @@ pub fn parse_cpus(text: &str) -> Result<u64> {
 
 /// A number of processes (tasks), at least 1.
 pub fn parse_pids(text: &str) -> Result<u64> {
-    let fix = "give a whole number of processes, at least 1, such as 50";
-    match text.trim().parse::<u64>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(Problem::usage(
+    let fix = "give a whole number of processes, at least 1, such as 50 (at most 4194304)";
+    let t = text.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Problem::usage(
             format!("--pids {text}: not a number of processes"),
+            fix,
+        ));
+    }
+    match t.parse::<u64>() {
+        Ok(0) => Err(Problem::usage(
+            format!("--pids {text}: a container needs at least one process"),
+            fix,
+        )),
+        Ok(n) if n <= MAX_PIDS => Ok(n),
+        _ => Err(Problem::usage(
+            format!("--pids {text}: more processes than the kernel can number"),
             fix,
         )),
     }
@@ -121,23 +146,24 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     }
     // Whatever happened, nothing stays (the guards have done it; this catches the rest).
     for (r, why) in ledger::teardown() {
-        eprintln!(
-            "nslab: could not remove {}: {why}; `sudo nslab cleanup` will retry",
+        note(&format!(
+            "could not remove {}: {why}; `sudo nslab cleanup` will retry",
             r.describe()
-        );
+        ));
     }
     match result {
-        Err(e)
-            if e.downcast_ref::<Problem>()
-                .is_some_and(|p| matches!(p, Problem::Interrupted)) =>
-        {
-            eprintln!("nslab: interrupted; the container and everything it used have been removed");
-            Ok(EXIT_INTERRUPTED)
+        Err(e) if ending_signal(&e).is_some() => {
+            let signal = ending_signal(&e).unwrap_or(libc::SIGINT);
+            note(&format!(
+                "{}; the container and everything it used have been removed",
+                crate::error::ending(signal)
+            ));
+            Ok(EXIT_SIGNALLED.saturating_add(signal))
         }
         Err(e) => match e.downcast_ref::<StartError>() {
             // As a shell reports it: 127 not found, 126 found but not runnable.
             Some(se) if se.step == "execve" => {
-                eprintln!("nslab: {}", se.error);
+                note(&se.error.to_string());
                 Ok(if se.command_not_found() { 127 } else { 126 })
             }
             _ => Err(e),
@@ -148,7 +174,21 @@ pub fn run(args: &RunArgs) -> Result<i32> {
 
 fn print_trace() {
     for line in trace::take() {
-        eprintln!("  {line}");
+        let _ = writeln!(std::io::stderr(), "  {line}");
+    }
+}
+
+/// A line to stderr that cannot fail the run: after a closed terminal, writes fail (EIO),
+/// and the teardown must go on.
+fn note(message: &str) {
+    let _ = writeln!(std::io::stderr(), "nslab: {message}");
+}
+
+/// The signal that ended the run, if that is what `e` is.
+fn ending_signal(e: &anyhow::Error) -> Option<i32> {
+    match e.downcast_ref::<Problem>() {
+        Some(Problem::Interrupted { signal }) => Some(*signal),
+        _ => None,
     }
 }
 
@@ -290,8 +330,40 @@ mod tests {
             assert!(parse_cpus(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_pids("50").unwrap(), 50);
-        for bad in ["0", "-3", "ten", "1.5"] {
+        assert_eq!(parse_pids("4194304").unwrap(), MAX_PIDS);
+        for bad in [
+            "0",
+            "-3",
+            "ten",
+            "1.5",
+            "",
+            "4194305",
+            "18446744073709551616",
+        ] {
             assert!(parse_pids(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn huge_numbers_are_refused_not_wrapped() {
+        assert_eq!(parse_memory("1T").unwrap(), MAX_MEMORY);
+        for bad in [
+            "18446744073709551615",
+            "18446744073709551616",
+            "2T",
+            "17179869184G",
+            "1e30",
+            "99999999999999999999999T",
+        ] {
+            let e = parse_memory(bad).unwrap_err();
+            assert_eq!(
+                crate::error::exit_code_of(&e),
+                crate::error::EXIT_USAGE,
+                "{bad}"
+            );
+        }
+        for bad in ["1025", "1e9", "18446744073709551615"] {
+            assert!(parse_cpus(bad).is_err(), "{bad}");
         }
     }
 

@@ -301,17 +301,34 @@ fn lesson_paused_after_step_c(sb: &Sandbox) -> common::Background {
 }
 
 #[test]
-fn ctrl_c_removes_everything() {
+fn every_ending_signal_removes_everything() {
+    require_root!();
+    let _g = serial();
+    for signal in common::ENDING_SIGNALS {
+        let sb = Sandbox::new();
+        let mut child = lesson_paused_after_step_c(&sb);
+        common::end_with(&mut child, signal);
+        assert_nothing_left(&sb);
+    }
+}
+
+#[test]
+fn closing_the_terminal_removes_everything() {
     require_root!();
     let _g = serial();
     let sb = Sandbox::new();
-    let mut child = lesson_paused_after_step_c(&sb);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130), "Ctrl-C exits 130");
+    let term = sb.lesson_in_terminal("2", 'd');
+    let names = netns_names();
+    assert!(
+        LESSON_NETNS.iter().all(|n| names.iter().any(|x| x == n)),
+        "{names:?}"
+    );
+    term.close();
+    assert_eq!(
+        term.exit_code(Duration::from_secs(30)),
+        Some(128 + libc::SIGHUP),
+        "a closed terminal ends the lesson with 129"
+    );
     assert_nothing_left(&sb);
 }
 

@@ -385,7 +385,7 @@ fn restore_terminal(gave: bool) {
 
 impl Container {
     /// Wait for the container's command to end; its exit status (128 + signal if killed).
-    /// Ctrl-C or SIGTERM sent to nslab itself ends the wait with `Interrupted`.
+    /// An ending signal sent to nslab itself (Ctrl-C, SIGHUP, SIGTERM) ends the wait with `Interrupted`.
     pub fn wait(&mut self) -> Result<i32> {
         if let Some(s) = self.status {
             return Ok(s);

@@ -14,41 +14,52 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The first signal that asked nslab to stop (0: none yet).
+static ENDING_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn on_interrupt(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+extern "C" fn on_ending_signal(sig: libc::c_int) {
+    let _ = ENDING_SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
 }
 
-/// Catch Ctrl-C (SIGINT) and SIGTERM as a flag the engine polls, so that a run always
-/// tears down what it made. A handler, not a thread: threads would break user namespaces.
+/// The signals that end a run and must still tear it down: Ctrl-C, Ctrl-\, a closed
+/// terminal (SIGHUP, relayed by sudo) and `kill`.
+pub const ENDING_SIGNALS: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGHUP,
+    Signal::SIGTERM,
+];
+
+/// Catch the ending signals as a flag the engine polls, so that a run always tears down
+/// what it made. A handler, not a thread: threads would break user namespaces.
 pub fn install_interrupt_handler() {
     let action = signal::SigAction::new(
-        SigHandler::Handler(on_interrupt),
+        SigHandler::Handler(on_ending_signal),
         signal::SaFlags::empty(),
         signal::SigSet::empty(),
     );
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        let _ = signal::sigaction(Signal::SIGINT, &action);
-        let _ = signal::sigaction(Signal::SIGTERM, &action);
+    for sig in ENDING_SIGNALS {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let _ = unsafe { signal::sigaction(sig, &action) };
     }
 }
 
-/// Has Ctrl-C been pressed since the handler was installed?
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+/// The first ending signal received, if any.
+pub fn ending_signal() -> Option<i32> {
+    match ENDING_SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
 }
 
-/// `Err(Interrupted)` once Ctrl-C has been pressed: long waits call this in their loops.
+/// `Err(Interrupted)` once an ending signal has arrived: long waits call this in their loops.
 pub fn check_interrupt() -> Result<()> {
-    if interrupted() {
-        Err(crate::error::Problem::Interrupted.into())
-    } else {
-        Ok(())
+    match ending_signal() {
+        Some(signal) => Err(crate::error::Problem::Interrupted { signal }.into()),
+        None => Ok(()),
     }
 }
 
@@ -533,7 +544,8 @@ fn child_main(
     unsafe { libc::_exit(code) };
 }
 
-/// In a freshly forked child: die with the parent, default Ctrl-C (the parent cleans up).
+/// In a freshly forked child: die with the parent, default ending signals (the parent
+/// cleans up).
 /// `parent_pid` guards the race where the parent died before PR_SET_PDEATHSIG took hold;
 /// pass `None` for the first child of a new PID namespace, whose getppid() is 0.
 pub fn child_setup(parent_pid: Option<Pid>) {
@@ -543,9 +555,9 @@ pub fn child_setup(parent_pid: Option<Pid>) {
             unsafe { libc::_exit(1) };
         }
     }
-    unsafe {
-        let _ = signal::signal(Signal::SIGINT, SigHandler::SigDfl);
-        let _ = signal::signal(Signal::SIGTERM, SigHandler::SigDfl);
+    for sig in ENDING_SIGNALS {
+        // SAFETY: restoring a default disposition in a single-threaded child.
+        let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
     }
 }
 
@@ -717,9 +729,12 @@ pub fn reclaim_terminal() {
     }
 }
 
-/// Clear a pending Ctrl-C (a learner's Ctrl-C inside an interactive shell was the shell's).
+/// Clear a pending Ctrl-C or Ctrl-\ (typed inside an interactive shell, it was the
+/// shell's). A closed terminal or SIGTERM stays: the run must still end.
 pub fn clear_interrupt() {
-    INTERRUPTED.store(false, Ordering::SeqCst);
+    for keyboard in [libc::SIGINT, libc::SIGQUIT] {
+        let _ = ENDING_SIGNAL.compare_exchange(keyboard, 0, Ordering::SeqCst, Ordering::SeqCst);
+    }
 }
 
 #[cfg(test)]

@@ -157,6 +157,57 @@ impl Sandbox {
         )
     }
 
+    /// `nslab lesson N --plain` in a real terminal (see [`Terminal`]), Enter pressed at each
+    /// pause up to the one before step `before`. The shell around it ignores SIGHUP only
+    /// so that it can record nslab's exit code after the terminal is gone.
+    pub fn lesson_in_terminal(&self, lesson: &str, before: char) -> Terminal {
+        let socket = format!("nslab-test-{}", std::process::id());
+        let exit_file = self.dir.path().join("exit-code");
+        let command = format!(
+            "trap '' HUP; env -u SUDO_UID NSLAB_RUN_DIR='{}' NSLAB_PROGRESS='{}' NO_COLOR=1 \
+             '{}' lesson {lesson} --plain; echo $? > '{}'",
+            self.run_dir().display(),
+            self.progress().display(),
+            bin(),
+            exit_file.display()
+        );
+        let term = Terminal { socket, exit_file };
+        let started = term.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "lab",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "sh",
+            "-c",
+            &command,
+        ]);
+        assert!(started.status.success(), "tmux: {}", stderr(&started));
+        let target = format!("[Enter] step {before}");
+        let mut pressed = 0;
+        let reached = wait_until(Duration::from_secs(60), || {
+            let screen = term.screen();
+            if screen.contains(&target) {
+                return true;
+            }
+            let pauses = screen.matches("[Enter] step").count();
+            if pauses > pressed {
+                term.tmux(&["send-keys", "-t", "lab", "Enter"]);
+                pressed = pauses;
+            }
+            false
+        });
+        assert!(
+            reached,
+            "lesson {lesson} never paused before step {before}:\n{}",
+            term.screen()
+        );
+        term
+    }
+
     /// Start `nslab lesson N --plain` as a learner at a terminal would, press Enter at each
     /// pause, and stop at the pause before step `before`, so what the earlier steps made is
     /// alive. The output keeps being read in the background so nslab never blocks on it.
@@ -255,13 +306,77 @@ impl Sandbox {
 
 /// Ctrl-C to a running nslab: it must remove what it made and exit 130.
 pub fn interrupt(child: &mut Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("sending SIGINT");
+    end_with(child, nix::sys::signal::Signal::SIGINT);
+}
+
+/// The signals that must end a run with its teardown, as a learner sends them: Ctrl-C,
+/// Ctrl-\, a closed terminal, `kill`.
+pub const ENDING_SIGNALS: [nix::sys::signal::Signal; 4] = [
+    nix::sys::signal::Signal::SIGINT,
+    nix::sys::signal::Signal::SIGQUIT,
+    nix::sys::signal::Signal::SIGHUP,
+    nix::sys::signal::Signal::SIGTERM,
+];
+
+/// Send `signal` to a running nslab: it must exit 128 + the signal's number (having torn
+/// down; the caller asserts what is left).
+pub fn end_with(child: &mut Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal)
+        .unwrap_or_else(|e| panic!("sending {signal}: {e}"));
     let status = child.wait().expect("waiting for nslab");
-    assert_eq!(status.code(), Some(130), "Ctrl-C exits 130");
+    assert_eq!(
+        status.code(),
+        Some(128 + signal as i32),
+        "{signal} exits 128 + {}",
+        signal as i32
+    );
+}
+
+/// nslab in a real terminal: a tmux server of its own (a private socket), so a test can
+/// close the terminal the way a learner closes a window.
+pub struct Terminal {
+    socket: String,
+    pub exit_file: PathBuf,
+}
+
+impl Terminal {
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("running tmux")
+    }
+
+    /// Everything the terminal has shown, its scrollback included.
+    pub fn screen(&self) -> String {
+        stdout(&self.tmux(&["capture-pane", "-p", "-S", "-", "-t", "lab"]))
+    }
+
+    /// Close the terminal: the server goes, its pseudo-terminal hangs up, and the kernel
+    /// sends SIGHUP to what runs in it.
+    pub fn close(&self) {
+        self.tmux(&["kill-server"]);
+    }
+
+    /// nslab's exit code, once it has ended.
+    pub fn exit_code(&self, timeout: Duration) -> Option<i32> {
+        let mut code = None;
+        wait_until(timeout, || {
+            code = std::fs::read_to_string(&self.exit_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
+            code.is_some()
+        });
+        code
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.close();
+    }
 }
 
 pub fn stdout(o: &Output) -> String {
