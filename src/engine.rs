@@ -7,7 +7,7 @@ use crate::lesson::{LessonInfo, Run, Stage};
 use crate::ui::Ui;
 use crate::{ledger, progress};
 use anyhow::Result;
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 /// How a lesson is run.
 #[derive(Clone, Copy, Debug)]
@@ -19,16 +19,29 @@ pub struct RunOptions {
 }
 
 /// Wait for Enter (or `q` to stop). Returns false when the learner chose to stop.
-/// Ctrl-C ends the wait as an interruption; end of input continues without waiting.
+/// An ending signal ends the wait as an interruption. End of input from a pipe continues
+/// without waiting; on a terminal it is Ctrl-D (stop here) or the terminal hanging up,
+/// whose SIGHUP may land a moment after the read saw it.
 fn pause(ui: &Ui, next: &str) -> Result<bool> {
     ui.out(&format!("\n[Enter] {next}   [q Enter] stop here"));
     let stdin = std::io::stdin();
     sys::wait_readable(&stdin, None)?;
     let mut line = String::new();
-    if stdin.lock().read_line(&mut line)? == 0 {
-        return Ok(true);
+    match stdin.lock().read_line(&mut line) {
+        Ok(0) if stdin.is_terminal() => {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            sys::check_interrupt()?;
+            Ok(false)
+        }
+        Ok(0) => Ok(true),
+        Ok(_) => Ok(!line.trim().eq_ignore_ascii_case("q")),
+        // A terminal that has hung up answers EIO.
+        Err(e) if e.raw_os_error() == Some(libc::EIO) => Err(Problem::Interrupted {
+            signal: sys::ending_signal().unwrap_or(libc::SIGHUP),
+        }
+        .into()),
+        Err(e) => Err(e.into()),
     }
-    Ok(!line.trim().eq_ignore_ascii_case("q"))
 }
 
 /// Run `lesson`, started from `info`'s steps, from its first step (or `opts.start`).

@@ -66,7 +66,12 @@ fn main() {
         Some(Command::Doctor) => commands::doctor(&ui),
     };
     let code = match result {
-        Ok(code) => code,
+        // A signal that came too late to stop the work (during the teardown, say) still
+        // says how the run ended.
+        Ok(code) => match kernel::sys::ending_signal() {
+            Some(signal) if code == error::EXIT_OK => error::EXIT_SIGNALLED + signal,
+            _ => code,
+        },
         Err(err) => {
             let code = error::exit_code_of(&err);
             match err.downcast_ref::<error::Problem>() {

@@ -158,14 +158,15 @@ impl Sandbox {
     }
 
     /// `nslab lesson N --plain` in a real terminal (see [`Terminal`]), Enter pressed at each
-    /// pause up to the one before step `before`. The shell around it ignores SIGHUP only
-    /// so that it can record nslab's exit code after the terminal is gone.
+    /// pause up to the one before step `before`. As a learner's: the terminal's shell (the
+    /// session leader) dies of the hangup and the kernel then signals the foreground
+    /// group. An inner shell that ignores SIGHUP records nslab's exit code.
     pub fn lesson_in_terminal(&self, lesson: &str, before: char) -> Terminal {
         let socket = format!("nslab-test-{}", std::process::id());
         let exit_file = self.dir.path().join("exit-code");
         let command = format!(
-            "trap '' HUP; env -u SUDO_UID NSLAB_RUN_DIR='{}' NSLAB_PROGRESS='{}' NO_COLOR=1 \
-             '{}' lesson {lesson} --plain; echo $? > '{}'",
+            "sh -c \"trap '' HUP; env -u SUDO_UID NSLAB_RUN_DIR='{}' NSLAB_PROGRESS='{}' \
+             NO_COLOR=1 '{}' lesson {lesson} --plain; echo \\$? > '{}'\"; exit",
             self.run_dir().display(),
             self.progress().display(),
             bin(),
