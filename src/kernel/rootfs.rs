@@ -179,11 +179,7 @@ impl Rootfs {
         std::fs::copy(busybox, rootfs.path.join("bin/busybox"))
             .with_context(|| format!("copying {}", busybox.display()))?;
         let mut applets = 0;
-        for rel in list
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.contains(".."))
-        {
+        for rel in list.lines().map(str::trim).filter(|l| is_inside_path(l)) {
             let link = rootfs.path.join(rel);
             if rel == "bin/busybox" || link.symlink_metadata().is_ok() {
                 continue;
@@ -385,17 +381,23 @@ pub struct ElfInfo {
     pub needed: Vec<String>,
 }
 
+// Offsets come from the file, so every sum is checked: a hostile header gives "truncated",
+// never a wrapped index.
+fn bytes_at<const N: usize>(d: &[u8], off: usize) -> Option<[u8; N]> {
+    d.get(off..off.checked_add(N)?)?.try_into().ok()
+}
 fn u16_at(d: &[u8], off: usize) -> Option<u16> {
-    d.get(off..off + 2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    bytes_at(d, off).map(u16::from_le_bytes)
 }
 fn u32_at(d: &[u8], off: usize) -> Option<u32> {
-    d.get(off..off + 4)
-        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    bytes_at(d, off).map(u32::from_le_bytes)
 }
 fn u64_at(d: &[u8], off: usize) -> Option<u64> {
-    d.get(off..off + 8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    bytes_at(d, off).map(u64::from_le_bytes)
+}
+/// A file offset or size read from the file, as an index into it.
+fn index(v: u64) -> Option<usize> {
+    usize::try_from(v).ok()
 }
 fn cstr_at(d: &[u8], off: usize) -> Option<String> {
     let rest = d.get(off..)?;
@@ -410,6 +412,15 @@ const DT_NULL: u64 = 0;
 const DT_NEEDED: u64 = 1;
 const DT_STRTAB: u64 = 5;
 
+/// Is `rel` a plain relative path (`usr/bin/ls`) that stays inside the directory it is
+/// joined to? An absolute path or `..` from an applet list would lead outside the root.
+fn is_inside_path(rel: &str) -> bool {
+    !rel.is_empty()
+        && Path::new(rel)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
 /// Read `PT_INTERP` and `DT_NEEDED` from a 64-bit little-endian ELF image (x86-64,
 /// aarch64): program headers, then the dynamic section, whose string table is found by
 /// mapping its virtual address back to a file offset through the `PT_LOAD` segments.
@@ -421,7 +432,7 @@ pub fn parse_elf(d: &[u8]) -> Result<ElfInfo> {
         bail!("only 64-bit little-endian ELF files are supported");
     }
     let bad = || anyhow::anyhow!("truncated ELF header");
-    let phoff = u64_at(d, 0x20).ok_or_else(bad)? as usize;
+    let phoff = index(u64_at(d, 0x20).ok_or_else(bad)?).ok_or_else(bad)?;
     let phentsize = u16_at(d, 0x36).ok_or_else(bad)? as usize;
     let phnum = u16_at(d, 0x38).ok_or_else(bad)? as usize;
     struct Ph {
@@ -432,26 +443,33 @@ pub fn parse_elf(d: &[u8]) -> Result<ElfInfo> {
     }
     let mut phs = Vec::new();
     for i in 0..phnum {
-        let at = phoff + i * phentsize;
+        let at = i
+            .checked_mul(phentsize)
+            .and_then(|o| o.checked_add(phoff))
+            .ok_or_else(bad)?;
         phs.push(Ph {
             kind: u32_at(d, at).ok_or_else(bad)?,
-            offset: u64_at(d, at + 8).ok_or_else(bad)?,
-            vaddr: u64_at(d, at + 16).ok_or_else(bad)?,
-            filesz: u64_at(d, at + 32).ok_or_else(bad)?,
+            offset: u64_at(d, at.checked_add(8).ok_or_else(bad)?).ok_or_else(bad)?,
+            vaddr: u64_at(d, at.checked_add(16).ok_or_else(bad)?).ok_or_else(bad)?,
+            filesz: u64_at(d, at.checked_add(32).ok_or_else(bad)?).ok_or_else(bad)?,
         });
     }
     let mut info = ElfInfo::default();
     if let Some(p) = phs.iter().find(|p| p.kind == PT_INTERP) {
-        info.interp = Some(cstr_at(d, p.offset as usize).ok_or_else(bad)?);
+        info.interp = Some(cstr_at(d, index(p.offset).ok_or_else(bad)?).ok_or_else(bad)?);
     }
     let Some(dynamic) = phs.iter().find(|p| p.kind == PT_DYNAMIC) else {
         return Ok(info);
     };
     let mut needed_offsets = Vec::new();
     let mut strtab_vaddr = None;
-    let mut at = dynamic.offset as usize;
-    let end = at + dynamic.filesz as usize;
-    while at + 16 <= end {
+    let mut at = index(dynamic.offset).ok_or_else(bad)?;
+    // Never past the file, whatever the header claims.
+    let end = index(dynamic.filesz)
+        .and_then(|size| at.checked_add(size))
+        .ok_or_else(bad)?
+        .min(d.len());
+    while at.checked_add(16).is_some_and(|next| next <= end) {
         let tag = u64_at(d, at).ok_or_else(bad)?;
         let val = u64_at(d, at + 8).ok_or_else(bad)?;
         match tag {
@@ -468,12 +486,14 @@ pub fn parse_elf(d: &[u8]) -> Result<ElfInfo> {
     let strtab_vaddr = strtab_vaddr.context("dynamic section has DT_NEEDED but no DT_STRTAB")?;
     let seg = phs
         .iter()
-        .find(|p| p.kind == PT_LOAD && p.vaddr <= strtab_vaddr && strtab_vaddr < p.vaddr + p.filesz)
+        .find(|p| p.kind == PT_LOAD && p.vaddr <= strtab_vaddr && strtab_vaddr - p.vaddr < p.filesz)
         .context("DT_STRTAB lies in no loaded segment")?;
-    let strtab = (strtab_vaddr - seg.vaddr + seg.offset) as usize;
+    let strtab = (strtab_vaddr - seg.vaddr)
+        .checked_add(seg.offset)
+        .ok_or_else(bad)?;
     for off in needed_offsets {
-        info.needed
-            .push(cstr_at(d, strtab + off as usize).ok_or_else(bad)?);
+        let at = strtab.checked_add(off).and_then(index).ok_or_else(bad)?;
+        info.needed.push(cstr_at(d, at).ok_or_else(bad)?);
     }
     Ok(info)
 }
@@ -533,5 +553,42 @@ mod tests {
         let mut be = data[..64].to_vec();
         be[5] = 2;
         assert!(parse_elf(&be).is_err());
+    }
+
+    #[test]
+    fn hostile_offsets_give_an_error_not_a_panic() {
+        let data = std::fs::read("/bin/ls").unwrap();
+        // Every aligned 8-byte word of the header and program headers, set to values that
+        // wrap or point past the file.
+        for at in (0..data.len().min(0x400)).step_by(8) {
+            for v in [
+                u64::MAX,
+                u64::MAX - 7,
+                1 << 63,
+                data.len() as u64,
+                0x4000_0000,
+            ] {
+                let mut d = data.clone();
+                d[at..at + 8].copy_from_slice(&v.to_le_bytes());
+                let _ = parse_elf(&d);
+            }
+        }
+    }
+
+    #[test]
+    fn applet_paths_stay_inside_the_root() {
+        for ok in ["bin/ls", "usr/sbin/ip", "sbin/init"] {
+            assert!(is_inside_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../etc/passwd",
+            "bin/../../etc",
+            "/",
+            "./bin/x",
+        ] {
+            assert!(!is_inside_path(bad), "{bad}");
+        }
     }
 }

@@ -60,22 +60,41 @@ pub fn parse_oom_kill(rec: &Record) -> Option<OomKill> {
         line: rec.message.clone(),
         killed_line: None,
     };
-    // Commas separate fields; cpuset= and task= values could hold commas in theory, but
-    // every field has a known key so split on ",key=" boundaries by scanning pairs.
-    for part in body.split(',') {
-        let Some((key, value)) = part.split_once('=') else {
-            continue;
-        };
-        match key {
-            "constraint" => kill.constraint = value.to_string(),
-            "oom_memcg" => kill.oom_memcg = Some(value.to_string()),
-            "task_memcg" => kill.task_memcg = Some(value.to_string()),
-            "task" => kill.task = value.to_string(),
-            "pid" => kill.pid = value.parse().ok()?,
-            _ => {}
-        }
+    // The kernel writes `…,oom_memcg=PATH,task_memcg=PATH,task=COMM,pid=N,uid=N`. COMM is
+    // any process's chosen name (`a,pid=1,oom_memcg=/x` is a valid one), so the line is
+    // read from both ends: pid and uid (digits) from the right, the cgroup paths from the
+    // left, and the name is whatever lies between; it can never stand for another field.
+    let (rest, uid) = body.rsplit_once(",uid=")?;
+    let (rest, pid) = rest.rsplit_once(",pid=")?;
+    if !is_number(uid) || !is_number(pid) {
+        return None;
+    }
+    kill.pid = pid.parse().ok()?;
+    let memcg_at = rest.find(",task_memcg=");
+    let task_at = match memcg_at {
+        Some(m) => m + rest[m..].find(",task=")?,
+        None => rest.find(",task=")?,
+    };
+    kill.task = rest[task_at + ",task=".len()..].to_string();
+    let head = &rest[..task_at];
+    kill.constraint = head
+        .strip_prefix("constraint=")?
+        .split(',')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let memcg_end = memcg_at.unwrap_or(head.len());
+    if let Some(o) = head[..memcg_end].find(",oom_memcg=") {
+        kill.oom_memcg = Some(head[o + ",oom_memcg=".len()..memcg_end].to_string());
+    }
+    if let Some(m) = memcg_at {
+        kill.task_memcg = Some(head[m + ",task_memcg=".len()..].to_string());
     }
     Some(kill)
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Every OOM kill in a sequence of records, each with its "Killed process" line.
@@ -189,6 +208,43 @@ mod tests {
             .as_deref()
             .unwrap()
             .starts_with("Memory cgroup out of memory: Killed process 16804 (tail)"));
+    }
+
+    #[test]
+    fn a_process_name_cannot_stand_for_another_field() {
+        for comm in [
+            "a,pid=7",
+            ",oom_memcg=/x",
+            "t,task=u",
+            "x,uid=0,pid=9",
+            "=,,=",
+        ] {
+            let line = format!(
+                "6,1021,31841204,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),\
+                 cpuset=/,mems_allowed=0,oom_memcg=/nslab/oom,task_memcg=/nslab/oom,\
+                 task={comm},pid=261,uid=0"
+            );
+            let k = parse_oom_kill(&parse_record(&line).unwrap()).unwrap();
+            assert_eq!(k.task, comm);
+            assert_eq!(k.pid, 261, "{comm}");
+            assert_eq!(k.oom_memcg.as_deref(), Some("/nslab/oom"), "{comm}");
+            assert_eq!(k.task_memcg.as_deref(), Some("/nslab/oom"), "{comm}");
+            assert_eq!(k.constraint, "CONSTRAINT_MEMCG");
+        }
+    }
+
+    #[test]
+    fn odd_lines_are_not_kills() {
+        for body in [
+            "oom-kill:",
+            "oom-kill:constraint=X,task=a,pid=x,uid=0",
+            "oom-kill:constraint=X,task=a,pid=1",
+            "oom-kill:task=a,pid=1,uid=0",
+            "oom-kill:constraint=X,pid=1,uid=0",
+        ] {
+            let rec = parse_record(&format!("6,1,2,-;{body}")).unwrap();
+            assert_eq!(parse_oom_kill(&rec), None, "{body}");
+        }
     }
 
     #[test]
