@@ -7,7 +7,7 @@ use crate::kernel::{machine, ns, procs};
 use crate::lesson::{CheckArgs, LessonInfo};
 use crate::lessons;
 use crate::ui::Ui;
-use crate::{engine, ledger, progress, views};
+use crate::{engine, progress, views};
 use anyhow::Result;
 
 /// A lesson, or a bonus exercise (`5b`) by its key.
@@ -352,9 +352,35 @@ pub fn show_progress(ui: &Ui, json: bool) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
+/// Before any command run as root: remove what runs whose owner has died left behind,
+/// in one line. `nslab cleanup` says more.
+pub fn clean_up_after_dead_runs(ui: &Ui) {
+    match crate::kernel::removal::cleanup_if_root() {
+        None => {}
+        Some(Ok(report)) => {
+            // On stderr: stdout may be JSON (`check --json`).
+            if !report.removed.is_empty() {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "nslab: removed what a run that ended without tearing down left behind: {}",
+                    report.removed.join(", ")
+                );
+            }
+            if !report.failed.is_empty() {
+                ui.warn(&format!(
+                    "an ended nslab run left {} that could not be removed; `sudo nslab cleanup` says why",
+                    report.failed.len()
+                ));
+            }
+        }
+        Some(Err(e)) => ui.warn(&format!("could not look for what ended runs left: {e:#}")),
+    }
+}
+
 pub fn cleanup(ui: &Ui) -> Result<i32> {
     crate::error::require_root("cleanup", "nslab cleanup")?;
-    let report = ledger::cleanup_dead_runs()?;
+    let report = crate::kernel::removal::cleanup_dead_runs()?;
     for r in &report.removed {
         ui.good(&format!("removed {r}"));
     }
@@ -368,6 +394,9 @@ pub fn cleanup(ui: &Ui) -> Result<i32> {
     }
     for u in &report.unknown {
         ui.warn(&format!("left alone: {u}"));
+    }
+    for n in &report.not_ours {
+        ui.say(&format!("Left alone, no longer nslab's: {n}"));
     }
     if !report.live_runs.is_empty() {
         ui.say(&format!(

@@ -4,8 +4,8 @@
 use crate::error::Problem;
 use crate::kernel::{sys, trace};
 use crate::lesson::{LessonInfo, Run, Stage};
+use crate::progress;
 use crate::ui::Ui;
-use crate::{ledger, progress};
 use anyhow::Result;
 use std::io::{BufRead, IsTerminal};
 
@@ -69,7 +69,7 @@ pub fn run(
     trace::take();
     let result = run_steps(info, lesson, ui, opts, first);
     // Whatever happened, remove everything this run created.
-    let failed = ledger::teardown();
+    let failed = crate::kernel::removal::teardown();
     for (r, why) in &failed {
         ui.warn(&format!(
             "could not remove {}: {why}; `sudo nslab cleanup` will retry",

@@ -3,9 +3,10 @@
 //! that `nslab cleanup` can act on. nslab removes only what its ledger names.
 //!
 //! One file per run: `/run/nslab/runs/<pid>-<starttime>.json` (tmpfs: gone at reboot,
-//! like everything it lists).
+//! like everything it lists). Beside each object, once it exists, its kernel identity
+//! (an inode, an ifindex): a record then proves which object nslab made, not merely its
+//! name. The ledger only keeps records; `kernel::removal` acts on them.
 
-use crate::kernel;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -54,41 +55,6 @@ impl Resource {
             Resource::NftTable { family, name } => format!("nftables table {family} {name}"),
         }
     }
-
-    /// Remove it from the system. Already gone counts as removed.
-    pub fn remove(&self) -> Result<()> {
-        // A guard against a damaged run file: nslab names what it makes with its prefix,
-        // and the only trees it makes are root filesystems (`nslab-rootfs-…`).
-        let named = |p: &std::path::Path, prefix: &str| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
-        };
-        let ours = match self {
-            Resource::Dir { path } => named(path, "nslab-rootfs-"),
-            Resource::Mount { path } => named(path, "nslab"),
-            _ => true,
-        };
-        if !ours {
-            anyhow::bail!(
-                "refusing to remove {}: nslab only removes what it created (names starting with 'nslab')",
-                self.describe()
-            );
-        }
-        match self {
-            Resource::Process { pid, start_time } => kernel::sys::kill_and_reap(*pid, *start_time),
-            Resource::Cgroup { path } => kernel::cgroup::remove_cgroup(path),
-            Resource::Mount { path } => kernel::sys::unmount(path),
-            Resource::NetNs { name } => kernel::net::delete_netns(name),
-            Resource::Link { name } => kernel::net::delete_link(name),
-            Resource::Dir { path } => kernel::sys::remove_tree(path),
-            Resource::NftTable { family, name } => {
-                if family != "ip" {
-                    anyhow::bail!("nslab makes nftables tables of family ip only, not {family}");
-                }
-                kernel::net::nat::delete_table(name).map(|_| ())
-            }
-        }
-    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -100,8 +66,19 @@ struct RunFile {
     /// Entries this nslab cannot act on safely (a kind or a field it does not know, as a
     /// newer nslab may write, or a damaged entry): kept as they are, never acted on.
     unknown: Vec<serde_json::Value>,
+    /// The kernel identity of each object once it was made (see [`Identity`]).
+    identities: Vec<Identity>,
     /// Other fields of the file (a newer nslab's), kept as they are.
     extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Which object a record stands for, read from the kernel just after it was made: a
+/// cgroup's or directory's inode, a network namespace's nsfs inode, a link's ifindex.
+/// Something that has the name now but another identity is someone else's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub of: Resource,
+    pub id: u64,
 }
 
 /// A run file as written: one list, whatever the entries in it.
@@ -110,6 +87,8 @@ struct RunFileOnDisk {
     owner_pid: i32,
     owner_start_time: u64,
     resources: Vec<serde_json::Value>,
+    #[serde(default)]
+    identities: Vec<serde_json::Value>,
     #[serde(flatten)]
     extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -123,11 +102,19 @@ impl From<RunFileOnDisk> for RunFile {
                 Err(_) => unknown.push(entry),
             }
         }
+        // An identity this nslab cannot read is dropped: the record is then judged by
+        // name, as before identities were kept.
+        let identities = disk
+            .identities
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect();
         RunFile {
             owner_pid: disk.owner_pid,
             owner_start_time: disk.owner_start_time,
             resources,
             unknown,
+            identities,
             extra: disk.extra,
         }
     }
@@ -158,6 +145,9 @@ impl Serialize for RunFile {
         m.serialize_entry("owner_pid", &self.owner_pid)?;
         m.serialize_entry("owner_start_time", &self.owner_start_time)?;
         m.serialize_entry("resources", &Entries(&self.resources, &self.unknown))?;
+        if !self.identities.is_empty() {
+            m.serialize_entry("identities", &self.identities)?;
+        }
         for (k, v) in &self.extra {
             m.serialize_entry(k, v)?;
         }
@@ -200,11 +190,26 @@ const IN_PLACE_MAX: usize = 4096;
 
 static LEDGER: Mutex<Option<Ledger>> = Mutex::new(None);
 
+/// This process's start time (from the kernel, given at start-up): with the PID, it names
+/// the run file and tells a live owner from a dead one whose PID was reused.
+static OWNER_START_TIME: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Given once, before anything is recorded.
+pub fn set_owner_start_time(start_time: u64) {
+    let _ = OWNER_START_TIME.set(start_time);
+}
+
+/// A run file whose owner's start time is unknown (0) is alive while its PID is.
+pub const UNKNOWN_START_TIME: u64 = 0;
+
 fn with_ledger<T>(f: impl FnOnce(&mut Ledger) -> Result<T>) -> Result<T> {
     let mut guard = LEDGER.lock().unwrap_or_else(|e| e.into_inner());
     if guard.is_none() {
         let pid = std::process::id() as i32;
-        let start = kernel::procs::start_time(pid).unwrap_or(0);
+        let start = OWNER_START_TIME
+            .get()
+            .copied()
+            .unwrap_or(UNKNOWN_START_TIME);
         *guard = Some(Ledger {
             file: run_dir().join(format!("{pid}-{start}.json")),
             run: RunFile {
@@ -289,12 +294,24 @@ pub fn record(resource: Resource) -> Result<()> {
     .context("recording what nslab is about to create in its ledger (is /run writable?)")
 }
 
-/// Strike `resource` off after it has been removed (or once a process has been reaped).
-pub fn forget(resource: &Resource) {
+/// Add the kernel identity of a recorded object, just after it was made.
+pub fn identify(resource: &Resource, id: u64) {
     let _ = with_ledger(|l| {
-        l.run.resources.retain(|r| r != resource);
+        if !l.run.resources.contains(resource) {
+            return Ok(());
+        }
+        l.run.identities.retain(|i| &i.of != resource);
+        l.run.identities.push(Identity {
+            of: resource.clone(),
+            id,
+        });
         save(l)
     });
+}
+
+/// Strike `resource` off after it has been removed (or once a process has been reaped).
+pub fn forget(resource: &Resource) {
+    forget_all(std::slice::from_ref(resource));
 }
 
 /// Strike several resources off at once (one rewrite of the run file).
@@ -304,33 +321,37 @@ pub fn forget_all(resources: &[Resource]) {
     }
     let _ = with_ledger(|l| {
         l.run.resources.retain(|r| !resources.contains(r));
+        l.run.identities.retain(|i| !resources.contains(&i.of));
         save(l)
     });
-}
-
-/// Remove `resource` now and strike it off.
-pub fn release(resource: &Resource) -> Result<()> {
-    resource.remove()?;
-    forget(resource);
-    Ok(())
-}
-
-/// Remove everything this run created, newest first. Returns what could not be removed.
-pub fn teardown() -> Vec<(Resource, String)> {
-    let pending: Vec<Resource> = with_ledger(|l| Ok(l.run.resources.clone())).unwrap_or_default();
-    let mut failed = Vec::new();
-    for r in pending.iter().rev() {
-        match r.remove() {
-            Ok(()) => forget(r),
-            Err(e) => failed.push((r.clone(), format!("{e:#}"))),
-        }
-    }
-    failed
 }
 
 /// What this run has on record.
 pub fn current() -> Vec<Resource> {
     with_ledger(|l| Ok(l.run.resources.clone())).unwrap_or_default()
+}
+
+/// The identity this run recorded for `resource`, if any.
+pub fn identity_of(resource: &Resource) -> Option<u64> {
+    with_ledger(|l| Ok(l.run.identity_of(resource))).unwrap_or(None)
+}
+
+impl RunFile {
+    fn identity_of(&self, resource: &Resource) -> Option<u64> {
+        self.identities
+            .iter()
+            .find(|i| &i.of == resource)
+            .map(|i| i.id)
+    }
+}
+
+/// What removing one recorded object came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Removed, or already gone.
+    Removed,
+    /// Something bears its name but is another object (its identity differs): left alone.
+    NotOurs(String),
 }
 
 /// What one cleanup found and did.
@@ -344,14 +365,23 @@ pub struct CleanupReport {
     pub damaged: Vec<String>,
     /// Entries of kinds this nslab does not know (written by a newer one): left alone.
     pub unknown: Vec<String>,
+    /// Recorded names that now stand for another object, or that a live run lists: left
+    /// alone and struck off.
+    pub not_ours: Vec<String>,
 }
 
-/// Remove everything recorded by runs that are no longer alive (killed, crashed).
-pub fn cleanup_dead_runs() -> Result<CleanupReport> {
-    cleanup_dead_runs_in(&run_dir())
+/// How cleanup reaches the system: supplied by the kernel layer, so the ledger itself
+/// reads and removes nothing but its own files.
+pub struct Reach<'a> {
+    /// Is the process with this PID and start time alive?
+    pub alive: &'a dyn Fn(i32, u64) -> bool,
+    /// Remove one object, given the identity recorded for it.
+    pub remove: &'a dyn Fn(&Resource, Option<u64>) -> Result<Removal>,
 }
 
-fn cleanup_dead_runs_in(dir: &std::path::Path) -> Result<CleanupReport> {
+/// Remove everything recorded by runs in `dir` that are no longer alive (killed,
+/// crashed), except what a live run also lists.
+pub fn cleanup_dead_runs_in(dir: &std::path::Path, reach: &Reach) -> Result<CleanupReport> {
     let mut report = CleanupReport::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -359,6 +389,8 @@ fn cleanup_dead_runs_in(dir: &std::path::Path) -> Result<CleanupReport> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
     };
     let me = std::process::id() as i32;
+    let mut dead = Vec::new();
+    let mut live_lists = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
@@ -373,16 +405,28 @@ fn cleanup_dead_runs_in(dir: &std::path::Path) -> Result<CleanupReport> {
                 continue;
             }
         };
-        if run.owner_pid != me
-            && kernel::procs::is_same_process(run.owner_pid, run.owner_start_time)
-        {
+        if run.owner_pid != me && (reach.alive)(run.owner_pid, run.owner_start_time) {
             report.live_runs.push(run.owner_pid);
+            live_lists.extend(run.resources);
             continue;
         }
+        dead.push((path, run));
+    }
+    for (path, run) in dead {
         let mut left = Vec::new();
         for r in run.resources.iter().rev() {
-            match r.remove() {
-                Ok(()) => report.removed.push(r.describe()),
+            if live_lists.contains(r) {
+                report.not_ours.push(format!(
+                    "{}: a running nslab lists it as its own",
+                    r.describe()
+                ));
+                continue;
+            }
+            match (reach.remove)(r, run.identity_of(r)) {
+                Ok(Removal::Removed) => report.removed.push(r.describe()),
+                Ok(Removal::NotOurs(why)) => {
+                    report.not_ours.push(format!("{}: {why}", r.describe()))
+                }
                 Err(e) => {
                     report.failed.push(format!("{}: {e:#}", r.describe()));
                     left.insert(0, r.clone());
@@ -397,8 +441,15 @@ fn cleanup_dead_runs_in(dir: &std::path::Path) -> Result<CleanupReport> {
         if left.is_empty() && run.unknown.is_empty() {
             let _ = std::fs::remove_file(&path);
         } else {
+            let identities = run
+                .identities
+                .iter()
+                .filter(|i| left.contains(&i.of))
+                .cloned()
+                .collect();
             let run = RunFile {
                 resources: left,
+                identities,
                 ..run
             };
             crate::fsutil::write_atomic(&path, serde_json::to_string_pretty(&run)?.as_bytes())?;
@@ -563,7 +614,7 @@ mod tests {
         assert_eq!(run.unknown.len(), 1);
 
         // Its owner is gone: cleanup removes what it knows and keeps the rest on record.
-        let report = cleanup_dead_runs_in(&tmp.path().join("runs")).unwrap();
+        let report = cleanup_dead_runs_in(&tmp.path().join("runs"), &FAKE).unwrap();
         assert!(!owned.exists(), "{report:?}");
         assert!(report.damaged.is_empty(), "{report:?}");
         assert_eq!(report.unknown.len(), 1, "{report:?}");
@@ -596,25 +647,96 @@ mod tests {
         }
     }
 
+    /// The system as the ledger's tests see it: owners with an odd PID are alive; a
+    /// directory is removed, unless recorded with identity 666 (someone else's now).
+    const FAKE: Reach = Reach {
+        alive: &|pid, _| pid % 2 == 1,
+        remove: &|r, id| match (r, id) {
+            (_, Some(666)) => Ok(Removal::NotOurs("another object".into())),
+            (Resource::Dir { path }, _) => {
+                let _ = std::fs::remove_dir_all(path);
+                Ok(Removal::Removed)
+            }
+            _ => anyhow::bail!("cannot remove {r:?} here"),
+        },
+    };
+
+    fn write_run(dir: &std::path::Path, owner: i32, run: serde_json::Value) -> PathBuf {
+        let file = dir.join(format!("{owner}-2.json"));
+        std::fs::create_dir_all(dir).unwrap();
+        let mut run = run;
+        run["owner_pid"] = owner.into();
+        run["owner_start_time"] = 2.into();
+        std::fs::write(&file, run.to_string()).unwrap();
+        file
+    }
+
     #[test]
-    fn a_damaged_record_never_removes_what_nslab_did_not_name() {
+    fn what_a_live_run_lists_is_never_removed_for_a_dead_one() {
         let tmp = tempfile::tempdir().unwrap();
-        let foreign = tmp.path().join("someones-data");
-        std::fs::create_dir_all(&foreign).unwrap();
-        for r in [
-            Resource::Dir {
-                path: foreign.clone(),
-            },
-            Resource::Dir {
-                path: tmp.path().join("nslab-notes"),
-            },
-            Resource::Mount {
-                path: PathBuf::from("/"),
-            },
-        ] {
-            let e = r.remove().unwrap_err();
-            assert!(format!("{e:#}").contains("refusing"), "{e:#}");
+        let runs = tmp.path().join("runs");
+        let shared = tmp.path().join("nslab-rootfs-shared");
+        let only_dead = tmp.path().join("nslab-rootfs-dead");
+        for d in [&shared, &only_dead] {
+            std::fs::create_dir_all(d).unwrap();
         }
-        assert!(foreign.exists());
+        let dir = |p: &PathBuf| serde_json::json!({"kind": "dir", "path": p});
+        write_run(&runs, 3, serde_json::json!({"resources": [dir(&shared)]}));
+        let dead = write_run(
+            &runs,
+            4,
+            serde_json::json!({"resources": [dir(&shared), dir(&only_dead)]}),
+        );
+        let report = cleanup_dead_runs_in(&runs, &FAKE).unwrap();
+        assert!(shared.exists(), "the live run's: {report:?}");
+        assert!(!only_dead.exists(), "{report:?}");
+        assert_eq!(report.live_runs, vec![3]);
+        assert_eq!(report.not_ours.len(), 1, "{report:?}");
+        assert!(!dead.exists(), "the dead run's record is done with");
+    }
+
+    #[test]
+    fn a_recorded_identity_decides_and_another_object_is_struck_off() {
+        let tmp = tempfile::tempdir().unwrap();
+        let runs = tmp.path().join("runs");
+        let theirs = tmp.path().join("nslab-rootfs-remade");
+        std::fs::create_dir_all(&theirs).unwrap();
+        let r = serde_json::json!({"kind": "dir", "path": theirs});
+        let file = write_run(
+            &runs,
+            4,
+            serde_json::json!({"resources": [r], "identities": [{"of": r, "id": 666}]}),
+        );
+        let run = read_run_file(&file).unwrap();
+        assert_eq!(run.identity_of(&run.resources[0]), Some(666));
+        let report = cleanup_dead_runs_in(&runs, &FAKE).unwrap();
+        assert!(theirs.exists(), "{report:?}");
+        assert!(
+            report.removed.is_empty() && report.failed.is_empty(),
+            "{report:?}"
+        );
+        assert!(report.not_ours[0].contains("another object"), "{report:?}");
+        assert!(
+            !file.exists(),
+            "struck off: nothing of nslab's is left to retry"
+        );
+    }
+
+    #[test]
+    fn identities_are_written_beside_the_resources_and_forgotten_with_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut l = ledger_in(tmp.path());
+        let r = Resource::Cgroup {
+            path: "/sys/fs/cgroup/nslab/x".into(),
+        };
+        l.run.resources.push(r.clone());
+        l.run.identities.push(Identity {
+            of: r.clone(),
+            id: 42,
+        });
+        save(&mut l).unwrap();
+        let back = on_disk(&l);
+        assert_eq!(back.identity_of(&r), Some(42));
+        assert_eq!(back.resources, vec![r]);
     }
 }

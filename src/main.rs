@@ -22,8 +22,12 @@ use cli::Command;
 
 fn main() {
     kernel::sys::install_interrupt_handler();
+    kernel::removal::open_ledger();
     let (cli, matches) = cli::parse();
     let ui = ui::Ui::new(cli.plain);
+    if !matches!(cli.command, Some(Command::Cleanup)) {
+        commands::clean_up_after_dead_runs(&ui);
+    }
     let result = match &cli.command {
         None => commands::status(&ui),
         Some(Command::List) => commands::list(&ui),

@@ -12,7 +12,6 @@ use crate::kernel::container::{self, Spec, StartError};
 use crate::kernel::net::uplink::RunNetwork;
 use crate::kernel::rootfs::Rootfs;
 use crate::kernel::trace;
-use crate::ledger;
 use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
@@ -145,7 +144,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         print_trace();
     }
     // Whatever happened, nothing stays (the guards have done it; this catches the rest).
-    for (r, why) in ledger::teardown() {
+    for (r, why) in crate::kernel::removal::teardown() {
         note(&format!(
             "could not remove {}: {why}; `sudo nslab cleanup` will retry",
             r.describe()

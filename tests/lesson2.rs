@@ -668,3 +668,47 @@ fn exercise_2b_passes_with_the_bridge_in_the_hosts_namespace() {
         .collect();
     assert!(left.is_empty(), "namespaces left: {left:?}");
 }
+
+#[test]
+fn the_next_root_command_removes_what_a_killed_run_left_and_a_look_alike_stays() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let mut child = lesson_paused_after_step_c(&sb);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!sb.run_files().is_empty(), "the ledger survives kill -9");
+    // Any command, as root: one line on stderr says what it removed.
+    let out = sb.run(&["list", "--plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out)
+            .contains("removed what a run that ended without tearing down left behind")
+            && common::stderr(&out).contains("network namespace nslab-red"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_nothing_left(&sb);
+
+    // A killed run again; this time its namespace is removed and a learner's of the same
+    // name made in its place: the record's identity no longer matches, so it stays.
+    let mut child = lesson_paused_after_step_c(&sb);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let ip_ok = |args: &[&str]| {
+        let o = Command::new("ip").args(args).output().unwrap();
+        assert!(o.status.success(), "ip {args:?}: {}", common::stderr(&o));
+    };
+    // Held open, the old namespace lives on, so the new one cannot be given its inode.
+    let old = std::fs::File::open("/run/netns/nslab-red").unwrap();
+    ip_ok(&["netns", "del", "nslab-red"]);
+    ip_ok(&["netns", "add", "nslab-red"]);
+    let out = sb.run(&["cleanup", "--plain"]);
+    drop(old);
+    let said = stdout(&out);
+    let kept = netns_names().iter().any(|n| n == "nslab-red");
+    ip_ok(&["netns", "del", "nslab-red"]);
+    assert!(kept, "the look-alike was removed: {said}");
+    assert!(said.contains("no longer nslab's"), "{said}");
+    assert_nothing_left(&sb);
+}

@@ -12,6 +12,7 @@ pub mod net;
 pub mod ns;
 pub mod pidns;
 pub mod procs;
+pub mod removal;
 pub mod rootfs;
 pub mod sys;
 pub mod trace;

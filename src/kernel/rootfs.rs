@@ -138,6 +138,9 @@ impl Rootfs {
         };
         std::fs::create_dir(&rootfs.path)
             .with_context(|| format!("creating {}", rootfs.path.display()))?;
+        super::removal::identify(&Resource::Dir {
+            path: rootfs.path.clone(),
+        });
         // The container's root is world-readable like a real /; /tmp is sticky.
         std::fs::set_permissions(&rootfs.path, std::fs::Permissions::from_mode(0o755))?;
         for d in [
@@ -256,7 +259,7 @@ impl Rootfs {
     fn release(&mut self) -> Result<()> {
         if self.owned {
             self.owned = false;
-            ledger::release(&Resource::Dir {
+            super::removal::release(&Resource::Dir {
                 path: self.path.clone(),
             })?;
         }

@@ -448,7 +448,10 @@ fn make_dir_recorded(dir: &Path) -> Result<bool> {
     let already = ledger::current().contains(&res);
     ledger::record(res.clone())?;
     match mkdir_traced(dir) {
-        Ok(()) => Ok(true),
+        Ok(()) => {
+            crate::kernel::removal::identify(&res);
+            Ok(true)
+        }
         Err(e) => {
             // Not made by us: another run made it meanwhile, or mkdir failed.
             if !already {
@@ -588,6 +591,7 @@ impl NslabCgroup {
         ledger::record(res.clone())?;
         match mkdir_traced(dir) {
             Ok(()) => {
+                crate::kernel::removal::identify(&res);
                 self.created.push(dir.to_path_buf());
                 Ok(())
             }

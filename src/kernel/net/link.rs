@@ -322,6 +322,16 @@ impl Rtnl {
         Ok(true)
     }
 
+    /// Once a recorded host link exists: note its ifindex, so that a later link of the
+    /// same name is not taken for it.
+    fn identify_host_link(&self, name: &str, added: bool) {
+        if added {
+            crate::kernel::removal::identify(&Resource::Link {
+                name: name.to_string(),
+            });
+        }
+    }
+
     /// Undo a record made for a link that could not be created (EEXIST: the name is
     /// someone else's, or an earlier creation of ours that stays recorded).
     fn unrecord(&self, name: &str, added: bool) {
@@ -354,6 +364,8 @@ impl Rtnl {
             self.unrecord(peer, added.1);
             return Err(e).with_context(|| format!("creating veth pair {name} <-> {peer}"));
         }
+        self.identify_host_link(name, added.0);
+        self.identify_host_link(peer, added.1);
         Ok(())
     }
 
@@ -398,6 +410,7 @@ impl Rtnl {
             self.unrecord(name, added);
             return Err(e).with_context(|| format!("creating bridge {name}"));
         }
+        self.identify_host_link(name, added);
         Ok(())
     }
 

@@ -378,9 +378,12 @@ impl Netns {
         }
         drop(r);
         match Self::mount_new(name, &path) {
-            Ok(ns) => Ok(ns),
+            Ok(ns) => {
+                super::removal::identify(&resource);
+                Ok(ns)
+            }
             Err(e) => {
-                let _ = ledger::release(&resource);
+                let _ = super::removal::release(&resource);
                 Err(e.context(format!("creating network namespace {name}")))
             }
         }
@@ -530,7 +533,7 @@ impl Netns {
     pub fn delete(self) -> Result<()> {
         let name = self.name.clone();
         drop(self);
-        ledger::release(&Resource::NetNs { name })
+        super::removal::release(&Resource::NetNs { name })
     }
 }
 

@@ -1,0 +1,203 @@
+//! Removing what the ledger records: each object by its kind, and only while it is still
+//! the object nslab made (its recorded identity), never through a path that is not plain.
+
+use super::{cgroup, net, procs, sys};
+use crate::ledger::{self, CleanupReport, Reach, Removal, Resource};
+use anyhow::{bail, Result};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path};
+
+/// The identity of `resource` as the kernel has it now (see [`ledger::Identity`]); `None`
+/// for a kind without one here, or an object that is not there.
+pub fn identity(resource: &Resource) -> Option<u64> {
+    match resource {
+        Resource::Cgroup { path } | Resource::Dir { path } => {
+            std::fs::symlink_metadata(path).ok().map(|m| m.ino())
+        }
+        Resource::NetNs { name } => net::netns_inode(name),
+        Resource::Link { name } => nix::net::if_::if_nametoindex(name.as_str())
+            .ok()
+            .map(u64::from),
+        Resource::Process { .. } | Resource::Mount { .. } | Resource::NftTable { .. } => None,
+    }
+}
+
+/// Just after making a recorded object: write down which object it is.
+pub fn identify(resource: &Resource) {
+    if let Some(id) = identity(resource) {
+        ledger::identify(resource, id);
+    }
+}
+
+/// Is `path` absolute and plain: no `.` or `..` that could lead a record elsewhere?
+fn is_plain(path: &Path) -> bool {
+    path.is_absolute()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+}
+
+/// A guard against a damaged or forged record: nslab names what it makes with its prefix,
+/// the only trees it makes are root filesystems (`nslab-rootfs-…`), and its paths are plain.
+fn check_named_ours(resource: &Resource) -> Result<()> {
+    let named = |p: &Path, prefix: &str| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+    };
+    let ours = match resource {
+        Resource::Dir { path } => is_plain(path) && named(path, "nslab-rootfs-"),
+        Resource::Mount { path } => is_plain(path) && named(path, "nslab"),
+        Resource::Cgroup { path } => is_plain(path),
+        _ => true,
+    };
+    if !ours {
+        bail!(
+            "refusing to remove {}: nslab only removes what it created (plain paths, names starting with 'nslab')",
+            resource.describe()
+        );
+    }
+    Ok(())
+}
+
+/// Remove `resource` from the system, if it is still the object whose identity was
+/// recorded (`recorded`). Already gone counts as removed.
+pub fn remove(resource: &Resource, recorded: Option<u64>) -> Result<Removal> {
+    check_named_ours(resource)?;
+    if let Some(want) = recorded {
+        match identity(resource) {
+            Some(now) if now != want => {
+                return Ok(Removal::NotOurs(format!(
+                    "something else bears that name now (identity {now}, nslab made {want})"
+                )))
+            }
+            _ => {}
+        }
+    }
+    match resource {
+        Resource::Process { pid, start_time } => sys::kill_and_reap(*pid, *start_time)?,
+        Resource::Cgroup { path } => cgroup::remove_cgroup(path)?,
+        Resource::Mount { path } => sys::unmount(path)?,
+        Resource::NetNs { name } => net::delete_netns(name)?,
+        Resource::Link { name } => net::delete_link(name)?,
+        Resource::Dir { path } => sys::remove_tree(path)?,
+        Resource::NftTable { family, name } => {
+            if family != "ip" {
+                bail!("nslab makes nftables tables of family ip only, not {family}");
+            }
+            net::nat::delete_table(name)?;
+        }
+    }
+    Ok(Removal::Removed)
+}
+
+/// Remove `resource` (one of this run's) now and strike it off.
+pub fn release(resource: &Resource) -> Result<()> {
+    remove(resource, ledger::identity_of(resource))?;
+    ledger::forget(resource);
+    Ok(())
+}
+
+/// Remove everything this run created, newest first. Returns what could not be removed;
+/// what turned out to be another object is left alone and struck off.
+pub fn teardown() -> Vec<(Resource, String)> {
+    let mut failed = Vec::new();
+    for r in ledger::current().iter().rev() {
+        match remove(r, ledger::identity_of(r)) {
+            Ok(_) => ledger::forget(r),
+            Err(e) => failed.push((r.clone(), format!("{e:#}"))),
+        }
+    }
+    failed
+}
+
+/// Is the run owned by this PID and start time alive? An unknown start time (a record
+/// written before it was known) counts as alive while the PID is.
+fn owner_alive(pid: i32, start_time: u64) -> bool {
+    if start_time == ledger::UNKNOWN_START_TIME {
+        return procs::process(pid).is_some();
+    }
+    procs::is_same_process(pid, start_time)
+}
+
+/// Remove everything recorded by runs whose owner is dead (killed, crashed, its terminal
+/// closed before it could tear down).
+pub fn cleanup_dead_runs() -> Result<CleanupReport> {
+    ledger::cleanup_dead_runs_in(
+        &ledger::run_dir(),
+        &Reach {
+            alive: &owner_alive,
+            remove: &remove,
+        },
+    )
+}
+
+/// As root: what dead runs left, removed now (a lesson whose terminal was closed under
+/// it, a `kill -9`). `None` when not root: a learner's own commands touch nothing.
+pub fn cleanup_if_root() -> Option<Result<CleanupReport>> {
+    nix::unistd::geteuid().is_root().then(cleanup_dead_runs)
+}
+
+/// At the start of every command: give the ledger this process's start time.
+pub fn open_ledger() {
+    let pid = std::process::id() as i32;
+    if let Some(t) = procs::start_time(pid) {
+        ledger::set_owner_start_time(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_damaged_record_never_removes_what_nslab_did_not_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let foreign = tmp.path().join("someones-data");
+        std::fs::create_dir_all(&foreign).unwrap();
+        for r in [
+            Resource::Dir {
+                path: foreign.clone(),
+            },
+            Resource::Dir {
+                path: tmp.path().join("nslab-notes"),
+            },
+            Resource::Dir {
+                path: tmp.path().join("nslab-rootfs-x/../someones-data"),
+            },
+            Resource::Mount {
+                path: PathBuf::from("/"),
+            },
+            Resource::Cgroup {
+                path: PathBuf::from("/sys/fs/cgroup/nslab/../system.slice"),
+            },
+            Resource::Cgroup {
+                path: PathBuf::from("nslab/oom"),
+            },
+        ] {
+            let e = remove(&r, None).unwrap_err();
+            assert!(format!("{e:#}").contains("refusing"), "{r:?}: {e:#}");
+        }
+        assert!(foreign.exists());
+    }
+
+    #[test]
+    fn a_name_that_now_stands_for_another_object_is_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("nslab-rootfs-t");
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let r = Resource::Dir { path: dir.clone() };
+        let made = identity(&r).unwrap();
+        // Recorded as another inode: what bears the name now is not what nslab made.
+        let outcome = remove(&r, Some(made + 1)).unwrap();
+        assert!(matches!(outcome, Removal::NotOurs(_)), "{outcome:?}");
+        assert!(dir.join("bin").exists(), "another's directory is kept");
+        assert_eq!(remove(&r, Some(made)).unwrap(), Removal::Removed);
+        assert_eq!(
+            remove(&r, Some(made)).unwrap(),
+            Removal::Removed,
+            "gone is removed"
+        );
+        assert!(!dir.exists());
+    }
+}
