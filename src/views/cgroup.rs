@@ -7,9 +7,13 @@ use crate::kernel::cgroup::{CgDir, CgVersion, ConceptValue, Layout, ProcCgroup};
 
 /// A [`super::table`] with each line indented by two, as the cgroup views nest it.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    super::table::render(header, rows)
+    let width = crate::ui::view_width().saturating_sub(2);
+    super::table::render_at(header, rows, width)
         .lines()
-        .map(|l| format!("  {l}\n"))
+        .map(|l| match l {
+            "" => "\n".to_string(),
+            l => format!("  {l}\n"),
+        })
         .collect()
 }
 

@@ -1,34 +1,48 @@
 //! A check report as the learner reads it.
 
 use crate::checks::CheckReport;
+use crate::ui::{render_markdown_after, wrap};
 
 pub fn report(r: &CheckReport) -> String {
+    report_at(r, crate::ui::width())
+}
+
+/// The report in at most `width` columns.
+pub fn report_at(r: &CheckReport, width: usize) -> String {
     let mut out = String::new();
     let verdict = if r.passed { "PASS" } else { "NOT YET" };
-    out.push_str(&format!("Check {} ({}): {verdict}\n\n", r.exercise, r.slug));
+    let head = format!("Check {} ({}): {verdict}", r.exercise, r.slug);
+    out.push_str(&wrap(&head, width, "", "  "));
+    out.push('\n');
     if !r.judged.is_empty() {
-        out.push_str(&format!("Judged: {}\n", r.judged));
+        out.push_str(&wrap(&r.judged, width, "Judged: ", "  "));
     }
     for n in &r.notes {
-        out.push_str(&format!("Note: {n}\n"));
+        out.push_str(&wrap(n, width, "Note: ", "  "));
     }
     out.push_str("\nObserved:\n");
     for line in r.observed.lines() {
-        out.push_str(&format!("  {line}\n"));
+        out.push_str(&wrap(line, width, "  ", "      "));
     }
     if !r.passed {
         out.push_str("\nDifference from the expected result:\n");
-        out.push_str(&r.diff);
+        for line in r.diff.lines() {
+            let rest = if line.starts_with("- ") || line.starts_with("+ ") {
+                " ".repeat(12)
+            } else {
+                " ".repeat(4)
+            };
+            out.push_str(&wrap(line, width, "", &rest));
+        }
         if let Some(h) = &r.hint {
-            out.push_str("\nHint: ");
-            out.push_str(h.trim());
             out.push('\n');
+            out.push_str(&render_markdown_after(h.trim(), width, "Hint: ", "  "));
         }
     }
     if !r.verify.is_empty() {
         out.push_str("\nSee it for yourself:\n");
         for c in &r.verify {
-            out.push_str(&format!("  $ {c}\n"));
+            out.push_str(&wrap(c, width, "  $ ", "      "));
         }
     }
     out
