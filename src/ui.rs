@@ -572,9 +572,13 @@ impl Renderer {
             }
             TagEnd::CodeBlock => {
                 let code = self.code.take().unwrap_or_default();
+                // Indented by four, or by two when a line would not fit with four.
+                let widest = code.lines().map(text_width).max().unwrap_or(0);
+                let room = self.width.saturating_sub(text_width(&self.indent));
+                let lead = if widest + 4 > room { "  " } else { "    " };
                 for line in code.lines() {
                     self.out.push_str(&self.indent);
-                    self.out.push_str("    ");
+                    self.out.push_str(lead);
                     self.out.push_str(&style(line).green().to_string());
                     self.out.push('\n');
                 }

@@ -124,3 +124,104 @@ mod tests {
         assert_eq!(step_heading("Stepping"), None);
     }
 }
+
+#[cfg(test)]
+mod width_tests {
+    use crate::ui::{render_markdown_at, text_width};
+    use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
+
+    /// Every markdown text of every lesson, read from `lessons/`.
+    fn texts() -> Vec<(String, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons");
+        let mut out = Vec::new();
+        let mut dirs: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "md"))
+                .collect();
+            files.sort();
+            for f in files {
+                let name = f.strip_prefix(&root).unwrap().display().to_string();
+                out.push((name, std::fs::read_to_string(&f).unwrap()));
+            }
+        }
+        out
+    }
+
+    /// The lines of the code blocks of `text`, as written.
+    fn code_lines(text: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut in_code = false;
+        for ev in Parser::new(text) {
+            match ev {
+                Event::Start(Tag::CodeBlock(
+                    CodeBlockKind::Fenced(_) | CodeBlockKind::Indented,
+                )) => in_code = true,
+                Event::End(TagEnd::CodeBlock) => in_code = false,
+                Event::Text(t) if in_code => lines.extend(t.lines().map(str::to_string)),
+                _ => {}
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn every_lesson_text_fits_60_80_and_120_columns() {
+        console::set_colors_enabled(false);
+        let texts = texts();
+        assert!(texts.iter().any(|(n, _)| n.ends_with("lesson.md")));
+        assert!(texts.iter().any(|(n, _)| n.ends_with("hints.md")));
+        let mut too_wide = Vec::new();
+        let mut code_wider = Vec::new();
+        for width in [60, 80, 120] {
+            for (name, text) in &texts {
+                let code = code_lines(text);
+                for line in render_markdown_at(text, width).lines() {
+                    if text_width(line) <= width {
+                        continue;
+                    }
+                    let src = line.trim_start();
+                    // A code line is verbatim: over the width only when it is, with the
+                    // least indent, in the source.
+                    let verbatim = code.iter().any(|c| c.trim_start() == src);
+                    if verbatim && text_width(src) + 2 > width {
+                        code_wider.push(format!("{name} at {width}: {src}"));
+                    } else {
+                        too_wide.push(format!("{name} at {width}: {line}"));
+                    }
+                }
+            }
+        }
+        for c in &code_wider {
+            println!("code line wider in the source: {c}");
+        }
+        assert!(
+            too_wide.is_empty(),
+            "lines over the width:\n{}",
+            too_wide.join("\n")
+        );
+    }
+
+    #[test]
+    fn lesson_code_lines_fit_60_columns() {
+        let long: Vec<String> = texts()
+            .iter()
+            .filter(|(n, _)| n.ends_with("lesson.md"))
+            .flat_map(|(n, t)| {
+                code_lines(t)
+                    .into_iter()
+                    .filter(|l| 4 + text_width(l) > 60)
+                    .map(move |l| format!("{n}: {l}"))
+            })
+            .collect();
+        for l in &long {
+            println!("code line over 60 columns once indented: {l}");
+        }
+    }
+}

@@ -80,5 +80,10 @@ mod tests {
         );
         assert!(!r.passed);
         insta::assert_snapshot!(report(&r));
+        let wide = report_at(&r, 120);
+        assert!(wide.lines().all(|l| crate::ui::text_width(l) <= 120));
+        insta::assert_snapshot!("failing_report_at_120", wide);
+        let narrow = report_at(&r, 60);
+        assert!(narrow.lines().all(|l| crate::ui::text_width(l) <= 60));
     }
 }
