@@ -137,6 +137,7 @@ mod width_tests {
         let mut dirs: Vec<_> = std::fs::read_dir(&root)
             .unwrap()
             .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
             .collect();
         dirs.sort();
         for dir in dirs {
