@@ -202,8 +202,8 @@ to back is always the case. nslab never writes \`cgroup.procs\` on v1 (see below
 it pays only the slower start of a machine that was idle for a moment ($IDLE_COST here).
 $TABLES
 Where the time goes: \`nslab\` is one static executable (\`cargo build-static\`, as the
-README builds it), so its start loads no shared library, and is linked at a fixed address,
-so it does not relocate itself either (a page fault for each page it would write).
+README builds it), so its start loads no shared library; it is position-independent
+(static-pie), relocating itself at each start, since nslab runs as root.
 \`nslab run\` makes PID 1 with one clone(2) that carries the namespace flags, and creates the cgroup (on v1 a directory per
 hierarchy, under nslab's shared \`nslab\` parent, made and removed when no other run uses
 it) while PID 1 builds its whole root, pivot_root included, on another CPU (it moves off
