@@ -259,48 +259,6 @@ fn exercise_failures_each_have_their_own_diff_and_hint() {
     assert_eq!(code, 2);
 }
 
-/// `nslab lesson 1` paused before step c, while the namespace step b made is alive;
-/// returns the child and the PIDs it recorded.
-fn lesson_paused_after_step_b(sb: &Sandbox) -> (common::Background, Vec<i32>) {
-    let child = sb.lesson_paused_before("1", 'c');
-    let pids = sb.recorded_pids();
-    assert!(
-        pids.len() >= 2,
-        "the unsharer and PID 1 are on record: {pids:?}"
-    );
-    for &p in &pids {
-        assert!(alive(p), "{p} alive while paused");
-    }
-    (child, pids)
-}
-
-#[test]
-fn ctrl_c_removes_everything() {
-    require_root!();
-    let _g = serial();
-    let sb = Sandbox::new();
-    let (mut child, pids) = lesson_paused_after_step_b(&sb);
-    common::interrupt(&mut child);
-    assert_nothing_left(&sb, &pids);
-}
-
-#[test]
-fn kill_9_then_cleanup_removes_everything() {
-    require_root!();
-    let _g = serial();
-    let sb = Sandbox::new();
-    let (mut child, pids) = lesson_paused_after_step_b(&sb);
-    child.kill().unwrap(); // SIGKILL: no chance to clean up
-    child.wait().unwrap();
-    assert!(!sb.run_files().is_empty(), "the ledger survives kill -9");
-    let out = sb.run(&["cleanup", "--plain"]);
-    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
-    assert!(stdout(&out).contains("removed process"), "{}", stdout(&out));
-    assert_nothing_left(&sb, &pids);
-    // A second cleanup finds nothing to do.
-    assert!(stdout(&sb.run(&["cleanup", "--plain"])).contains("Nothing to clean up"));
-}
-
 #[test]
 fn an_error_mid_lesson_removes_everything() {
     require_root!();

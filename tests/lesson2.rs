@@ -301,18 +301,6 @@ fn lesson_paused_after_step_c(sb: &Sandbox) -> common::Background {
 }
 
 #[test]
-fn every_ending_signal_removes_everything() {
-    require_root!();
-    let _g = serial();
-    for signal in common::ENDING_SIGNALS {
-        let sb = Sandbox::new();
-        let mut child = lesson_paused_after_step_c(&sb);
-        common::end_with(&mut child, signal);
-        assert_nothing_left(&sb);
-    }
-}
-
-#[test]
 fn closing_the_terminal_removes_everything() {
     require_root!();
     let _g = serial();
