@@ -444,6 +444,8 @@ fn lesson_transcript() {
     let sb = Sandbox::new();
     let child = sb
         .cmd(&["lesson", "5", "--yes", "--plain"])
+        // No sentence wraps: the transcript reads the same whatever its numbers' length.
+        .env("COLUMNS", "1000")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -31,6 +31,8 @@ impl Env {
             .env("NSLAB_RUN_DIR", self.run_dir.path())
             .env("NSLAB_PROGRESS", self.data.path().join("progress.json"))
             .env("NO_COLOR", "1")
+            // No sentence wraps: the transcript reads the same whatever its numbers' length.
+            .env("COLUMNS", "1000")
             .stdin(Stdio::null());
         c
     }

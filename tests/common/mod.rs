@@ -38,6 +38,28 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_nslab")
 }
 
+/// `c` (an nslab command line) to its end (at most [`RUN_LIMIT`]): its output and PID.
+fn spawn_to_end(mut c: Command, args: &[&str]) -> (Output, u32) {
+    let child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running nslab");
+    let pid = child.id();
+    (finish_within(child, RUN_LIMIT, &args.join(" ")), pid)
+}
+
+/// The argv[0] nslab runs under in these tests: this build's own (a hash of its path), and
+/// as long wherever the project is checked out, so that a transcript wrapped to the screen
+/// (a process table shows the command line) wraps the same on every machine.
+pub fn arg0() -> String {
+    let hash = bin().bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    });
+    format!("nslab-{:06x}", hash & 0xff_ffff)
+}
+
 /// Longer than any one nslab command of the tests takes on a busy machine.
 pub const RUN_LIMIT: Duration = Duration::from_secs(240);
 
@@ -120,12 +142,21 @@ impl Sandbox {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
-        c.args(args)
+        c.arg0(arg0())
+            .args(args)
             .env("NSLAB_RUN_DIR", self.run_dir())
             .env("NSLAB_PROGRESS", self.progress())
             .env("NO_COLOR", "1")
+            .env("COLUMNS", "80")
             .env_remove("SUDO_UID");
         c
+    }
+
+    /// [`Sandbox::run`] laid out for a screen `columns` wide.
+    pub fn run_at(&self, columns: usize, args: &[&str]) -> Output {
+        let mut c = self.cmd(args);
+        c.env("COLUMNS", columns.to_string());
+        spawn_to_end(c, args).0
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -134,15 +165,7 @@ impl Sandbox {
 
     /// nslab with `args` to its end (at most [`RUN_LIMIT`]): its output and PID.
     fn run_to_end(&self, args: &[&str]) -> (Output, u32) {
-        let child = self
-            .cmd(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running nslab");
-        let pid = child.id();
-        (finish_within(child, RUN_LIMIT, &args.join(" ")), pid)
+        spawn_to_end(self.cmd(args), args)
     }
 
     /// [`Sandbox::run`], also giving nslab's PID (to look for what it may have left):
@@ -411,7 +434,9 @@ pub fn nslab_processes() -> Vec<i32> {
             continue;
         }
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if cmd.starts_with(bin().as_bytes()) && alive(pid) {
+        let ours = cmd.starts_with(bin().as_bytes())
+            || cmd.starts_with(format!("{}\0", arg0()).as_bytes());
+        if ours && alive(pid) {
             found.push(pid);
         }
     }
