@@ -1,16 +1,15 @@
 //! Lesson 5's network: step e (a veth pair into the container, addresses, a default
-//! route, NAT on the host, an echo out) and the check of bonus exercise 5b.
+//! route, NAT on the host, an echo out) and bonus 5b's
+//! declaration (its check is net_check.rs).
 
-use super::{find, Found};
+use super::net_check::BonusCheck;
 use crate::kernel::container::{self, Spec};
-use crate::kernel::net::nat::{self, NatRule};
+use crate::kernel::net::nat;
 use crate::kernel::net::route::{self, Route};
 use crate::kernel::net::uplink::Uplink;
-use crate::kernel::net::{in_subnet, ipv4_of as v4_of, same_subnet, Address, Link, Netns, Rtnl};
-use crate::kernel::ns::{self, NsKind};
-use crate::kernel::procs::ProcInfo;
+use crate::kernel::net::{in_subnet, Address, Link, Netns, Rtnl};
 use crate::kernel::trace;
-use crate::lesson::{CheckArgs, Fact, LessonInfo, NoSteps, Observation, Stage};
+use crate::lesson::{run_check, LessonInfo, NoSteps, Stage};
 use crate::views;
 use crate::views::topology::{self, NsBox};
 use anyhow::Result;
@@ -28,12 +27,12 @@ pub static BONUS: LessonInfo = LessonInfo {
     title: "The container's own network (bonus)",
     summary: "the hand-built container gets its own network: veth, route, NAT; `check 5b`",
     expected_check: include_str!("../../../lessons/05-container/expected/check-5b.txt"),
-    check: check_bonus,
+    check: run_check::<BonusCheck>,
     ..super::INFO_FIELDS
 };
 
 /// How long one echo waits for its reply (a loaded machine is slow, not broken).
-const ECHO_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const ECHO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A host address to reach from the container, outside its subnet: the one on the
 /// interface of the host's default route first, else any global IPv4 address.
@@ -253,308 +252,6 @@ fn wire_and_show(pid: i32, stage: &mut Stage) -> Result<()> {
          The container is stopped next.",
     );
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// The check of bonus exercise 5b.
-
-const FOUND: &str = "container made by unshare";
-const NETNS: &str = "network namespace";
-const IFACE: &str = "container interface";
-const HOST_END: &str = "host end";
-const ROUTE: &str = "route inside";
-const NAT: &str = "NAT on the host";
-const REACH: &str = "reaches the host beyond its subnet";
-
-fn facts_with(found: &str) -> Vec<Fact> {
-    let mut f = vec![Fact::new(FOUND, found)];
-    for n in [NETNS, IFACE, HOST_END, ROUTE, NAT, REACH] {
-        f.push(Fact::new(n, "-"));
-    }
-    f
-}
-
-fn set(facts: &mut [Fact], name: &str, value: impl Into<String>) {
-    if let Some(f) = facts.iter_mut().find(|f| f.name == name) {
-        f.value = value.into();
-    }
-}
-
-fn check_bonus(args: &CheckArgs) -> Result<Observation> {
-    match find(args)? {
-        Found::Nothing(obs) => Ok(Observation {
-            facts: {
-                let mut f = facts_with("-");
-                f[0].value = obs
-                    .facts
-                    .first()
-                    .map(|f| f.value.clone())
-                    .unwrap_or_default();
-                f
-            },
-            ..obs
-        }),
-        Found::Init { init, notes, .. } => judge_bonus(&init, notes),
-    }
-}
-
-/// The pieces of 5b seen on the live system, judged in order; the first missing one
-/// names the hint.
-fn judge_bonus(init: &ProcInfo, mut notes: Vec<String>) -> Result<Observation> {
-    let pid = init.pid;
-    let mut facts = facts_with("found");
-    let mut problem: Option<&'static str> = None;
-    let mut verify = vec![
-        format!("sudo nsenter -t {pid} -n ip addr"),
-        format!("sudo nsenter -t {pid} -n ip route"),
-        "ip addr".to_string(),
-        "sudo iptables -t nat -S POSTROUTING   # or: sudo nft list ruleset".to_string(),
-        "sysctl net.ipv4.ip_forward".to_string(),
-    ];
-    let mut judged = format!("container whose PID 1 is `{}` = host PID {pid}", init.comm);
-    let forward = nat::ip_forward();
-    notes.push(match forward {
-        Some(true) => "net.ipv4.ip_forward = 1: the container's packets may also be routed beyond this host".into(),
-        Some(false) => "net.ipv4.ip_forward = 0 (informational): the container reaches the host's own addresses only; \
-             `sudo sysctl -w net.ipv4.ip_forward=1` would let it out (a host setting, yours to decide)"
-            .into(),
-        None => "net.ipv4.ip_forward: unreadable".into(),
-    });
-    let finish = |facts, problem, judged, verify, notes| {
-        Ok(Observation {
-            judged,
-            facts,
-            problem,
-            verify,
-            notes,
-        })
-    };
-
-    // Its own network namespace.
-    let host = ns::host_reference();
-    let theirs = ns::link(pid, NsKind::Net).inode;
-    let mine = ns::link(std::process::id() as i32, NsKind::Net).inode;
-    let host_net = host.set.inode(NsKind::Net).or(mine);
-    if theirs.is_none() || theirs == host_net || theirs == mine {
-        set(&mut facts, NETNS, "the host's (no --net)");
-        return finish(facts, Some("net-no-netns"), judged, verify, notes);
-    }
-    set(&mut facts, NETNS, "its own");
-
-    // Its interface.
-    let mut inside = Netns::of_pid(pid)?;
-    let links = inside.rtnl().links()?;
-    let addrs = inside.rtnl().addresses()?;
-    trace::take();
-    let others: Vec<&Link> = links.iter().filter(|l| l.kind != "loopback").collect();
-    let with_addr: Vec<&&Link> = others
-        .iter()
-        .filter(|l| !v4_of(&addrs, l.index).is_empty())
-        .collect();
-    let chosen = with_addr
-        .iter()
-        .find(|l| l.admin_up)
-        .or(with_addr.first())
-        .map(|l| (**l).clone());
-    let Some(c_link) = chosen else {
-        let (v, p) = if others.is_empty() {
-            ("none, only lo", "net-no-veth")
-        } else {
-            ("no IPv4 address", "net-no-address")
-        };
-        set(&mut facts, IFACE, v);
-        return finish(facts, Some(p), judged, verify, notes);
-    };
-    let (c_ip, c_len) = v4_of(&addrs, c_link.index)[0];
-    judged.push_str(&format!("; inside: {} {c_ip}/{c_len}", c_link.name));
-    if !c_link.admin_up {
-        set(&mut facts, IFACE, "DOWN");
-        problem = problem.or(Some("net-down"));
-    } else {
-        set(&mut facts, IFACE, "UP, with an IPv4 address");
-    }
-
-    // The host end: the veth's peer in the host, else a host link in the same subnet.
-    let mut host_rtnl = Rtnl::open_here()?;
-    let host_links = host_rtnl.links()?;
-    let host_addrs = host_rtnl.addresses()?;
-    let own = crate::kernel::net::own_netns_fd()?;
-    let host_id = inside.rtnl().netnsid_of(own.as_fd())?;
-    trace::take();
-    let peer = host_links.iter().find(|h| {
-        c_link.kind == "veth"
-            && c_link.link_netnsid.is_some()
-            && c_link.link_netnsid == host_id
-            && Some(h.index) == c_link.peer_index
-    });
-    let in_subnet_of = |h: &Link| {
-        v4_of(&host_addrs, h.index)
-            .into_iter()
-            .find(|a| same_subnet((c_ip, c_len), *a))
-    };
-    let host_end = match peer {
-        // A port of a bridge (Docker's way): the bridge holds the gateway address.
-        Some(p) if in_subnet_of(p).is_none() && p.master.is_some() => host_links
-            .iter()
-            .find(|b| Some(b.index) == p.master && in_subnet_of(b).is_some())
-            .or(Some(p))
-            .cloned(),
-        Some(p) => Some(p.clone()),
-        None => host_links
-            .iter()
-            .find(|h| in_subnet_of(h).is_some())
-            .cloned(),
-    };
-    let gateway = match &host_end {
-        None => {
-            set(
-                &mut facts,
-                HOST_END,
-                "none (the other end of the veth is not in the host)",
-            );
-            problem = problem.or(Some("net-no-host-end"));
-            None
-        }
-        Some(h) => match in_subnet_of(h) {
-            None => {
-                set(&mut facts, HOST_END, "no address in the container's subnet");
-                problem = problem.or(Some("net-no-host-address"));
-                None
-            }
-            Some((gw, _)) => {
-                judged.push_str(&format!("; host end: {} {gw}", h.name));
-                if h.admin_up {
-                    set(&mut facts, HOST_END, "UP, in the same subnet");
-                } else {
-                    set(&mut facts, HOST_END, "DOWN");
-                    problem = problem.or(Some("net-host-down"));
-                }
-                Some(gw)
-            }
-        },
-    };
-
-    // The route inside, toward a host address outside the subnet.
-    let host_routes = route::routes_of(std::process::id() as i32)?;
-    let target = host_target(&host_addrs, &host_routes, (c_ip, c_len));
-    let routes = route::routes_of(pid)?;
-    let via: Vec<&Route> = routes
-        .iter()
-        .filter(|r| r.gateway.is_some() && (r.is_default() || target.is_some_and(|t| r.covers(t))))
-        .collect();
-    match (via.first(), gateway) {
-        (None, _) => {
-            set(&mut facts, ROUTE, "none beyond its own subnet");
-            problem = problem.or(Some("net-no-route"));
-        }
-        (Some(r), Some(gw)) if r.gateway == Some(gw) => {
-            set(&mut facts, ROUTE, "via the host end");
-        }
-        (Some(r), _) => {
-            judged.push_str(&format!("; route: {}", r.describe()));
-            set(
-                &mut facts,
-                ROUTE,
-                "via an address that is not the host end's",
-            );
-            problem = problem.or(Some("net-no-route"));
-        }
-    }
-
-    // NAT on the host.
-    let (rules, rules_read): (Vec<NatRule>, bool) = match nat::nat_rules() {
-        Ok(r) => (r, true),
-        Err(e) => {
-            notes.push(format!(
-                "the NAT rules could not be read from nftables: {e:#}"
-            ));
-            (Vec::new(), false)
-        }
-    };
-    let host_end_name = host_end
-        .as_ref()
-        .map(|h| h.name.clone())
-        .unwrap_or_default();
-    let covering = rules.iter().find(|r| {
-        r.is_source_nat()
-            && r.hook.as_deref().map_or(true, |h| h == "postrouting")
-            && r.covers(c_ip)
-            // A rule only for packets leaving by the host end itself never applies here.
-            && !r.out_interface.as_ref().is_some_and(|o| !o.negated && o.name == host_end_name)
-    });
-    match covering {
-        Some(r) => {
-            set(
-                &mut facts,
-                NAT,
-                "a masquerade or SNAT rule covers the container's address",
-            );
-            judged.push_str(&format!(
-                "; NAT: table {} {} chain {}: {}",
-                r.family,
-                r.table,
-                r.chain,
-                views::nat::nft_syntax(r)
-            ));
-        }
-        None if !rules_read => {
-            set(
-                &mut facts,
-                NAT,
-                "could not be read from nftables (see the notes)",
-            );
-            problem = problem.or(Some("net-nat-unreadable"));
-        }
-        None if nat::legacy_nat_table() => {
-            set(
-                &mut facts,
-                NAT,
-                "none readable (legacy iptables has a nat table)",
-            );
-            problem = problem.or(Some("net-legacy-iptables"));
-        }
-        None => {
-            set(&mut facts, NAT, "none covers the container's address");
-            problem = problem.or(Some("net-no-nat"));
-        }
-    }
-
-    // The proof: an echo from inside to a host address outside the subnet.
-    match target {
-        None => {
-            set(
-                &mut facts,
-                REACH,
-                "no host address outside its subnet to try",
-            );
-            problem = problem.or(Some("net-no-target"));
-        }
-        Some(dst) => {
-            verify.push(format!("sudo nsenter -t {pid} -n ping -c 1 {dst}"));
-            let reply = inside.echo_tries(dst, 1, 3, ECHO_TIMEOUT);
-            trace::take();
-            match reply {
-                Ok(Some(r)) => {
-                    set(&mut facts, REACH, "yes, an ICMP echo came back");
-                    judged.push_str(&format!(
-                        "; echo to {dst}: reply in {}",
-                        views::millis(r.rtt_us)
-                    ));
-                }
-                Ok(None) => {
-                    set(&mut facts, REACH, "no reply");
-                    judged.push_str(&format!("; echo to {dst}: no reply"));
-                    problem = problem.or(Some("net-unreachable"));
-                }
-                Err(e) => {
-                    set(&mut facts, REACH, "no (the echo could not be sent)");
-                    judged.push_str(&format!("; echo to {dst}: {}", e.root_cause()));
-                    problem = problem.or(Some("net-unreachable"));
-                }
-            }
-        }
-    }
-    finish(facts, problem, judged, verify, notes)
 }
 
 #[cfg(test)]
