@@ -86,7 +86,10 @@ impl Ui {
 
     /// A captured view (table, diagram, diff), indented under a label.
     pub fn view(&self, label: &str, body: &str) {
-        let mut s = format!("{}\n", style(label).bold());
+        let mut s = String::new();
+        for l in wrap(label, width(), "", "  ").lines() {
+            s.push_str(&format!("{}\n", style(l).bold()));
+        }
         for line in body.lines() {
             if !line.is_empty() {
                 s.push_str("  ");
@@ -323,6 +326,24 @@ pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
         out.push_str(first.trim_end());
         out.push('\n');
     }
+    out
+}
+
+/// A long line without much room for spaces (a kernel log line, a rule): broken after a
+/// comma or at a space to fit `width`, further lines after `rest`.
+pub fn wrap_at_commas(text: &str, width: usize, rest: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for piece in text.split_inclusive([',', ' ']) {
+        if !line.trim().is_empty() && text_width(&line) + text_width(piece.trim_end()) > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = rest.to_string();
+        }
+        line.push_str(piece);
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
     out
 }
 
@@ -572,10 +593,16 @@ impl Renderer {
             }
             TagEnd::CodeBlock => {
                 let code = self.code.take().unwrap_or_default();
-                // Indented by four, or by two when a line would not fit with four.
+                // Indented by four; by two, or none, when that is what lets every line fit.
                 let widest = code.lines().map(text_width).max().unwrap_or(0);
                 let room = self.width.saturating_sub(text_width(&self.indent));
-                let lead = if widest + 4 > room { "  " } else { "    " };
+                let lead = if widest + 4 <= room {
+                    "    "
+                } else if widest + 2 <= room || widest > room {
+                    "  "
+                } else {
+                    ""
+                };
                 for line in code.lines() {
                     self.out.push_str(&self.indent);
                     self.out.push_str(lead);

@@ -95,10 +95,10 @@ pub fn render_proc_cgroup(entries: &[ProcCgroup]) -> String {
 
 /// The kernel's own report of one OOM kill: its summary line and the "Killed process" line.
 pub fn render_oom_kill(k: &OomKill) -> String {
-    let mut out = format!("{}\n", k.line);
+    let width = crate::ui::view_width();
+    let mut out = crate::ui::wrap_at_commas(&k.line, width, "    ");
     if let Some(l) = &k.killed_line {
-        out.push_str(l);
-        out.push('\n');
+        out.push_str(&crate::ui::wrap_at_commas(l, width, "    "));
     }
     out
 }

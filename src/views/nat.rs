@@ -90,16 +90,24 @@ pub fn rules(rules: &[NatRule]) -> String {
             },
             r.handle
         ));
-        out.push_str(&format!("  nft:       {}\n", nft_syntax(r)));
+        let width = crate::ui::view_width();
+        let rest = " ".repeat(13);
+        out.push_str(&crate::ui::wrap(
+            &nft_syntax(r),
+            width,
+            "  nft:       ",
+            &rest,
+        ));
         match iptables_syntax(r) {
-            Some(c) => out.push_str(&format!(
-                "  iptables:  {c}{}\n",
-                if r.xt_target {
+            Some(c) => {
+                let note = if r.xt_target {
                     "   (added by iptables-nft)"
                 } else {
                     ""
-                }
-            )),
+                };
+                let c = format!("{c}{note}");
+                out.push_str(&crate::ui::wrap(&c, width, "  iptables:  ", &rest));
+            }
             None => out.push_str("  iptables:  (no iptables equivalent)\n"),
         }
     }

@@ -116,8 +116,17 @@ fn link_name(bx: &NsBox, index: u32) -> String {
 /// between the rows of its ends; anything else as boxes one under another, each cable
 /// listed below them.
 pub fn diagram(boxes: &[NsBox], cables: &[Cable]) -> String {
+    diagram_at(boxes, cables, crate::ui::width().saturating_sub(2))
+}
+
+/// [`diagram`] in at most `width` columns: side by side with a cable of up to eight
+/// columns (at least two) when that fits, else one box under another.
+pub fn diagram_at(boxes: &[NsBox], cables: &[Cable], width: usize) -> String {
     let mut out = String::new();
-    if boxes.len() == 2 && cables.len() == 1 {
+    let side_by_side = boxes.len() == 2
+        && cables.len() == 1
+        && inner_width(&boxes[0]) + inner_width(&boxes[1]) + 8 + 2 <= width;
+    if side_by_side {
         let c = cables[0];
         let (l, r) = if c.a.0 == 0 { (c.a, c.b) } else { (c.b, c.a) };
         let left = draw_box(&boxes[0], inner_width(&boxes[0]), Some(l.1), true);
@@ -138,7 +147,8 @@ pub fn diagram(boxes: &[NsBox], cables: &[Cable]) -> String {
         // Shift the box whose cable row is higher, so both ends sit on one line.
         let (lpad, rpad) = (rr.saturating_sub(lr), lr.saturating_sub(rr));
         let lw = left[0].chars().count();
-        let cable = "========";
+        let rw = right[0].chars().count();
+        let cable = "=".repeat(width.saturating_sub(lw + rw).clamp(2, 8));
         let n = (left.len() + lpad).max(right.len() + rpad);
         for i in 0..n {
             let lcell = i
@@ -152,22 +162,24 @@ pub fn diagram(boxes: &[NsBox], cables: &[Cable]) -> String {
                 .cloned()
                 .unwrap_or_default();
             let mid = if i == lr + lpad {
-                cable.to_string()
+                cable.clone()
             } else {
                 " ".repeat(cable.len())
             };
             out.push_str(format!("{lcell}{mid}{rcell}").trim_end());
             out.push('\n');
         }
-        out.push_str(&format!(
-            "veth pair: {} ({}) <-> {} ({})\n",
+        let pair = format!(
+            "veth pair: {} ({}) <-> {} ({})",
             link_name(&boxes[l.0], l.1),
             boxes[l.0].name,
             link_name(&boxes[r.0], r.1),
             boxes[r.0].name
-        ));
+        );
+        out.push_str(&crate::ui::wrap(&pair, width, "", "  "));
         return out;
     }
+    let columns = width;
     let width = boxes.iter().map(inner_width).max().unwrap_or(10);
     for bx in boxes {
         for line in draw_box(bx, width, None, true) {
@@ -179,13 +191,14 @@ pub fn diagram(boxes: &[NsBox], cables: &[Cable]) -> String {
         out.push_str("no veth pair joins these namespaces\n");
     }
     for c in cables {
-        out.push_str(&format!(
-            "veth pair: {} ({}) <-> {} ({})\n",
+        let pair = format!(
+            "veth pair: {} ({}) <-> {} ({})",
             link_name(&boxes[c.a.0], c.a.1),
             boxes[c.a.0].name,
             link_name(&boxes[c.b.0], c.b.1),
             boxes[c.b.0].name
-        ));
+        );
+        out.push_str(&crate::ui::wrap(&pair, columns, "", "  "));
     }
     out
 }
@@ -235,6 +248,12 @@ mod tests {
             }]
         );
         insta::assert_snapshot!(diagram(&boxes, &c));
+        let wide = diagram_at(&boxes, &c, 118);
+        assert!(wide.contains("o========o"), "a full cable at 120 columns");
+        insta::assert_snapshot!("two_namespaces_at_120", wide);
+        let narrow = diagram_at(&boxes, &c, 58);
+        assert!(narrow.lines().all(|l| crate::ui::text_width(l) <= 58));
+        insta::assert_snapshot!("two_namespaces_at_60", narrow);
     }
 
     #[test]
