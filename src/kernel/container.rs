@@ -963,57 +963,8 @@ pub fn own_hostname() -> String {
         .unwrap_or_default()
 }
 
-/// One line of /proc/PID/mountinfo (proc(5)).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MountEntry {
-    pub id: u32,
-    pub parent: u32,
-    /// The directory of the filesystem mounted here (a bind mount's source subtree).
-    pub root: String,
-    pub mount_point: String,
-    pub options: String,
-    /// `shared:N`, `master:N`, `propagate_from:N`, `unbindable`; empty when private.
-    pub propagation: Vec<String>,
-    pub fs_type: String,
-    pub source: String,
-}
-
-/// Parse mountinfo text; lines that do not parse are skipped.
-pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    let unescape = |s: &str| {
-        s.replace("\\040", " ")
-            .replace("\\011", "\t")
-            .replace("\\012", "\n")
-            .replace("\\134", "\\")
-    };
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let l: Vec<&str> = left.split(' ').collect();
-            let r: Vec<&str> = right.split(' ').collect();
-            if l.len() < 6 || r.len() < 2 {
-                return None;
-            }
-            Some(MountEntry {
-                id: l[0].parse().ok()?,
-                parent: l[1].parse().ok()?,
-                root: unescape(l[3]),
-                mount_point: unescape(l[4]),
-                options: l[5].to_string(),
-                propagation: l[6..].iter().map(|s| s.to_string()).collect(),
-                fs_type: r[0].to_string(),
-                source: unescape(r[1]),
-            })
-        })
-        .collect()
-}
-
-/// The mount table `pid` sees.
-pub fn mountinfo_of(pid: i32) -> Result<Vec<MountEntry>> {
-    let path = format!("/proc/{pid}/mountinfo");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    Ok(parse_mountinfo(&text))
-}
+/// The mount table as lessons and views name it (one parser: [`crate::kernel::mountinfo`]).
+pub use crate::kernel::mountinfo::{of_pid as mountinfo_of, Mount as MountEntry};
 
 /// Network interfaces in the network namespace of `pid` (`/proc/PID/net/dev` shows that
 /// process's namespace, whoever reads it).
@@ -1227,32 +1178,6 @@ mod tests {
     }
 
     #[test]
-    fn parses_mountinfo_lines() {
-        let text = "\
-22 27 0:21 / /proc rw,relatime - proc proc rw
-27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard
-101 27 254:0 /var/tmp/nslab-rootfs-1 /var/tmp/my\\040root rw,relatime master:1 propagate_from:1 - ext4 /dev/vda rw
-garbage line
-";
-        let m = parse_mountinfo(text);
-        assert_eq!(m.len(), 3);
-        assert_eq!(m[0].mount_point, "/proc");
-        assert_eq!(m[0].fs_type, "proc");
-        assert!(m[0].propagation.is_empty());
-        assert_eq!(m[1].propagation, vec!["shared:1"]);
-        assert_eq!(m[2].mount_point, "/var/tmp/my root");
-        assert_eq!(m[2].root, "/var/tmp/nslab-rootfs-1");
-        assert_eq!(m[2].propagation, vec!["master:1", "propagate_from:1"]);
-        assert_eq!(m[2].source, "/dev/vda");
-    }
-
-    #[test]
-    fn own_mountinfo_has_a_root() {
-        let m = mountinfo_of(std::process::id() as i32).unwrap();
-        assert!(m.iter().any(|e| e.mount_point == "/"));
-    }
-
-    #[test]
     fn parses_net_dev() {
         let text = "Inter-|   Receive                            |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes
@@ -1353,9 +1278,7 @@ garbage line
         assert!(lines.contains(&"proc") && lines.contains(&"bin"), "{out}");
         // The mounts lived in the container's mount namespace: the host has none of them.
         let host_mounts = mountinfo_of(std::process::id() as i32).unwrap();
-        assert!(!host_mounts
-            .iter()
-            .any(|m| m.mount_point.starts_with(&path.display().to_string())));
+        assert!(!host_mounts.iter().any(|m| m.mount_point.starts_with(&path)));
         drop(rootfs);
         assert!(!path.exists(), "the built root filesystem is removed");
         // Other tests share this process's ledger: look for this run's entries only.
@@ -1496,7 +1419,10 @@ garbage line
             "open fds: {fds:?}"
         );
         let mounts = mountinfo_of(c.pid1).unwrap();
-        let points: Vec<&str> = mounts.iter().map(|m| m.mount_point.as_str()).collect();
+        let points: Vec<&str> = mounts
+            .iter()
+            .filter_map(|m| m.mount_point.to_str())
+            .collect();
         assert!(
             points.contains(&"/") && points.contains(&"/proc") && points.contains(&"/dev"),
             "{points:?}"

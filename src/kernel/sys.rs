@@ -701,13 +701,9 @@ pub fn remove_tree(path: &Path) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("stat {}", path.display())),
         Ok(_) => {}
     }
-    let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for line in mounted.lines() {
-        if let Some(mp) = line.split(' ').nth(4) {
-            if Path::new(mp).starts_with(path) {
-                unmount(Path::new(mp))?;
-            }
-        }
+    let mounted = super::mountinfo::own().unwrap_or_default();
+    for mp in super::mountinfo::points_under(&mounted, path) {
+        unmount(&mp)?;
     }
     std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))
 }

@@ -93,8 +93,8 @@ pub fn mounts(m: &[MountEntry], limit: usize) -> String {
         .iter()
         .take(limit)
         .map(|e| {
-            let source = if e.root != "/" && !e.root.is_empty() {
-                format!("{}[{}]", e.source, e.root)
+            let source = if e.root != std::path::Path::new("/") && !e.root.as_os_str().is_empty() {
+                format!("{}[{}]", e.source, e.root.display())
             } else {
                 e.source.clone()
             };
@@ -103,7 +103,12 @@ pub fn mounts(m: &[MountEntry], limit: usize) -> String {
             } else {
                 e.propagation.join(" ")
             };
-            vec![e.mount_point.clone(), e.fs_type.clone(), source, prop]
+            vec![
+                e.mount_point.display().to_string(),
+                e.fs_type.clone(),
+                source,
+                prop,
+            ]
         })
         .collect();
     let mut out = table::render(&["TARGET", "FSTYPE", "SOURCE", "PROPAGATION"], &rows);
@@ -125,7 +130,7 @@ pub fn networks(columns: &[(String, Vec<String>, usize)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::container::parse_mountinfo;
+    use crate::kernel::mountinfo::parse as parse_mountinfo;
     use std::path::PathBuf;
 
     #[test]

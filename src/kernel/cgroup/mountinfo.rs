@@ -1,4 +1,4 @@
-//! Where the cgroup hierarchies are: parsed from `/proc/self/mountinfo` (never assumed to be
+//! Where the cgroup hierarchies are: found in `/proc/self/mountinfo` (never assumed to be
 //! under /sys/fs/cgroup), plus the `/proc/PID/cgroup` file that says where a process sits.
 //!
 //! Pure functions over file contents, so every machine shape (legacy v1, systemd's hybrid,
@@ -166,27 +166,6 @@ fn join_under_root(mount_point: &Path, root: &str, path: &str) -> Option<PathBuf
     }
 }
 
-/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
-fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Mount options of a v1 cgroup mount that are not controllers.
 fn is_controller_option(opt: &str) -> bool {
     if opt.starts_with("name=") {
@@ -211,20 +190,13 @@ fn is_controller_option(opt: &str) -> bool {
 pub fn parse_mountinfo(text: &str) -> (Vec<Hierarchy>, Option<UnifiedMount>) {
     let mut v1: Vec<Hierarchy> = Vec::new();
     let mut unified = None;
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        // id parent maj:min root mount_point options [optional...] - fstype source super_options
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        if sep < 6 || fields.len() < sep + 4 {
-            continue;
-        }
-        let root = unescape(fields[3]);
-        let mount_point = PathBuf::from(unescape(fields[4]));
-        match fields[sep + 1] {
+    for m in crate::kernel::mountinfo::parse(text) {
+        let root = m.root.to_string_lossy().into_owned();
+        let mount_point = m.mount_point;
+        match m.fs_type.as_str() {
             "cgroup" => {
-                let mut controllers: Vec<String> = fields[sep + 3]
+                let mut controllers: Vec<String> = m
+                    .super_options
                     .split(',')
                     .filter(|o| is_controller_option(o))
                     .map(String::from)

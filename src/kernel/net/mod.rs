@@ -87,13 +87,8 @@ pub fn list_netns() -> Result<Vec<String>> {
 /// The line of /proc/self/mountinfo that mounts something on /run/netns/NAME: the bind
 /// mount that keeps a named namespace alive (`nsfs` as its filesystem type).
 pub fn netns_mountinfo(name: &str) -> Option<String> {
-    let path = netns_path(name);
-    let path = path.to_str()?;
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .ok()?
-        .lines()
-        .find(|l| l.split(' ').nth(4) == Some(path))
-        .map(str::to_string)
+    let text = std::fs::read("/proc/self/mountinfo").ok()?;
+    crate::kernel::mountinfo::line_at(&text, &netns_path(name))
 }
 
 /// The inode of the namespace mounted on /run/netns/NAME: the number in `net:[…]`.
@@ -181,13 +176,10 @@ fn ensure_netns_dir() -> Result<()> {
 }
 
 fn is_shared_mount_point(path: &str) -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
+    crate::kernel::mountinfo::own()
         .unwrap_or_default()
-        .lines()
-        .any(|l| {
-            l.split(' ').nth(4) == Some(path)
-                && l.split(" - ").next().is_some_and(|h| h.contains("shared:"))
-        })
+        .iter()
+        .any(|m| m.mount_point == std::path::Path::new(path) && m.is_shared())
 }
 
 /// Remove the named namespace nslab made: unmount /run/netns/NAME and delete the file,
