@@ -25,6 +25,9 @@ impl Mystery {
     fn start(sb: &Sandbox) -> Mystery {
         let mut child = Background(
             sb.cmd(&["lesson", "3b", "--plain"])
+                // The tests read cgroup paths from the output: one path per line, however
+                // deep this machine's cgroup tree is.
+                .env("COLUMNS", "1000")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
