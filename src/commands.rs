@@ -54,11 +54,12 @@ pub fn status(ui: &Ui) -> Result<i32> {
     match next {
         Some(l) => match progress::status(&p, l.number) {
             "exercise open" => ui.say(&format!(
-                "Next: finish exercise {n} ({}) and run `sudo nslab check {n}`. Stuck? `nslab hint {n}`.",
+                "Next: finish exercise {n} ({}) and run `{}`. Stuck? `nslab hint {n}`.",
                 l.slug,
+                l.command("check"),
                 n = l.number
             )),
-            _ => ui.say(&format!("Next: `sudo nslab lesson {}` — {}.", l.number, l.title)),
+            _ => ui.say(&format!("Next: `{}` — {}.", l.command("lesson"), l.title)),
         },
         None => {
             let optional: Vec<String> = lessons::BONUSES
@@ -175,7 +176,9 @@ pub fn check(
     // A bonus (`5b`) has its own facts; it does not count as the lesson's exercise.
     let info = lesson_or_bonus(key)?;
     let name = info.key();
-    crate::error::require_root(&format!("check {name}"), &format!("nslab check {name}"))?;
+    if info.needs_root {
+        crate::error::require_root(&format!("check {name}"), &format!("nslab check {name}"))?;
+    }
     let obs = (info.check)(&CheckArgs { pid, cgroup })?;
     let report: CheckReport = checks::report(info, obs);
     if !info.is_bonus() {
@@ -213,8 +216,8 @@ pub fn hint(ui: &Ui, key: &str, id: Option<&str>) -> Result<i32> {
             ui.title(&format!("Hints for lesson {}: {}", info.key(), info.title));
             ui.markdown(info.general_hint().map(|(_, text)| text).unwrap_or(""));
             ui.say(&format!(
-                "`sudo nslab check {}` names what is wrong and shows the hint for it; all hint ids: {}",
-                info.key(),
+                "`{}` names what is wrong and shows the hint for it; all hint ids: {}",
+                info.command("check"),
                 info.hint_ids().join(", ")
             ));
         }

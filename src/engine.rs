@@ -51,10 +51,12 @@ pub fn run(
     ui: &Ui,
     opts: RunOptions,
 ) -> Result<()> {
-    crate::error::require_root(
-        &format!("lesson {}", info.key()),
-        &format!("nslab lesson {}", info.key()),
-    )?;
+    if info.needs_root {
+        crate::error::require_root(
+            &format!("lesson {}", info.key()),
+            &format!("nslab lesson {}", info.key()),
+        )?;
+    }
     let steps = info.step_list();
     let first = match opts.start {
         None => 0,
@@ -99,8 +101,8 @@ fn run_steps(
         ui.markdown(info.step_text(step.id).unwrap_or_default());
         if step.keyboard && opts.yes {
             ui.say(&format!(
-                "Skipped under --yes: it needs you at the keyboard (`sudo nslab lesson {} --step {}`).",
-                info.key(),
+                "Skipped under --yes: it needs you at the keyboard (`{} --step {}`).",
+                info.command("lesson"),
                 step.id
             ));
         } else {
@@ -116,9 +118,9 @@ fn run_steps(
             if !pause(ui, &format!("step {}", next.id))? {
                 stopped = true;
                 ui.say(&format!(
-                    "Stopped before step {}. Continue later with `sudo nslab lesson {} --step {}`.",
+                    "Stopped before step {}. Continue later with `{} --step {}`.",
                     next.id,
-                    info.key(),
+                    info.command("lesson"),
                     next.id
                 ));
                 break;

@@ -95,6 +95,23 @@ pub fn process(table: &[ProcInfo], pid: i32, recorded: &Recorded) -> Whose {
     }
 }
 
+/// Whose is a shell in a user namespace of its own (lesson 8), owned on the host by
+/// `owner`: as [`process`], and of the learner's, another user's (a classroom neighbour's)
+/// when the learner is known (`learner`) and the shell is neither theirs nor root's (root's
+/// may be theirs, started through sudo).
+pub fn rootless_shell(
+    table: &[ProcInfo],
+    pid: i32,
+    recorded: &Recorded,
+    owner: u32,
+    learner: Option<u32>,
+) -> Whose {
+    match process(table, pid, recorded) {
+        Whose::Learner if learner.is_some_and(|l| owner != l && owner != 0) => Whose::Stranger,
+        w => w,
+    }
+}
+
 /// A process's terminal as /proc/PID/stat shows it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Terminal {
@@ -209,6 +226,30 @@ mod tests {
         assert_eq!(whose(30), Whose::Stranger, "a service");
         assert_eq!(whose(41), Whose::Nslab);
         assert_eq!(whose(99), Whose::Stranger, "not in the table");
+    }
+
+    #[test]
+    fn a_rootless_shell_is_the_learners_or_roots_not_another_users() {
+        let mut table = vec![p(1, 0, "init"), p(10, 1, "bash"), p(11, 10, "unshare")];
+        table.push(p(12, 11, "bash"));
+        let none = Recorded::default();
+        let whose = |owner, learner| rootless_shell(&table, 12, &none, owner, learner);
+        assert_eq!(whose(1000, Some(1000)), Whose::Learner);
+        assert_eq!(whose(0, Some(1000)), Whose::Learner, "through sudo");
+        assert_eq!(whose(1001, Some(1000)), Whose::Stranger, "a neighbour's");
+        assert_eq!(
+            whose(1001, None),
+            Whose::Learner,
+            "root checking, nobody behind it"
+        );
+        let recorded = Recorded {
+            pids: vec![11],
+            ..Recorded::default()
+        };
+        assert_eq!(
+            rootless_shell(&table, 12, &recorded, 1000, Some(1000)),
+            Whose::Nslab
+        );
     }
 
     #[test]

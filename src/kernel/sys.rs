@@ -257,6 +257,8 @@ pub struct Forked {
     pub start_time: u64,
     pub channel: Channel,
     reaped: bool,
+    /// On the ledger (see [`fork_unrecorded`] for a child that is not).
+    recorded: bool,
 }
 
 impl Forked {
@@ -269,6 +271,12 @@ impl Forked {
 
     pub fn recv<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
         self.channel.recv(timeout)
+    }
+
+    fn strike_off(&self) {
+        if self.recorded {
+            ledger::forget(&self.resource());
+        }
     }
 
     /// Send the child a line (an order it waits for with [`ChildIo::wait_order`]).
@@ -285,7 +293,7 @@ impl Forked {
             Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => Ok(None),
             Ok(status) => {
                 self.reaped = true;
-                ledger::forget(&self.resource());
+                self.strike_off();
                 Ok(Some(status))
             }
             Err(e) => Err(e).context("waitpid"),
@@ -315,7 +323,7 @@ impl Forked {
         let _ = signal::kill(self.pid, Signal::SIGKILL);
         let status = waitpid(self.pid, None);
         self.reaped = true;
-        ledger::forget(&self.resource());
+        self.strike_off();
         match status {
             Ok(_) | Err(Errno::ECHILD) => Ok(()),
             Err(e) => Err(e).context("waitpid"),
@@ -390,9 +398,42 @@ fn adopt_started(child: Pid, channel: Channel) -> Result<Forked> {
         start_time,
         channel,
         reaped: false,
+        recorded: true,
     };
     ledger::record(forked.resource())?;
     Ok(forked)
+}
+
+/// [`fork_recorded`] for a child that nothing outlives, so the ledger need not list it:
+/// it dies with nslab (PR_SET_PDEATHSIG; a child that changes its credentials must set it
+/// again), and what it makes ends with it. A run without root, which cannot write the
+/// ledger, forks this way.
+pub fn fork_unrecorded(body: impl FnOnce(&mut ChildIo) -> i32) -> Result<Forked> {
+    let (channel, mut io) = self::channel("child")?;
+    let parent_pid = nix::unistd::getpid();
+    // SAFETY: as in fork_with: single-threaded, and the child leaves through _exit.
+    match unsafe { nix::unistd::fork() }.context("fork")? {
+        ForkResult::Child => {
+            drop(channel);
+            child_setup(Some(parent_pid));
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut io)))
+                .unwrap_or(101);
+            let _ = std::io::stdout().flush();
+            unsafe { libc::_exit(code) };
+        }
+        ForkResult::Parent { child } => {
+            drop(io);
+            let mut forked = Forked {
+                pid: child,
+                start_time: procs::start_time(child.as_raw()).unwrap_or(0),
+                channel,
+                reaped: false,
+                recorded: false,
+            };
+            forked.channel.peer = format!("child {child}");
+            Ok(forked)
+        }
+    }
 }
 
 /// The parent's side of a new child: put it on the ledger, then let it go.

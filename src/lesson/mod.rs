@@ -34,6 +34,8 @@ pub struct LessonInfo {
     pub steps: &'static dyn Steps,
     /// Observe the learner's work on the live system and judge it (`run_check::<MyCheck>`).
     pub check: fn(&CheckArgs) -> Result<Observation>,
+    /// Its lesson and check need root (`sudo nslab …`); lesson 8's do not: that is its point.
+    pub needs_root: bool,
 }
 
 impl LessonInfo {
@@ -60,6 +62,12 @@ impl LessonInfo {
             || key.strip_prefix('0') == Some(own.as_str())
             || key == self.slug
             || self.parent.is_some_and(|p| key == format!("{}-b", p.slug))
+    }
+
+    /// How the learner runs `nslab VERB KEY`: with sudo when the lesson needs root.
+    pub fn command(&self, verb: &str) -> String {
+        let sudo = if self.needs_root { "sudo " } else { "" };
+        format!("{sudo}nslab {verb} {}", self.key())
     }
 
     /// The steps, in order.

@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod net;
 pub mod oom;
 pub mod pid;
+pub mod user;
 
 use crate::lesson::LessonInfo;
 
@@ -16,6 +17,7 @@ pub static ALL: &[&LessonInfo] = &[
     &oom::INFO,
     &cpu::INFO,
     &container::INFO,
+    &user::INFO,
 ];
 
 /// The optional exercises, in lesson order (`nslab list` shows them after the lessons).

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod check;
 pub mod container;
 pub mod diff;
+pub mod ids;
 pub mod nat;
 pub mod net;
 pub mod ns;

@@ -32,6 +32,7 @@ const INFO_FIELDS: LessonInfo = LessonInfo {
     parent: None,
     steps: &Table::<ContainerLesson>::OF,
     check: run_check::<check::ContainerCheck>,
+    needs_root: true,
 };
 
 /// The hostname the lesson's containers get.

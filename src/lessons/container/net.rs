@@ -28,6 +28,7 @@ pub static BONUS: LessonInfo = LessonInfo {
     summary: "the hand-built container gets its own network: veth, route, NAT; `check 5b`",
     expected_check: include_str!("../../../lessons/05-container/expected/check-5b.txt"),
     check: run_check::<BonusCheck>,
+    needs_root: true,
     ..super::INFO_FIELDS
 };
 

@@ -27,6 +27,7 @@ pub static INFO: LessonInfo = LessonInfo {
     parent: None,
     steps: &Table::<CpuLesson>::OF,
     check: run_check::<check::CpuCheck>,
+    needs_root: true,
 };
 
 /// One sampling window of the charts.

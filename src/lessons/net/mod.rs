@@ -27,6 +27,7 @@ pub static BONUS: LessonInfo = LessonInfo {
         "three namespaces through a bridge, each reaching the others: built by hand, `check 2b`",
     expected_check: include_str!("../../../lessons/02-net/expected/check-2b.txt"),
     check: run_check::<bonus_check::BridgeCheck>,
+    needs_root: true,
     ..INFO_FIELDS
 };
 
@@ -43,6 +44,7 @@ const INFO_FIELDS: LessonInfo = LessonInfo {
     parent: None,
     steps: &Table::<NetLesson>::OF,
     check: run_check::<check::NetCheck>,
+    needs_root: true,
 };
 
 pub const RED: &str = "nslab-red";

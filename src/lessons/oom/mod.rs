@@ -29,6 +29,7 @@ pub static INFO: LessonInfo = LessonInfo {
     parent: None,
     steps: &Table::<OomLesson>::OF,
     check: run_check::<check::OomCheck>,
+    needs_root: true,
 };
 
 /// The exercise's limit and the lesson's default: 30 MiB.

@@ -32,6 +32,7 @@ pub static BONUS: LessonInfo = LessonInfo {
     parent: Some(&super::INFO),
     steps: &Table::<Mystery>::OF,
     check: run_check::<super::mystery_check::MysteryCheck>,
+    needs_root: true,
 };
 
 /// `…/nslab/mystery`: the cgroup above the app, whose limit is the culprit.

@@ -21,6 +21,7 @@ pub static INFO: LessonInfo = LessonInfo {
     parent: None,
     steps: &Table::<PidLesson>::OF,
     check: run_check::<check::PidCheck>,
+    needs_root: true,
 };
 
 /// State carried from step to step: the namespace made in step b lives until step d.
