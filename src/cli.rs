@@ -45,9 +45,14 @@ pub enum Command {
         /// Lesson number or name; `2b` for lesson 2's bridge, `3b` for lesson 3's mystery
         /// (while `nslab lesson 3b` runs), `5b` for lesson 5's bonus (the container's network).
         lesson: String,
-        /// Machine-readable result: verdict, facts, diff and hint.
+        /// Machine-readable result: verdict, facts, diff and hint (with --watch: one JSON
+        /// object per line, per change).
         #[arg(long)]
         json: bool,
+        /// Judge again as you work, redrawing the facts (✓ or ✗) until the check passes
+        /// (exit 0) or Ctrl-C (exit 130). Piped or --plain: one line per change.
+        #[arg(long, short = 'w')]
+        watch: bool,
         /// Judge the namespace or cgroup of this host PID instead of searching.
         #[arg(long)]
         pid: Option<i32>,

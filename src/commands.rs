@@ -166,20 +166,17 @@ fn refuse_options_of_other_lessons(info: &LessonInfo, options: &clap::ArgMatches
     Ok(())
 }
 
-pub fn check(
-    ui: &Ui,
-    key: &str,
-    json: bool,
-    pid: Option<i32>,
-    cgroup: Option<String>,
-) -> Result<i32> {
+pub fn check(ui: &Ui, key: &str, json: bool, watch: bool, args: &CheckArgs) -> Result<i32> {
     // A bonus (`5b`) has its own facts; it does not count as the lesson's exercise.
     let info = lesson_or_bonus(key)?;
     let name = info.key();
     if info.needs_root {
         crate::error::require_root(&format!("check {name}"), &format!("nslab check {name}"))?;
     }
-    let obs = (info.check)(&CheckArgs { pid, cgroup })?;
+    if watch {
+        return crate::watch::run(ui, info, json, args);
+    }
+    let obs = (info.check)(args)?;
     let report: CheckReport = checks::report(info, obs);
     if !info.is_bonus() {
         progress::record_check(info.number, report.passed);
@@ -189,14 +186,19 @@ pub fn check(
     } else {
         ui.out(&views::check::report(&report));
         if report.passed {
-            ui.good(&if info.is_bonus() {
-                format!("Bonus exercise {name} done.")
-            } else {
-                format!("Exercise {name} done.")
-            });
+            ui.good(&done(info));
         }
     }
     Ok(if report.passed { EXIT_OK } else { EXIT_NOT_YET })
+}
+
+/// What a passing check says.
+pub fn done(info: &LessonInfo) -> String {
+    if info.is_bonus() {
+        format!("Bonus exercise {} done.", info.key())
+    } else {
+        format!("Exercise {} done.", info.key())
+    }
 }
 
 pub fn hint(ui: &Ui, key: &str, id: Option<&str>) -> Result<i32> {

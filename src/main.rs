@@ -17,6 +17,7 @@ mod runtime;
 mod testing;
 mod ui;
 mod views;
+mod watch;
 
 use cli::Command;
 
@@ -40,9 +41,19 @@ fn main() {
         Some(Command::Check {
             lesson,
             json,
+            watch,
             pid,
             cgroup,
-        }) => commands::check(&ui, lesson, *json, *pid, cgroup.clone()),
+        }) => commands::check(
+            &ui,
+            lesson,
+            *json,
+            *watch,
+            &lesson::CheckArgs {
+                pid: *pid,
+                cgroup: cgroup.clone(),
+            },
+        ),
         Some(Command::Hint { lesson, id }) => commands::hint(&ui, lesson, id.as_deref()),
         Some(Command::Solution { lesson }) => commands::solution(&ui, lesson),
         Some(Command::Show { what }) => commands::show(&ui, what),

@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct Ui {
     /// No colour and no progress bars.
     pub plain: bool,
+    /// Output is a terminal and `--plain` was not asked for: a view may be redrawn in
+    /// place (with `NO_COLOR` too: that asks only for no colour).
+    pub redraws: bool,
 }
 
 impl Ui {
@@ -23,7 +26,10 @@ impl Ui {
             console::set_colors_enabled_stderr(false);
         }
         WIDTH.store(detect_width(), Ordering::Relaxed);
-        Ui { plain }
+        Ui {
+            plain,
+            redraws: !plain_flag && Term::stdout().is_term(),
+        }
     }
 
     pub fn out(&self, text: &str) {
@@ -204,6 +210,42 @@ impl LiveView {
         } else {
             ui.view(&self.title, body);
         }
+    }
+}
+
+/// A frame that replaces the previous one on the terminal (`watch(1)`-like).
+pub struct Redraw {
+    term: Term,
+    drawn: usize,
+}
+
+impl Default for Redraw {
+    fn default() -> Self {
+        Redraw {
+            term: Term::stdout(),
+            drawn: 0,
+        }
+    }
+}
+
+impl Redraw {
+    pub fn show(&mut self, frame: &str) {
+        let rows = self.term.size_checked().map_or(0, |(r, _)| r as usize);
+        if self.drawn > 0 {
+            // Lines that scrolled off cannot be cleared one by one.
+            let _ = if self.drawn < rows {
+                self.term.clear_last_lines(self.drawn)
+            } else {
+                self.term.clear_screen()
+            };
+        }
+        let mut text = frame.to_string();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let _ = self.term.write_str(&text);
+        let _ = self.term.flush();
+        self.drawn = text.lines().count();
     }
 }
 

@@ -19,3 +19,4 @@ pub mod rootfs;
 pub mod sys;
 pub mod trace;
 pub mod userns;
+pub mod watch;

@@ -14,6 +14,7 @@ pub mod ns;
 pub mod procs;
 pub mod table;
 pub mod topology;
+pub mod watch;
 
 /// A round-trip time in microseconds, as ping shows it: `0.042 ms`.
 pub fn millis(us: u64) -> String {

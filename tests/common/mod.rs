@@ -183,13 +183,40 @@ impl Sandbox {
     /// `nslab lesson N --plain` in a real terminal (see [`Terminal`]), Enter pressed at each
     /// pause up to the one before step `before`. As a learner's: the terminal's shell (the
     /// session leader) dies of the hangup and the kernel then signals the foreground
-    /// group. An inner shell that ignores SIGHUP records nslab's exit code.
+    /// group.
     pub fn lesson_in_terminal(&self, lesson: &str, before: char) -> Terminal {
+        let term = self.in_terminal(&format!("lesson {lesson} --plain"));
+        let target = format!("[Enter] step {before}");
+        let mut pressed = 0;
+        let reached = wait_until(Duration::from_secs(60), || {
+            let screen = term.screen();
+            if screen.contains(&target) {
+                return true;
+            }
+            let pauses = screen.matches("[Enter] step").count();
+            if pauses > pressed {
+                term.keys(&["Enter"]);
+                pressed = pauses;
+            }
+            false
+        });
+        assert!(
+            reached,
+            "lesson {lesson} never paused before step {before}:\n{}",
+            term.screen()
+        );
+        term
+    }
+
+    /// `nslab ARGS` (a shell word list) in a real terminal, 120 by 40, with this sandbox's
+    /// ledger and progress; an inner shell that ignores SIGHUP and SIGINT (nslab catches
+    /// both itself) records nslab's exit code.
+    pub fn in_terminal(&self, args: &str) -> Terminal {
         let socket = format!("nslab-test-{}", std::process::id());
         let exit_file = self.dir.path().join("exit-code");
         let command = format!(
-            "sh -c \"trap '' HUP; env -u SUDO_UID NSLAB_RUN_DIR='{}' NSLAB_PROGRESS='{}' \
-             NO_COLOR=1 '{}' lesson {lesson} --plain; echo \\$? > '{}'\"; exit",
+            "sh -c \"trap '' HUP INT; env -u SUDO_UID NSLAB_RUN_DIR='{}' NSLAB_PROGRESS='{}' \
+             NO_COLOR=1 '{}' {args}; echo \\$? > '{}'\"; exit",
             self.run_dir().display(),
             self.progress().display(),
             bin(),
@@ -208,27 +235,15 @@ impl Sandbox {
             "sh",
             "-c",
             &command,
+            // What nslab printed last stays readable after it has ended.
+            ";",
+            "set-option",
+            "-t",
+            "lab",
+            "remain-on-exit",
+            "on",
         ]);
         assert!(started.status.success(), "tmux: {}", stderr(&started));
-        let target = format!("[Enter] step {before}");
-        let mut pressed = 0;
-        let reached = wait_until(Duration::from_secs(60), || {
-            let screen = term.screen();
-            if screen.contains(&target) {
-                return true;
-            }
-            let pauses = screen.matches("[Enter] step").count();
-            if pauses > pressed {
-                term.tmux(&["send-keys", "-t", "lab", "Enter"]);
-                pressed = pauses;
-            }
-            false
-        });
-        assert!(
-            reached,
-            "lesson {lesson} never paused before step {before}:\n{}",
-            term.screen()
-        );
         term
     }
 
@@ -376,6 +391,13 @@ impl Terminal {
     /// Everything the terminal has shown, its scrollback included.
     pub fn screen(&self) -> String {
         stdout(&self.tmux(&["capture-pane", "-p", "-S", "-", "-t", "lab"]))
+    }
+
+    /// Type keys into the terminal, as tmux names them (`Enter`, `C-c`).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "lab"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
     }
 
     /// Close the terminal: the server goes, its pseudo-terminal hangs up, and the kernel

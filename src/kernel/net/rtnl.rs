@@ -96,6 +96,45 @@ impl Rtnl {
         self.netns.as_deref()
     }
 
+    /// Also receive the kernel's announcements to these multicast groups (RTNLGRP_*): a
+    /// socket used for that alone, as `ip monitor` does.
+    pub fn subscribe(&self, groups: &[u32]) -> Result<()> {
+        for &g in groups {
+            self.sock
+                .add_membership(g)
+                .with_context(|| format!("setsockopt(NETLINK_ADD_MEMBERSHIP, {g})"))?;
+        }
+        Ok(())
+    }
+
+    /// Read and drop whatever announcements have arrived; how many bytes there were.
+    pub fn drain(&self) -> usize {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 8192];
+        let mut total = 0;
+        loop {
+            // SAFETY: recv(2) into a buffer we own, of the length given.
+            let n = unsafe {
+                libc::recv(
+                    self.sock.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n <= 0 {
+                return total;
+            }
+            total += n as usize;
+        }
+    }
+
+    /// The socket, to wait on with poll(2).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.sock.as_raw_fd()
+    }
+
     /// Is this socket in nslab's own (the host's) namespace?
     pub fn is_host(&self) -> bool {
         self.netns.is_none()

@@ -1,0 +1,83 @@
+//! `nslab check N --watch`: judge, wait for the kernel to announce a change (or a second to
+//! pass: a process starting has no event), judge again; until the check passes or Ctrl-C.
+
+use crate::checks::{self, CheckReport};
+use crate::error::{Problem, EXIT_OK};
+use crate::kernel::{trace, watch::Watcher};
+use crate::lesson::{CheckArgs, LessonInfo};
+use crate::ui::{self, Redraw, Ui};
+use crate::{commands, progress, views};
+use anyhow::Result;
+use std::time::Duration;
+
+/// How long a watch waits for an event before judging again anyway.
+pub const SAMPLE: Duration = Duration::from_secs(1);
+
+pub fn run(ui: &Ui, info: &LessonInfo, json: bool, args: &CheckArgs) -> Result<i32> {
+    let mut watcher = Watcher::new()?;
+    let (dirs, namespaces) = watcher.extent();
+    let footer = format!(
+        "Watching {dirs} cgroup directories and {namespaces} network namespace(s); judged again \
+         on each change, and every second. Ctrl-C to stop."
+    );
+    let mut screen = (ui.redraws && !json).then(Redraw::default);
+    let mut last: Option<CheckReport> = None;
+    let mut last_error: Option<String> = None;
+    loop {
+        let observed = (info.check)(args);
+        // What a check opens to look is not one of the learner's actions: nothing to show.
+        trace::take();
+        let report = match observed {
+            Ok(obs) => checks::report(info, obs),
+            Err(e) if last.is_none() || e.downcast_ref::<Problem>().is_some() => return Err(e),
+            Err(e) => {
+                // Something vanished while it was read (a process ending): say so, go on.
+                let text = format!("could not judge just now: {e:#}");
+                if last_error.as_deref() != Some(text.as_str()) {
+                    show_error(ui, screen.is_some() || json, &text);
+                    last_error = Some(text);
+                }
+                watcher.wait(SAMPLE)?;
+                continue;
+            }
+        };
+        let changed = last_error.take().is_some()
+            || !last
+                .as_ref()
+                .is_some_and(|l| views::watch::same_judgement(l, &report));
+        if changed {
+            if !info.is_bonus() && (last.is_none() || report.passed) {
+                progress::record_check(info.number, report.passed);
+            }
+            if json {
+                ui.out(&serde_json::to_string(&report)?);
+            } else if let Some(screen) = screen.as_mut() {
+                let width = ui::width();
+                let mut frame = views::watch::frame(&report, width);
+                if !report.passed {
+                    frame.push('\n');
+                    frame.push_str(&ui::wrap(&footer, width, "", ""));
+                }
+                screen.show(&frame);
+            } else {
+                ui.out(&views::watch::line(&report));
+            }
+        }
+        if report.passed {
+            if !json {
+                ui.good(&commands::done(info));
+            }
+            return Ok(EXIT_OK);
+        }
+        last = Some(report);
+        watcher.wait(SAMPLE)?;
+    }
+}
+
+fn show_error(ui: &Ui, on_screen: bool, text: &str) {
+    if on_screen {
+        ui.warn(text);
+    } else {
+        ui.out(&format!("check: {text}"));
+    }
+}
