@@ -79,6 +79,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Forget your progress in one lesson, or in all of them; nothing on the system changes.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["lesson", "all"])))]
+    Reset {
+        /// Lesson number or name.
+        lesson: Option<String>,
+        /// Every lesson.
+        #[arg(long)]
+        all: bool,
+        /// Do not ask (needed when not at a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Run a command in a container: the small runtime lesson 5 builds.
     ///
     /// New PID, mount, UTS and IPC namespaces, a root filesystem made the root with

@@ -357,6 +357,48 @@ pub fn show_progress(ui: &Ui, json: bool) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
+/// `nslab reset N` / `--all`: forget progress, after asking on a terminal.
+pub fn reset(ui: &Ui, key: Option<&str>, yes: bool) -> Result<i32> {
+    let info = match key {
+        Some(k) if lessons::bonus(k).is_some() => {
+            return Err(Problem::usage(
+                format!("'{k}' is an optional exercise: its progress is its lesson's"),
+                format!(
+                    "nslab reset {}",
+                    lessons::bonus(k)
+                        .and_then(|b| b.parent)
+                        .map_or(0, |p| p.number)
+                ),
+            ))
+        }
+        Some(k) => Some(lesson(k)?),
+        None => None,
+    };
+    let what = match info {
+        Some(l) => format!("your progress in lesson {} ({})", l.number, l.slug),
+        None => "your progress in every lesson".to_string(),
+    };
+    if !yes {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(Problem::usage(
+                format!("nslab reset asks before it forgets {what}, and this is not a terminal"),
+                "add --yes to forget without asking",
+            ));
+        }
+        if !ui.confirm(&format!("Forget {what}? Nothing on the system changes.")) {
+            ui.say("Nothing forgotten.");
+            return Ok(EXIT_OK);
+        }
+    }
+    if progress::forget(info.map(|l| l.number))? {
+        ui.good(&format!("Forgot {what}."));
+    } else {
+        ui.say(&format!("Nothing to forget: {what} was empty."));
+    }
+    Ok(EXIT_OK)
+}
+
 /// Before any command run as root: remove what runs whose owner has died left behind,
 /// in one line. `nslab cleanup` says more.
 pub fn clean_up_after_dead_runs(ui: &Ui) {

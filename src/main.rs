@@ -58,6 +58,9 @@ fn main() {
         Some(Command::Solution { lesson }) => commands::solution(&ui, lesson),
         Some(Command::Show { what }) => commands::show(&ui, what),
         Some(Command::Progress { json }) => commands::show_progress(&ui, *json),
+        Some(Command::Reset { lesson, all, yes }) => {
+            commands::reset(&ui, lesson.as_deref().filter(|_| !*all), *yes)
+        }
         Some(Command::Run {
             rootfs,
             memory,

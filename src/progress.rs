@@ -189,6 +189,23 @@ pub fn record_check(lesson: u32, passed: bool) {
     update(lesson, |l| l.check_passed |= passed);
 }
 
+/// Forget what was recorded for `lesson` (every lesson when `None`); returns whether there
+/// was anything to forget. The system is not touched, only the progress file.
+pub fn forget(lesson: Option<u32>) -> Result<bool> {
+    let (mut p, note) = load();
+    if let Some(n) = note {
+        let _ = writeln!(std::io::stderr(), "warning: {n}");
+    }
+    let had = match lesson {
+        Some(n) => p.lessons.remove(&n).is_some(),
+        None => !std::mem::take(&mut p.lessons).is_empty(),
+    };
+    if had {
+        save(&p)?;
+    }
+    Ok(had)
+}
+
 /// The one-word status of a lesson for `nslab list`.
 pub fn status(p: &Progress, lesson: u32) -> &'static str {
     match p.lessons.get(&lesson) {

@@ -144,6 +144,24 @@ impl Ui {
         }
     }
 
+    /// Ask a yes/no question on the terminal; anything but y or yes is no.
+    pub fn confirm(&self, question: &str) -> bool {
+        let mut o = std::io::stdout().lock();
+        let _ = write!(
+            o,
+            "{}",
+            wrap(&format!("{question} [y/N]"), width(), "", "").trim_end()
+        );
+        let _ = write!(o, " ");
+        let _ = o.flush();
+        drop(o);
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(n) if n > 0 => matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+            _ => false,
+        }
+    }
+
     pub fn warn(&self, message: &str) {
         let head = format!("{} ", style("warning:").yellow().bold());
         let _ = write!(std::io::stderr(), "{}", wrap(message, width(), &head, "  "));
