@@ -108,3 +108,71 @@ fn every_ending_of_every_lesson_leaves_nothing() {
         }
     }
 }
+
+/// Lessons whose every object dies with their processes, so nothing goes on a ledger
+/// (lesson 8, run as the learner under sudo): paused before the step given, with its
+/// namespaces' processes alive; after each ending, every process nslab started is gone.
+const UNRECORDED: [(&str, char); 1] = [("8", 'c')];
+
+/// Every process descended from `pid`.
+fn descendants(pid: i32) -> Vec<i32> {
+    let parent_of = |p: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        stat.rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let all: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(all.iter().filter(|&&c| parent_of(c) == Some(p)));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+#[test]
+fn every_ending_of_a_lesson_without_a_ledger_leaves_nothing() {
+    require_root!();
+    let _g = serial();
+    let user = match common::rootless::user() {
+        Ok(u) => u,
+        Err(why) => return eprintln!("skipped: {why}"),
+    };
+    let env = [
+        ("SUDO_UID", user.uid.to_string()),
+        ("SUDO_GID", user.gid.to_string()),
+    ];
+    for (lesson, before) in UNRECORDED {
+        for signal in ENDINGS {
+            let what = format!("lesson {lesson} paused before step {before}, then {signal}");
+            let sb = Sandbox::new();
+            let mut child = sb.lesson_paused_before_with(lesson, before, &env);
+            let made = descendants(child.id() as i32);
+            assert!(!made.is_empty(), "{what}: no process of the lesson's alive");
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+            let status = child.wait().unwrap();
+            if signal != Signal::SIGKILL {
+                assert_eq!(
+                    status.code(),
+                    Some(128 + signal as i32),
+                    "{what}: exit code"
+                );
+            }
+            let gone = wait_until(Duration::from_secs(5), || made.iter().all(|&p| !alive(p)));
+            let left: Vec<&i32> = made.iter().filter(|&&p| alive(p)).collect();
+            assert!(gone, "{what}: still running: {left:?}");
+            assert!(sb.run_files().is_empty(), "{what}: nothing on a ledger");
+        }
+    }
+}

@@ -20,6 +20,7 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+pub mod rootless;
 mod skip;
 pub use skip::skip;
 
@@ -253,8 +254,19 @@ impl Sandbox {
     /// A test that fails while it is paused interrupts it (see [`Background`]): it never
     /// goes on through the remaining steps on its own.
     pub fn lesson_paused_before(&self, lesson: &str, before: char) -> Background {
-        let child = self
-            .cmd(&["lesson", lesson, "--plain"])
+        self.lesson_paused_before_with(lesson, before, &[])
+    }
+
+    /// [`Sandbox::lesson_paused_before`] with more of nslab's environment (`SUDO_UID`…).
+    pub fn lesson_paused_before_with(
+        &self,
+        lesson: &str,
+        before: char,
+        env: &[(&str, String)],
+    ) -> Background {
+        let mut cmd = self.cmd(&["lesson", lesson, "--plain"]);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        let child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -54,6 +54,7 @@ declare -A tool_pkg=(
   [unshare]=util-linux
   [nsenter]=util-linux
   [lsns]=util-linux
+  [setpriv]=util-linux
   [mount]=mount
   [umount]=mount
   [timeout]=coreutils
@@ -180,7 +181,7 @@ copy_elf() {
 
 busybox=$(command -v busybox)
 copy_elf "$busybox"
-for t in bash ip nft unshare nsenter lsns mount umount timeout chroot stat comm head tail ps pgrep; do copy_elf "$(command -v "$t")"; done
+for t in bash ip nft unshare nsenter lsns setpriv mount umount timeout chroot stat comm head tail ps pgrep; do copy_elf "$(command -v "$t")"; done
 # Busybox supplies the rest (cat, sleep, grep…) from a directory at the END of the guest PATH,
 # so the real tools above always win.
 for a in $("$busybox" --list); do ln -s "$(readlink -f "$busybox")" "$root/usr/libexec/busybox/$a"; done
@@ -215,8 +216,9 @@ cp "$here/guest/wait-for" "$here/guest/hint-is" "$here/guest/ns-init" "$here/gue
 chmod 755 "$root/init" "$root/usr/libexec/vm-stage2" "$root"/usr/local/bin/*
 cp "$selected" "$root/etc/nslab-vm-scenarios"
 echo "v2guest" >"$root/etc/hostname"
-printf 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+# ada (UID 1000) is the learner of the lessons done without root (lesson 8), through setpriv.
+printf 'root:x:0:0:root:/root:/bin/bash\nada:x:1000:1000:ada:/tmp:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+printf 'root:x:0:\nada:x:1000:\nnogroup:x:65534:\n' >"$root/etc/group"
 
 initrd=$work/initrd.cpio
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | "$busybox" cpio -o -H newc >"$initrd" 2>/dev/null)
