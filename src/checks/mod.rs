@@ -5,6 +5,7 @@
 //! `judged` line and the commands to verify by hand, so the snapshot stays stable while
 //! the report still names exactly what was judged.
 
+pub mod containers;
 pub mod whose;
 
 use crate::lesson::{Fact, LessonInfo, Observation};

@@ -8,6 +8,7 @@ pub mod container;
 pub mod cpuhog;
 pub mod hog;
 pub mod ids;
+pub mod join;
 pub mod machine;
 pub mod mountinfo;
 pub mod net;

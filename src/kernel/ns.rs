@@ -114,8 +114,11 @@ pub fn link(pid: i32, kind: NsKind) -> NsLink {
 }
 
 fn link_under(proc_root: &Path, pid: i32, kind: NsKind) -> NsLink {
-    let path = ns_dir(proc_root, pid).join(kind.file());
-    match std::fs::read_link(&path) {
+    link_at(&ns_dir(proc_root, pid).join(kind.file()), kind)
+}
+
+fn link_at(path: &Path, kind: NsKind) -> NsLink {
+    match std::fs::read_link(path) {
         Ok(target) => match parse_link_target(&target.to_string_lossy()) {
             Some(inode) => NsLink {
                 kind,
@@ -152,6 +155,22 @@ pub fn of_pid(pid: i32) -> Option<NsSet> {
     Some(NsSet {
         pid,
         links: NsKind::ALL.iter().map(|&k| link(pid, k)).collect(),
+    })
+}
+
+/// The calling process's own links (`/proc/self/ns`), which name it in whatever PID
+/// namespace the /proc it sees belongs to; `pid` is its getpid().
+pub fn of_self() -> Option<NsSet> {
+    let dir = Path::new("/proc/self/ns");
+    if !dir.exists() {
+        return None;
+    }
+    Some(NsSet {
+        pid: nix::unistd::getpid().as_raw(),
+        links: NsKind::ALL
+            .iter()
+            .map(|&k| link_at(&dir.join(k.file()), k))
+            .collect(),
     })
 }
 

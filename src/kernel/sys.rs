@@ -592,7 +592,10 @@ fn child_main(
 pub fn child_setup(parent_pid: Option<Pid>) {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if let Some(parent) = parent_pid {
-        if nix::unistd::getppid() != parent {
+        // 0: the parent is outside our PID namespace (a child forked into another's, as
+        // nsenter's is). Still it: an orphan would have the namespace's init as parent.
+        let ppid = nix::unistd::getppid();
+        if ppid != parent && ppid.as_raw() != 0 {
             unsafe { libc::_exit(1) };
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod container;
 pub mod cpu;
+pub mod join;
 pub mod net;
 pub mod oom;
 pub mod pid;
@@ -18,6 +19,7 @@ pub static ALL: &[&LessonInfo] = &[
     &cpu::INFO,
     &container::INFO,
     &user::INFO,
+    &join::INFO,
 ];
 
 /// The optional exercises, in lesson order (`nslab list` shows them after the lessons).

@@ -18,6 +18,7 @@ pub mod counters;
 pub mod icmp;
 pub mod link;
 pub mod nat;
+pub mod pin;
 pub mod route;
 pub mod rtnl;
 pub mod uplink;

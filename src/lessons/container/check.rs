@@ -2,8 +2,10 @@
 //! namespaces, its own root, hostname and /proc, a cgroup of its own with memory, CPU and
 //! pids limits. The search for the container is shared with bonus 5b's check.
 
-use crate::checks::whose::{self, Recorded, Whose};
-use crate::error::Problem;
+use crate::checks::containers::{self, Missing};
+pub use crate::checks::containers::{RootId, Search};
+#[cfg(test)]
+use crate::checks::whose::Recorded;
 use crate::kernel::cgroup::{Cgroup, Concept, Layout, Max, Reading};
 use crate::kernel::container;
 use crate::kernel::ns::{self, NsKind, NsSet};
@@ -15,25 +17,6 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 pub struct ContainerCheck;
-
-/// A root directory's identity: (device, inode) of /proc/PID/root.
-pub type RootId = (u64, u64);
-
-/// What the search for the learner's container reads: the process table, what nslab
-/// recorded, and the root of each process that could be a container's PID 1.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Search {
-    /// nslab's own PID namespace: the host's, as far as the learner's work goes.
-    pub host_pid_ns: u64,
-    pub table: Vec<ProcInfo>,
-    pub recorded: Recorded,
-    /// `--pid`.
-    pub asked: Option<i32>,
-    /// nslab's own root; `None`: unreadable.
-    pub own_root: Option<RootId>,
-    /// The root of each PID 1 of another PID namespace (`None`: unreadable).
-    pub roots: Vec<(i32, Option<RootId>)>,
-}
 
 /// One limit of PID 1's cgroup as read.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,32 +84,7 @@ const LIMITS: [(Concept, &str, &str, &str); 3] = [
 
 /// Read the process table and the roots the search needs.
 pub(super) fn observe_search(args: &CheckArgs) -> Result<Search> {
-    let me = std::process::id() as i32;
-    let host_pid_ns = ns::link(me, NsKind::Pid)
-        .inode
-        .context("reading nslab's own /proc/self/ns/pid")?;
-    let table = procs::table().context("reading the process table")?;
-    if let Some(pid) = args.pid {
-        if !table.iter().any(|p| p.pid == pid) {
-            return Err(Problem::usage(
-                format!("there is no process with PID {pid}"),
-                "give the host PID of the container's shell (ps -ef --forest | grep -A2 unshare)",
-            ));
-        }
-    }
-    let roots = table
-        .iter()
-        .filter(|p| p.pid_ns.is_some_and(|n| n != host_pid_ns) && p.innermost_pid() == 1)
-        .map(|p| (p.pid, container::root_identity(p.pid).ok()))
-        .collect();
-    Ok(Search {
-        host_pid_ns,
-        table,
-        recorded: Recorded::read(),
-        asked: args.pid,
-        own_root: container::root_identity(me).ok(),
-        roots,
-    })
+    containers::observe(args)
 }
 
 impl Check for ContainerCheck {
@@ -218,83 +176,29 @@ pub(super) enum Found<'a> {
 
 /// Find the container the learner made with `unshare` (or the one `--pid` names). Pure.
 pub(super) fn find(s: &Search) -> Found<'_> {
-    let by_pid = |pid: i32| s.table.iter().find(|p| p.pid == pid);
-
-    if let Some(pid) = s.asked {
-        let Some(p) = by_pid(pid) else {
-            return Found::Nothing(nothing_found(vec![format!("PID {pid} has exited")]));
-        };
-        let Some(pid_ns) = p.pid_ns.filter(|&n| n != s.host_pid_ns) else {
+    match containers::find(s) {
+        containers::Found::Init {
+            init,
+            creator,
+            notes,
+        } => Found::Init {
+            init,
+            creator,
+            notes,
+        },
+        containers::Found::Nothing(Missing::Exited(pid)) => {
+            Found::Nothing(nothing_found(vec![format!("PID {pid} has exited")]))
+        }
+        containers::Found::Nothing(Missing::InHost { pid, comm }) => {
             let mut obs = nothing_found(vec![]);
             obs.facts[0].value = format!("PID {pid} is in the host's PID namespace");
-            obs.judged = format!("PID {pid} ({}), in the host's PID namespace", p.comm);
+            obs.judged = format!("PID {pid} ({comm}), in the host's PID namespace");
             obs.problem = Some("host-namespace");
-            return Found::Nothing(obs);
-        };
-        let init = s
-            .table
-            .iter()
-            .find(|q| q.pid_ns == Some(pid_ns) && q.innermost_pid() == 1)
-            .unwrap_or(p);
-        return Found::Init {
-            init,
-            creator: by_pid(init.ppid),
-            notes: vec![format!(
-                "judging the container of PID {pid}, as asked with --pid"
-            )],
-        };
-    }
-
-    // Candidates: PID 1 of a PID namespace other than the host's, started by `unshare`;
-    // none of nslab's own (a lesson running in another terminal).
-    let inits: Vec<&ProcInfo> = s
-        .table
-        .iter()
-        .filter(|p| {
-            !p.is_zombie()
-                && p.pid_ns.is_some()
-                && p.pid_ns != Some(s.host_pid_ns)
-                && p.innermost_pid() == 1
-        })
-        .filter(|p| whose::process(&s.table, p.pid, &s.recorded) != Whose::Nslab)
-        .collect();
-    let learner: Vec<&ProcInfo> = inits
-        .iter()
-        .copied()
-        .filter(|p| by_pid(p.ppid).is_some_and(|c| c.comm == "unshare"))
-        .collect();
-    let mut notes = vec![
-        "nslab judges a container whose PID 1 was started by `unshare` (containers of Docker, Podman and \
-         services are left alone); --pid HOSTPID picks one"
-            .to_string(),
-    ];
-    if inits.len() > learner.len() {
-        notes.push(format!(
-            "ignored {} other PID namespace(s) not made by unshare",
-            inits.len() - learner.len()
-        ));
-    }
-    // Prefer one that has its own root (the exercise's), then the newest.
-    let root_of = |pid: i32| {
-        s.roots
-            .iter()
-            .find(|(p, _)| *p == pid)
-            .and_then(|(_, r)| *r)
-    };
-    let best = learner
-        .iter()
-        .max_by_key(|p| (root_of(p.pid) != s.own_root, p.start_time))
-        .copied();
-    let Some(init) = best else {
-        return Found::Nothing(nothing_found(notes));
-    };
-    if learner.len() > 1 {
-        notes.push(format!("{} containers made by unshare are running; judging one with its own root, newest first", learner.len()));
-    }
-    Found::Init {
-        init,
-        creator: by_pid(init.ppid),
-        notes,
+            Found::Nothing(obs)
+        }
+        containers::Found::Nothing(Missing::NoneRunning(notes)) => {
+            Found::Nothing(nothing_found(notes))
+        }
     }
 }
 
