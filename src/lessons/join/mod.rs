@@ -29,6 +29,7 @@ pub static INFO: LessonInfo = LessonInfo {
     parent: None,
     steps: &Table::<JoinLesson>::OF,
     check: run_check::<check::JoinCheck>,
+    needs_root: true,
 };
 
 /// The hostname of the lesson's container.
