@@ -30,11 +30,17 @@ pub enum Resource {
     Dir { path: PathBuf },
     /// An nftables table nslab made (`table ip nslab-<id>`, the NAT of `nslab run --net`).
     NftTable { family: String, name: String },
+    /// A System V shared memory segment made in the IPC namespace `ipc_ns` (its inode) by
+    /// process `creator`; its shmid is the identity written beside it.
+    SysvShm { key: i32, ipc_ns: u64, creator: i32 },
+    /// A System V message queue made in the IPC namespace `ipc_ns`; its msqid is the
+    /// identity written beside it.
+    SysvMsg { key: i32, ipc_ns: u64 },
 }
 
 impl Resource {
     /// The `kind` of each variant in a run file (kept whole by a test).
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 9] = [
         "process",
         "cgroup",
         "mount",
@@ -42,6 +48,8 @@ impl Resource {
         "link",
         "dir",
         "nft_table",
+        "sysv_shm",
+        "sysv_msg",
     ];
 
     pub fn describe(&self) -> String {
@@ -53,6 +61,10 @@ impl Resource {
             Resource::Link { name } => format!("link {name}"),
             Resource::Dir { path } => format!("directory {}", path.display()),
             Resource::NftTable { family, name } => format!("nftables table {family} {name}"),
+            Resource::SysvShm { key, .. } => {
+                format!("shared memory segment key {:#010x}", *key as u32)
+            }
+            Resource::SysvMsg { key, .. } => format!("message queue key {:#010x}", *key as u32),
         }
     }
 }
@@ -480,7 +492,7 @@ mod tests {
 
     /// One entry of each kind. A new variant breaks the match below: add an entry of it
     /// here and its kind to [`Resource::KINDS`].
-    fn one_of_each() -> [Resource; 7] {
+    fn one_of_each() -> [Resource; 9] {
         let all = [
             Resource::Process {
                 pid: 1,
@@ -495,6 +507,12 @@ mod tests {
                 family: "ip".into(),
                 name: "t".into(),
             },
+            Resource::SysvShm {
+                key: 1,
+                ipc_ns: 2,
+                creator: 3,
+            },
+            Resource::SysvMsg { key: 1, ipc_ns: 2 },
         ];
         for r in &all {
             match r {
@@ -504,7 +522,9 @@ mod tests {
                 | Resource::NetNs { .. }
                 | Resource::Link { .. }
                 | Resource::Dir { .. }
-                | Resource::NftTable { .. } => {}
+                | Resource::NftTable { .. }
+                | Resource::SysvShm { .. }
+                | Resource::SysvMsg { .. } => {}
             }
         }
         all

@@ -14,12 +14,13 @@ use std::time::Duration;
 
 /// Each lesson with steps, paused before the step given: what the earlier steps made is
 /// alive (a namespace, a cgroup with a hog, a root filesystem and a container).
-const PAUSES: [(&str, char); 6] = [
+const PAUSES: [(&str, char); 7] = [
     ("1", 'c'),
     ("2", 'd'),
     ("3", 'c'),
     ("4", 'c'),
     ("5", 'c'),
+    ("6", 'c'),
     ("9", 'd'),
 ];
 
@@ -55,6 +56,16 @@ fn command_succeeds(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Does this IPC namespace's table (`/proc/sysvipc/shm` or `msg`) list an object with `key`?
+fn has_sysv_key(table: &str, key: Option<i64>) -> bool {
+    let key = key.expect("a System V entry has a key").to_string();
+    std::fs::read_to_string(table)
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .any(|l| l.split_whitespace().next() == Some(key.as_str()))
+}
+
 /// Is the object a ledger entry names still on the system?
 fn still_there(entry: &serde_json::Value) -> bool {
     let text = |k: &str| entry[k].as_str().unwrap_or_default().to_string();
@@ -69,6 +80,8 @@ fn still_there(entry: &serde_json::Value) -> bool {
         "net_ns" => Path::new("/run/netns").join(text("name")).exists(),
         "link" => command_succeeds("ip", &["link", "show", "dev", &text("name")]),
         "nft_table" => command_succeeds("nft", &["list", "table", &text("family"), &text("name")]),
+        "sysv_shm" => has_sysv_key("/proc/sysvipc/shm", entry["key"].as_i64()),
+        "sysv_msg" => has_sysv_key("/proc/sysvipc/msg", entry["key"].as_i64()),
         other => panic!("a ledger entry of kind {other:?} this test does not know: {entry}"),
     }
 }

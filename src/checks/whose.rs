@@ -183,6 +183,20 @@ pub fn netns(name: &str, recorded: &Recorded) -> Whose {
     }
 }
 
+/// Whose is a System V object with `key`, made by process `creator` (its PID in the
+/// object's namespace, as /proc/sysvipc shows it)? nslab's when its key is of nslab's form
+/// or its creator is nslab's; the creator's when that process still runs; otherwise the
+/// learner's (`ipcmk` makes one and exits; a service using shared memory keeps running).
+pub fn sysv_object(table: &[ProcInfo], key: i32, creator: i32, recorded: &Recorded) -> Whose {
+    if crate::kernel::ipc::is_nslab_key(key) || recorded.pids.contains(&creator) {
+        Whose::Nslab
+    } else if table.iter().any(|p| p.pid == creator && !p.is_zombie()) {
+        process(table, creator, recorded)
+    } else {
+        Whose::Learner
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +321,20 @@ mod tests {
             ),
             Whose::Nslab
         );
+    }
+
+    #[test]
+    fn sysv_objects_are_nslabs_their_running_creators_or_the_learners() {
+        let table = vec![p(1, 0, "init"), p(30, 1, "postgres"), p(40, 1, "nslab")];
+        let recorded = Recorded {
+            pids: vec![40],
+            ..Recorded::default()
+        };
+        let at = |key, creator| sysv_object(&table, key, creator, &recorded);
+        assert_eq!(at(0x6e73_0001, 99), Whose::Nslab, "nslab's key");
+        assert_eq!(at(7, 40), Whose::Nslab, "made by nslab");
+        assert_eq!(at(7, 30), Whose::Stranger, "a running service's");
+        assert_eq!(at(7, 99), Whose::Learner, "its maker (ipcmk) has exited");
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod container;
 pub mod cpuhog;
 pub mod hog;
 pub mod ids;
+pub mod ipc;
+pub mod ipcns;
 pub mod join;
 pub mod machine;
 pub mod mountinfo;

@@ -119,6 +119,21 @@ pub fn parse_start_time(stat: &str) -> Option<u64> {
     rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
+/// When a process with this start time (clock ticks after boot) started, in seconds since
+/// the epoch: the boot time of /proc/stat plus the ticks. `None` when /proc/stat has none.
+pub fn started_at(start_time: u64) -> Option<i64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let btime: i64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf takes a constant and returns a number.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(btime + (start_time / hz) as i64)
+}
+
 /// True when `pid` still names the process that started at `start_time`.
 pub fn is_same_process(pid: i32, start_time: u64) -> bool {
     match process(pid) {

@@ -1,7 +1,7 @@
 //! Removing what the ledger records: each object by its kind, and only while it is still
 //! the object nslab made (its recorded identity), never through a path that is not plain.
 
-use super::{cgroup, net, procs, sys};
+use super::{cgroup, ipc, net, procs, sys};
 use crate::ledger::{self, CleanupReport, Reach, Removal, Resource};
 use anyhow::{bail, Result};
 use std::os::unix::fs::MetadataExt;
@@ -18,7 +18,12 @@ pub fn identity(resource: &Resource) -> Option<u64> {
         Resource::Link { name } => nix::net::if_::if_nametoindex(name.as_str())
             .ok()
             .map(u64::from),
-        Resource::Process { .. } | Resource::Mount { .. } | Resource::NftTable { .. } => None,
+        // A System V object's recorded id is weighed with its key in ipc::decide.
+        Resource::Process { .. }
+        | Resource::Mount { .. }
+        | Resource::NftTable { .. }
+        | Resource::SysvShm { .. }
+        | Resource::SysvMsg { .. } => None,
     }
 }
 
@@ -85,6 +90,28 @@ pub fn remove(resource: &Resource, recorded: Option<u64>) -> Result<Removal> {
                 bail!("nslab makes nftables tables of family ip only, not {family}");
             }
             net::nat::delete_table(name)?;
+        }
+        Resource::SysvShm {
+            key,
+            ipc_ns,
+            creator,
+        } => {
+            return ipc::remove_recorded(&ipc::Recorded {
+                shm: true,
+                key: *key,
+                ipc_ns: *ipc_ns,
+                creator: Some(*creator),
+                id: recorded.and_then(|id| i32::try_from(id).ok()),
+            })
+        }
+        Resource::SysvMsg { key, ipc_ns } => {
+            return ipc::remove_recorded(&ipc::Recorded {
+                shm: false,
+                key: *key,
+                ipc_ns: *ipc_ns,
+                creator: None,
+                id: recorded.and_then(|id| i32::try_from(id).ok()),
+            })
         }
     }
     Ok(Removal::Removed)

@@ -8,6 +8,7 @@ pub mod net;
 pub mod oom;
 pub mod pid;
 pub mod user;
+pub mod uts_ipc;
 
 use crate::lesson::LessonInfo;
 
@@ -18,6 +19,7 @@ pub static ALL: &[&LessonInfo] = &[
     &oom::INFO,
     &cpu::INFO,
     &container::INFO,
+    &uts_ipc::INFO,
     &user::INFO,
     &join::INFO,
 ];

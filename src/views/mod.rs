@@ -8,6 +8,7 @@ pub mod check;
 pub mod container;
 pub mod diff;
 pub mod ids;
+pub mod ipc;
 pub mod nat;
 pub mod net;
 pub mod ns;

@@ -55,6 +55,9 @@ declare -A tool_pkg=(
   [nsenter]=util-linux
   [lsns]=util-linux
   [setpriv]=util-linux
+  [ipcmk]=util-linux
+  [ipcs]=util-linux
+  [ipcrm]=util-linux
   [mount]=mount
   [umount]=mount
   [timeout]=coreutils
@@ -181,7 +184,7 @@ copy_elf() {
 
 busybox=$(command -v busybox)
 copy_elf "$busybox"
-for t in bash ip nft unshare nsenter lsns setpriv mount umount timeout chroot stat comm head tail ps pgrep; do copy_elf "$(command -v "$t")"; done
+for t in bash ip nft unshare nsenter lsns setpriv ipcmk ipcs ipcrm mount umount timeout chroot stat comm head tail ps pgrep; do copy_elf "$(command -v "$t")"; done
 # Busybox supplies the rest (cat, sleep, grep…) from a directory at the END of the guest PATH,
 # so the real tools above always win.
 for a in $("$busybox" --list); do ln -s "$(readlink -f "$busybox")" "$root/usr/libexec/busybox/$a"; done
