@@ -14,13 +14,14 @@ use std::time::Duration;
 
 /// Each lesson with steps, paused before the step given: what the earlier steps made is
 /// alive (a namespace, a cgroup with a hog, a root filesystem and a container).
-const PAUSES: [(&str, char); 7] = [
+const PAUSES: [(&str, char); 8] = [
     ("1", 'c'),
     ("2", 'd'),
     ("3", 'c'),
     ("4", 'c'),
     ("5", 'c'),
     ("6", 'c'),
+    ("7", 'c'),
     ("9", 'd'),
 ];
 

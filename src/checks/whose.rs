@@ -3,6 +3,7 @@
 //! container runtime, a systemd service). Every check asks here. Pure: it decides over what
 //! a check's observe read, so it is tested without root.
 
+use crate::kernel::mountinfo::Mount;
 use crate::kernel::procs::{self, ProcInfo};
 use crate::ledger::{self, Resource};
 use std::path::{Path, PathBuf};
@@ -174,6 +175,48 @@ pub fn cgroup(path: &str, dir: &Path, recorded: &Recorded) -> Whose {
     }
 }
 
+/// Where container runtimes and image stores keep their layers and mounts: an overlay
+/// there is a container's root, not a learner's exercise.
+const RUNTIME_DIRS: &[&str] = &[
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/run/containerd",
+    "/var/lib/containers",
+    "/run/containers",
+    "/var/lib/lxc",
+    "/var/lib/lxd",
+    "/var/lib/kubelet",
+    "/var/lib/snapd",
+    "/snap",
+];
+
+/// Whose is a mount (an overlay's layers considered): nslab's when it or a layer lies in a
+/// directory nslab named (`nslab-…`); a stranger's when in a container runtime's
+/// directory (rootless ones under `~/.local/share/containers` too); the learner's otherwise.
+pub fn mount(m: &Mount) -> Whose {
+    let mut paths = vec![m.mount_point.clone()];
+    if let Some(layers) = m.overlay() {
+        paths.extend(layers.lower);
+        paths.extend(layers.upper);
+        paths.extend(layers.work);
+    }
+    let nslabs = |p: &Path| {
+        p.components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with(NSLAB_PREFIX))
+    };
+    let runtimes = |p: &Path| {
+        RUNTIME_DIRS.iter().any(|d| p.starts_with(d))
+            || p.to_string_lossy().contains("/.local/share/containers/")
+    };
+    if paths.iter().any(|p| nslabs(p)) {
+        Whose::Nslab
+    } else if paths.iter().any(|p| runtimes(p)) {
+        Whose::Stranger
+    } else {
+        Whose::Learner
+    }
+}
+
 /// Whose is the named network namespace `name` (`ip netns` names)?
 pub fn netns(name: &str, recorded: &Recorded) -> Whose {
     if name.starts_with(NSLAB_PREFIX) || recorded.netns.iter().any(|n| n == name) {
@@ -335,6 +378,32 @@ mod tests {
         assert_eq!(at(7, 40), Whose::Nslab, "made by nslab");
         assert_eq!(at(7, 30), Whose::Stranger, "a running service's");
         assert_eq!(at(7, 99), Whose::Learner, "its maker (ipcmk) has exited");
+    }
+
+    #[test]
+    fn overlays_are_nslabs_the_learners_or_a_containers() {
+        let at = |line: &str| mount(&crate::kernel::mountinfo::parse(line)[0]);
+        assert_eq!(
+            at("70 27 0:41 / /root/lab/merged rw - overlay none rw,lowerdir=/root/lab/a:/root/lab/b,upperdir=/root/lab/u,workdir=/root/lab/w"),
+            Whose::Learner
+        );
+        assert_eq!(
+            at("71 27 0:42 / /var/lib/docker/overlay2/9f/merged rw - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/A:/var/lib/docker/overlay2/l/B,upperdir=/var/lib/docker/overlay2/9f/diff,workdir=/var/lib/docker/overlay2/9f/work"),
+            Whose::Stranger
+        );
+        assert_eq!(
+            at("72 27 0:43 / / rw - overlay overlay rw,lowerdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/3/fs,upperdir=/var/lib/containerd/x/fs,workdir=/var/lib/containerd/x/work"),
+            Whose::Stranger,
+            "a container's root, seen from inside it"
+        );
+        assert_eq!(
+            at("73 27 0:44 / /home/ana/.local/share/containers/storage/overlay/1/merged rw - overlay overlay rw,lowerdir=/home/ana/.local/share/containers/storage/overlay/l/Z"),
+            Whose::Stranger
+        );
+        assert_eq!(
+            at("74 27 0:45 / /var/tmp/nslab-mount-1-2/overlay/merged rw - overlay none rw,lowerdir=/var/tmp/nslab-mount-1-2/overlay/lower1:/var/tmp/nslab-mount-1-2/overlay/lower2"),
+            Whose::Nslab
+        );
     }
 
     #[test]

@@ -39,6 +39,20 @@ pub struct Mount {
     pub source: String,
     /// Per-superblock options: `rw,errors=remount-ro`; a v1 cgroup's controllers.
     pub super_options: String,
+    /// The same options one by one, split where the kernel wrote a comma (a comma inside
+    /// a value, such as an overlay layer's path, is escaped and stays in its option).
+    pub super_option_list: Vec<String>,
+}
+
+/// The layers of an overlay mount, from its `lowerdir=`, `upperdir=`, `workdir=` options
+/// (`lowerdir+=` and `datadir+=` too, one layer each), as the mounter wrote them: absolute,
+/// or relative to the directory it mounted from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct OverlayLayers {
+    /// Topmost first, as in `lowerdir=TOP:…:BOTTOM`.
+    pub lower: Vec<PathBuf>,
+    pub upper: Option<PathBuf>,
+    pub work: Option<PathBuf>,
 }
 
 impl Mount {
@@ -46,6 +60,84 @@ impl Mount {
     pub fn is_shared(&self) -> bool {
         self.propagation.iter().any(|p| p.starts_with("shared:"))
     }
+
+    /// The peer group it propagates to and from (`shared:N`).
+    pub fn peer_group(&self) -> Option<u32> {
+        self.tagged("shared:")
+    }
+
+    /// The peer group it receives from as a slave (`master:N`).
+    pub fn master(&self) -> Option<u32> {
+        self.tagged("master:")
+    }
+
+    fn tagged(&self, tag: &str) -> Option<u32> {
+        self.propagation
+            .iter()
+            .find_map(|p| p.strip_prefix(tag)?.parse().ok())
+    }
+
+    /// `shared:3`, `master:3`, `shared:4 master:3` or `private`, as a learner reads it.
+    pub fn propagation_text(&self) -> String {
+        if self.propagation.is_empty() {
+            "private".into()
+        } else {
+            self.propagation.join(" ")
+        }
+    }
+
+    /// An overlay's layers; `None` for any other filesystem.
+    pub fn overlay(&self) -> Option<OverlayLayers> {
+        if self.fs_type != "overlay" {
+            return None;
+        }
+        let mut layers = OverlayLayers::default();
+        for o in &self.super_option_list {
+            let Some((key, value)) = o.split_once('=') else {
+                continue;
+            };
+            match key {
+                "lowerdir" => layers.lower.extend(split_layers(value)),
+                "lowerdir+" | "datadir+" => layers.lower.push(unescape_layer(value)),
+                "upperdir" => layers.upper = Some(unescape_layer(value)),
+                "workdir" => layers.work = Some(unescape_layer(value)),
+                _ => {}
+            }
+        }
+        Some(layers)
+    }
+}
+
+/// `lowerdir=A:B\:C` → `A`, `B:C`: overlay separates layers by `:` and takes `\` before
+/// a character as that character itself (the mounter's own escapes, kept as given).
+fn split_layers(value: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.extend(chars.next()),
+            ':' => out.push(PathBuf::from(std::mem::take(&mut cur))),
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() || !out.is_empty() {
+        out.push(PathBuf::from(cur));
+    }
+    out.retain(|p| !p.as_os_str().is_empty());
+    out
+}
+
+fn unescape_layer(value: &str) -> PathBuf {
+    let mut cur = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.extend(chars.next()),
+            _ => cur.push(c),
+        }
+    }
+    PathBuf::from(cur)
 }
 
 /// Decode mountinfo's octal escapes (`\040` → space). A backslash not followed by three
@@ -118,6 +210,10 @@ pub fn parse_line(line: &[u8]) -> Option<Mount> {
         fs_type: text_of(fields[sep + 1]),
         source: text_of(fields[sep + 2]),
         super_options: fields.get(sep + 3).map(|f| text_of(f)).unwrap_or_default(),
+        super_option_list: fields
+            .get(sep + 3)
+            .map(|f| f.split(|&b| b == b',').map(text_of).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -196,6 +292,7 @@ garbage line
                 fs_type: "ext4".into(),
                 source: "/dev/vda".into(),
                 super_options: "rw,discard".into(),
+                super_option_list: vec!["rw".into(), "discard".into()],
             }
         );
         assert!(m[1].is_shared() && !m[0].is_shared());
@@ -204,6 +301,46 @@ garbage line
         assert_eq!(m[2].mount_point, Path::new("/var/tmp/my root"));
         assert_eq!(m[2].root, Path::new("/var/tmp/nslab-rootfs-1"));
         assert_eq!(m[2].propagation, vec!["master:1", "propagate_from:1"]);
+    }
+
+    #[test]
+    fn an_overlays_layers_and_propagation() {
+        let m = parse(
+            "72 68 0:41 / /mnt/m rw,relatime shared:7 master:3 - overlay none \
+             rw,lowerdir=a\\134\\054b:c\\134\\072d:/x\\040y,upperdir=/u\\054v,workdir=w,uuid=on\n\
+             73 68 0:42 / /mnt/n rw - overlay none ro,lowerdir+=/l1,lowerdir+=/l2,datadir+=/d\n\
+             74 68 0:43 / /mnt/o rw - tmpfs tmpfs rw\n",
+        );
+        let o = m[0].overlay().unwrap();
+        assert_eq!(
+            o.lower,
+            vec![
+                PathBuf::from("a,b"),
+                PathBuf::from("c:d"),
+                PathBuf::from("/x y")
+            ]
+        );
+        assert_eq!(o.upper, Some(PathBuf::from("/u,v")));
+        assert_eq!(o.work, Some(PathBuf::from("w")));
+        assert_eq!(
+            m[0].super_option_list.len(),
+            5,
+            "a comma in a path splits nothing"
+        );
+        assert_eq!((m[0].peer_group(), m[0].master()), (Some(7), Some(3)));
+        assert_eq!(m[0].propagation_text(), "shared:7 master:3");
+        let n = m[1].overlay().unwrap();
+        assert_eq!(
+            n.lower,
+            vec![
+                PathBuf::from("/l1"),
+                PathBuf::from("/l2"),
+                PathBuf::from("/d")
+            ]
+        );
+        assert_eq!((n.upper, n.work), (None, None));
+        assert!(m[2].overlay().is_none());
+        assert_eq!(m[2].propagation_text(), "private");
     }
 
     #[test]

@@ -43,14 +43,17 @@ fn is_plain(path: &Path) -> bool {
 }
 
 /// A guard against a damaged or forged record: nslab names what it makes with its prefix,
-/// the only trees it makes are root filesystems (`nslab-rootfs-…`), and its paths are plain.
+/// the only trees it makes are root filesystems (`nslab-rootfs-…`) and the mount lesson's
+/// directory (`nslab-mount-…`), and its paths are plain.
 fn check_named_ours(resource: &Resource) -> Result<()> {
     let named = |p: &Path, prefix: &str| {
         p.file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
     };
     let ours = match resource {
-        Resource::Dir { path } => is_plain(path) && named(path, "nslab-rootfs-"),
+        Resource::Dir { path } => {
+            is_plain(path) && (named(path, "nslab-rootfs-") || named(path, "nslab-mount-"))
+        }
         Resource::Mount { path } => is_plain(path) && named(path, "nslab"),
         Resource::Cgroup { path } => is_plain(path),
         _ => true,

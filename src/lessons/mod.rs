@@ -4,6 +4,7 @@
 pub mod container;
 pub mod cpu;
 pub mod join;
+pub mod mount;
 pub mod net;
 pub mod oom;
 pub mod pid;
@@ -20,6 +21,7 @@ pub static ALL: &[&LessonInfo] = &[
     &cpu::INFO,
     &container::INFO,
     &uts_ipc::INFO,
+    &mount::INFO,
     &user::INFO,
     &join::INFO,
 ];

@@ -9,6 +9,7 @@ pub mod container;
 pub mod diff;
 pub mod ids;
 pub mod ipc;
+pub mod mounts;
 pub mod nat;
 pub mod net;
 pub mod ns;
