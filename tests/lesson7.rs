@@ -250,7 +250,18 @@ fn an_overlay_in_the_hosts_namespace_is_not_one_of_its_own() {
     require_root!();
     let _g = serial();
     let sb = Sandbox::new();
-    sb.assert_check_fails_with("7", "nothing-found", "not found");
+    // Nothing of this test's yet: nothing found, unless someone else's shell on this
+    // machine is in a mount namespace of its own (that one is judged then, rightly).
+    let (_, json) = sb.check("7", &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    if v["hint_id"] == "no-overlay" {
+        println!(
+            "another shell on this machine has a mount namespace of its own: {}",
+            v["judged"]
+        );
+    } else {
+        sb.assert_check_fails_with("7", "nothing-found", "not found");
+    }
     let dir = workdir();
     let d = dir.path();
     for sub in ["A", "B", "U", "W", "MERGED"] {

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 pub const MAX_ENTRIES: usize = 2000;
 /// And no deeper than this below its top.
 pub const MAX_DEPTH: usize = 16;
-/// A preview of a file of nslab's own: its first line, at most this many bytes.
-const PREVIEW_BYTES: usize = 48;
+/// A preview of a file of nslab's own: its first lines, at most this many bytes.
+const PREVIEW_BYTES: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,7 +48,7 @@ pub struct Entry {
     pub size: u64,
     /// Last status change, in nanoseconds since the epoch.
     pub ctime_ns: i128,
-    /// The first line of a file (nslab's own layers only).
+    /// The first lines of a file, joined by ` | ` (nslab's own layers only).
     pub preview: Option<String>,
 }
 
@@ -169,7 +169,7 @@ fn first_line(path: &Path) -> Option<String> {
     let mut f = std::fs::File::open(path).ok()?;
     let n = f.read(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf[..n]);
-    Some(text.lines().next().unwrap_or("").to_string())
+    Some(text.lines().take(3).collect::<Vec<_>>().join(" | "))
 }
 
 #[cfg(test)]
@@ -180,7 +180,11 @@ mod tests {
     fn reads_a_tree_in_order_with_kinds_and_previews() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("etc/deep")).unwrap();
-        std::fs::write(tmp.path().join("a.txt"), "first line\nsecond\n").unwrap();
+        std::fs::write(
+            tmp.path().join("a.txt"),
+            "first line\nsecond\nthird\nfourth\n",
+        )
+        .unwrap();
         std::fs::write(tmp.path().join("etc/deep/z"), "").unwrap();
         std::os::unix::fs::symlink("a.txt", tmp.path().join("link")).unwrap();
         let l = read_layer(Path::new("L"), tmp.path(), true);
@@ -199,7 +203,10 @@ mod tests {
                 "link Symlink"
             ]
         );
-        assert_eq!(l.entries[0].preview.as_deref(), Some("first line"));
+        assert_eq!(
+            l.entries[0].preview.as_deref(),
+            Some("first line | second | third")
+        );
         assert!(l.mtime_ns.is_some() && l.unreadable.is_none() && !l.truncated);
         let quiet = read_layer(Path::new("L"), tmp.path(), false);
         assert!(quiet.entries.iter().all(|e| e.preview.is_none()));

@@ -88,7 +88,10 @@ pub fn layers(labels: &[&str], layers: &[Layer]) -> String {
             ]);
         }
     }
-    table::render(&["LAYER", "NAME", "KIND", "CONTENT"], &rows)
+    // KIND as wide as its widest value always, so that a before/after diff of two such
+    // tables changes only the rows that changed.
+    let kind = format!("{:<width$}", "KIND", width = EntryKind::Whiteout.name().len());
+    table::render(&["LAYER", "NAME", &kind, "CONTENT"], &rows)
 }
 
 #[cfg(test)]

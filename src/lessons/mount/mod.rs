@@ -170,11 +170,21 @@ impl MountLesson {
                 None,
             ),
         );
-        stage.say(
-            "The host's / carries the propagation this machine gave it (systemd makes it shared:1). \
-             The namespace's copy of / is private: `unshare --mount` made every mount private \
-             (the mount(…, MS_REC|MS_PRIVATE) of step a), so nothing it mounts reaches the host.",
-        );
+        let host_root = root(mountinfo::own()?);
+        let host_shared = host_root.first().is_some_and(|m| m.is_shared());
+        stage.say(&format!(
+            "The host's / is {}. The namespace's copy of / is private: `unshare --mount` made every \
+             mount private (the mount(…, MS_REC|MS_PRIVATE) of step a), so nothing it mounts reaches the host{}.",
+            host_root
+                .first()
+                .map(|m| m.propagation_text())
+                .unwrap_or_else(|| "not visible".into()),
+            if host_shared {
+                ", although the host's / is shared"
+            } else {
+                " (here the host's / is private anyway; where systemd runs it is shared:1)"
+            }
+        ));
         let prop = base.join("prop");
         let (one, two, three) = (prop.join("one"), prop.join("two"), prop.join("three"));
         stage.command(&format!(
@@ -375,10 +385,10 @@ impl MountLesson {
         let up = &after[2];
         let kind = |l: &Layer, p: &str| l.entry(Path::new(p)).map(|e| e.kind);
         stage.say(&format!(
-            "upper now holds b.txt, {} (the copy-up: the whole file copied from lower2, then changed), and \
-             c.txt, {}. lower2 still has b.txt as it was and c.txt: the lower layers were only read. merged \
-             shows shared.txt from lower1: the topmost layer that has a name wins.",
-            kind(up, "b.txt").map(|k| k.name()).unwrap_or("missing"),
+            "upper now holds b.txt as a {} (the copy-up: the whole file copied from lower2, then \
+             changed there), and c.txt, {}. lower2 still has b.txt as it was and c.txt: the lower layers were \
+             only read. merged shows shared.txt from lower1: the topmost layer that has a name wins.",
+            kind(up, "b.txt").map(|k| k.name()).unwrap_or("missing file"),
             match kind(up, "c.txt") {
                 Some(EntryKind::Whiteout) => "a character device 0/0: the whiteout that hides lower2's c.txt",
                 Some(k) => k.name(),
