@@ -90,7 +90,11 @@ pub fn layers(labels: &[&str], layers: &[Layer]) -> String {
     }
     // KIND as wide as its widest value always, so that a before/after diff of two such
     // tables changes only the rows that changed.
-    let kind = format!("{:<width$}", "KIND", width = EntryKind::Whiteout.name().len());
+    let kind = format!(
+        "{:<width$}",
+        "KIND",
+        width = EntryKind::Whiteout.name().len()
+    );
     table::render(&["LAYER", "NAME", &kind, "CONTENT"], &rows)
 }
 
