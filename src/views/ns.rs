@@ -88,6 +88,11 @@ fn link_kind(kind: NsKind) -> &'static str {
     }
 }
 
+/// A line of mountinfo as the kernel wrote it, broken at its spaces to fit a view.
+pub fn mount_line(line: &str) -> String {
+    crate::ui::wrap(line, crate::ui::view_width(), "", "  ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

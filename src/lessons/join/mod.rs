@@ -253,7 +253,10 @@ impl JoinLesson {
             &list(&after),
         );
         if let Some(line) = net::netns_mountinfo(&name) {
-            stage.view("The bind mount in /proc/self/mountinfo", &line);
+            stage.view(
+                "The bind mount in /proc/self/mountinfo",
+                &views::ns::mount_line(&line),
+            );
         }
         let pinned = net::netns_inode(&name);
         stage.say(&format!(

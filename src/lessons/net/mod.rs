@@ -313,7 +313,10 @@ impl NetLesson {
         );
         if let Some(line) = net::netns_mountinfo(BLUE) {
             stage.command("grep /run/netns /proc/self/mountinfo");
-            stage.view(&format!("The mount that keeps {BLUE} alive"), &line);
+            stage.view(
+                &format!("The mount that keeps {BLUE} alive"),
+                &views::ns::mount_line(&line),
+            );
         }
         let inode = net::netns_inode(BLUE)
             .map(|i| format!("net:[{i}]"))
