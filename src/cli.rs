@@ -93,9 +93,12 @@ pub enum Command {
     },
     /// Run a command in a container: the small runtime lesson 5 builds.
     ///
-    /// New PID, mount, UTS and IPC namespaces, a root filesystem made the root with
-    /// pivot_root, its own /proc and /dev, a hostname, and a cgroup when limits are given.
-    /// The command's exit status is nslab's; everything is removed afterwards.
+    /// New PID, mount, UTS, IPC, network (only lo) and cgroup namespaces, a root
+    /// filesystem made the root with pivot_root, its own /proc (dangerous paths masked or
+    /// read-only), /sys (read-only) and minimal /dev, a hostname, and a cgroup when limits
+    /// are given. The command keeps runc's default capabilities (CAP_AUDIT_WRITE, CAP_KILL,
+    /// CAP_NET_BIND_SERVICE) and runs with no_new_privs. Its exit status is nslab's;
+    /// everything is removed afterwards.
     #[command(
         after_help = "Examples:\n  sudo nslab run -- /bin/sh\n  sudo nslab run --memory 100M --cpus 0.5 --pids 50 --hostname box -- sh -c 'ps; hostname'\n  sudo nslab run --rootfs ~/minicontainer/rootfs -- /bin/bash"
     )]
@@ -121,6 +124,13 @@ pub enum Command {
         /// net.ipv4.ip_forward: with it at 0 the container reaches the host's own addresses.
         #[arg(long)]
         net: bool,
+        /// Keep this capability too (CAP_NET_RAW or NET_RAW; ALL for every one). Repeatable.
+        #[arg(long = "cap-add", value_name = "CAP")]
+        cap_add: Vec<String>,
+        /// Drop this capability from the default set (ALL for every one). Repeatable;
+        /// a drop wins over an add.
+        #[arg(long = "cap-drop", value_name = "CAP")]
+        cap_drop: Vec<String>,
         /// Print the system calls nslab made, as strace shows them, on stderr.
         #[arg(long)]
         trace: bool,

@@ -68,6 +68,8 @@ fn main() {
             pids,
             hostname,
             net,
+            cap_add,
+            cap_drop,
             trace,
             command,
         }) => runtime::run(&runtime::RunArgs {
@@ -77,6 +79,8 @@ fn main() {
             pids: pids.clone(),
             hostname: hostname.clone(),
             net: *net,
+            cap_add: cap_add.clone(),
+            cap_drop: cap_drop.clone(),
             trace: *trace,
             command: command.clone(),
         }),

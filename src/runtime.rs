@@ -8,7 +8,7 @@
 
 use crate::error::{Problem, EXIT_SIGNALLED};
 use crate::kernel::cgroup::{concepts, CgDir, Concept, CpuQuota, Max, NslabCgroup, Reading};
-use crate::kernel::container::{self, Spec, StartError};
+use crate::kernel::container::{self, caps, Spec, StartError};
 use crate::kernel::net::uplink::RunNetwork;
 use crate::kernel::rootfs::Rootfs;
 use crate::kernel::trace;
@@ -25,6 +25,9 @@ pub struct RunArgs {
     pub pids: Option<String>,
     pub hostname: Option<String>,
     pub net: bool,
+    /// `--cap-add`, `--cap-drop`: names, as typed.
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
     /// Print the system calls made, as strace would, on stderr.
     pub trace: bool,
     pub command: Vec<String>,
@@ -114,6 +117,16 @@ impl RunArgs {
         })
     }
 
+    /// The capabilities the command keeps: runc's default, `--cap-add`, then `--cap-drop`.
+    pub fn capabilities(&self) -> Result<u64> {
+        caps::adjust(caps::DEFAULT, &self.cap_add, &self.cap_drop).map_err(|name| {
+            Problem::usage(
+                format!("{name:?} is not a capability"),
+                "name one such as CAP_NET_RAW or NET_RAW, or ALL (the list: man 7 capabilities)",
+            )
+        })
+    }
+
     pub fn hostname(&self) -> Result<String> {
         let name = self.hostname.clone().unwrap_or_else(|| "nslab".into());
         if !container::valid_hostname(&name) {
@@ -131,6 +144,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     // Validate everything before touching the system: a bad flag changes nothing.
     let limits = args.limits()?;
     let hostname = args.hostname()?;
+    let capabilities = args.capabilities()?;
     if args.command.is_empty() {
         return Err(Problem::usage(
             "no command to run",
@@ -139,7 +153,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     }
     crate::error::require_root("nslab run", "nslab run -- CMD")?;
     trace::take();
-    let result = run_inner(args, &limits, &hostname);
+    let result = run_inner(args, &limits, &hostname, capabilities);
     if args.trace {
         print_trace();
     }
@@ -191,7 +205,7 @@ fn ending_signal(e: &anyhow::Error) -> Option<i32> {
     }
 }
 
-fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
+fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str, capabilities: u64) -> Result<i32> {
     // Declared in creation order, so they are dropped (removed) in reverse.
     let rootfs = match &args.rootfs {
         Some(dir) => Rootfs::given(dir)?,
@@ -199,7 +213,7 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str) -> Result<i32> {
     };
     let mut cgroup = None;
     let mut spec = Spec::new(&rootfs.path, &args.command).with_hostname(hostname);
-    spec.network = args.net;
+    spec.capabilities = capabilities;
     spec.cgroup_controllers = limited_controllers(limits)
         .into_iter()
         .map(String::from)
@@ -384,5 +398,16 @@ mod tests {
             crate::error::exit_code_of(&run(&a).unwrap_err()),
             crate::error::EXIT_USAGE
         );
+        for (add, drop) in [(vec!["CAP_NOPE"], vec![]), (vec![], vec!["sys-admin"])] {
+            let a = RunArgs {
+                cap_add: add.into_iter().map(String::from).collect(),
+                cap_drop: drop.into_iter().map(String::from).collect(),
+                command: vec!["true".into()],
+                ..Default::default()
+            };
+            let e = run(&a).unwrap_err();
+            assert_eq!(crate::error::exit_code_of(&e), crate::error::EXIT_USAGE);
+            assert!(format!("{e:#}").contains("not a capability"), "{e:#}");
+        }
     }
 }

@@ -178,6 +178,7 @@ fn run_passes_on_the_exit_status_and_leaves_nothing() {
     let sb = Sandbox::new();
     let (code, out, err, pid) = sb.run_with_pid(&[
         "run",
+        "--trace",
         "--memory",
         "100M",
         "--cpus",
@@ -193,21 +194,37 @@ fn run_passes_on_the_exit_status_and_leaves_nothing() {
     ]);
     assert_eq!(code, 7, "{out}\n{err}");
     assert!(out.contains("pid=1\nnslabt-box\n"), "{out}");
-    // PID 1 joined the run's cgroup in every hierarchy holding a limit (v2: the one).
-    let joined: Vec<&str> = out
-        .lines()
-        .filter(|l| l.ends_with(&format!("nslab/run-{pid}")))
-        .collect();
+    // In its own cgroup namespace each of PID 1's cgroups is the root, `/`.
+    let cgroup_lines: Vec<&str> = out.lines().filter(|l| l.contains(":/")).collect();
+    assert!(!cgroup_lines.is_empty(), "{out}");
+    assert!(
+        cgroup_lines.iter().all(|l| l.ends_with(":/")),
+        "a cgroup namespace rooted at the run's cgroup: {out}"
+    );
+    // PID 1 joined the run's cgroup in every hierarchy holding a limit (v2: born in it),
+    // as the kernel answered in the trace.
+    let run_dir = format!("nslab/run-{pid}");
     if is_v2() {
-        assert_eq!(joined.len(), 1, "PID 1 is in the run's cgroup: {out}");
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&run_dir) && l.contains("O_DIRECTORY"))
+                && err.contains("CLONE_INTO_CGROUP"),
+            "PID 1 is born in the run's cgroup: {err}"
+        );
     } else {
         for controller in ["memory", "cpu", "pids"] {
+            let join = err
+                .lines()
+                .find(|l| {
+                    l.contains(&format!("/sys/fs/cgroup/{controller}>"))
+                        && l.contains(&format!("{run_dir}/tasks"))
+                })
+                .unwrap_or_else(|| panic!("no join of the {controller} cgroup in {err}"));
+            let fd = join.rsplit("= ").next().unwrap().trim();
+            assert!(fd.parse::<u32>().is_ok(), "{join}");
             assert!(
-                joined.iter().any(|l| l
-                    .split(':')
-                    .nth(1)
-                    .is_some_and(|c| c.split(',').any(|c| c == controller))),
-                "PID 1 is in the run's {controller} cgroup: {out}"
+                err.contains(&format!("write({fd}, \"0\", 1) = 1")),
+                "PID 1 is in the run's {controller} cgroup: {err}"
             );
         }
     }
@@ -225,7 +242,7 @@ fn run_passes_on_the_exit_status_and_leaves_nothing() {
         sb.run_with_pid(&["run", "--trace", "--rootfs", root.path(), "--", "/bin/true"]);
     assert_eq!(code, 0, "{err}");
     for call in [
-        "clone(flags=CLONE_NEWIPC|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWUTS|SIGCHLD) = ",
+        "clone(flags=CLONE_NEWIPC|CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWUTS|SIGCHLD) = ",
         "pivot_root(\".\", \".\") = 0",
         "execve(\"/bin/true\"",
     ] {

@@ -151,7 +151,8 @@ impl ContainerLesson {
         );
         stage.say(&format!(
             "The host has {} mounts; the container has {}: its root (the bind mount of the directory), its \
-             /dev and its /proc. The old root was unmounted after pivot_root: nothing of the host's tree is \
+             /dev (with /dev/pts and /dev/shm), its /proc and /sys, and what a runtime lays over parts of \
+             them: read-only binds and masks. The old root was unmounted after pivot_root: nothing of the host's tree is \
              left to escape to. These mounts exist only in the container's mount namespace; the host's \
              table did not change.",
             host.len(),
@@ -189,15 +190,27 @@ impl ContainerLesson {
                 },
             ]),
         );
-        let new: Vec<&str> = [NsKind::Pid, NsKind::Mnt, NsKind::Uts, NsKind::Ipc]
+        let kinds = [
+            NsKind::Pid,
+            NsKind::Mnt,
+            NsKind::Uts,
+            NsKind::Ipc,
+            NsKind::Net,
+            NsKind::Cgroup,
+            NsKind::User,
+            NsKind::Time,
+        ];
+        let (new, shared): (Vec<NsKind>, Vec<NsKind>) = kinds
             .iter()
-            .filter(|k| inside.inode(**k).is_some() && inside.inode(**k) != host.set.inode(**k))
-            .map(|k| k.file())
-            .collect();
+            .filter(|k| inside.inode(**k).is_some())
+            .partition(|k| inside.inode(**k) != host.set.inode(**k));
+        let files = |v: &[NsKind]| v.iter().map(|k| k.file()).collect::<Vec<_>>().join(", ");
         stage.say(&format!(
-            "New: {}. Shared with the host: the rest (network, user, cgroup, time), because nslab did not ask \
-             for them.",
-            new.join(", ")
+            "New: {}. Shared with the host: {}. The network namespace (only `lo`, step e) and the cgroup \
+             namespace (in which the container's own cgroup is `/`) are what every runtime adds to the \
+             four of the exercise; a user namespace only a rootless one does.",
+            files(&new),
+            files(&shared)
         ));
         let theirs = container::hostname_of(pid1)?;
         stage.syscalls();

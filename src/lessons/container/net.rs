@@ -70,9 +70,7 @@ pub fn step_e(root: &Path, hostname: &str, stage: &mut Stage) -> Result<()> {
     stage.command(
         "sudo unshare --net --pid --fork --mount-proc sleep 1000 &   # its own network namespace",
     );
-    let mut spec =
-        Spec::new(root, &["sleep".to_string(), "1000".to_string()]).with_hostname(hostname);
-    spec.network = true;
+    let spec = Spec::new(root, &["sleep".to_string(), "1000".to_string()]).with_hostname(hostname);
     let mut c = container::start(&spec)?;
     stage.syscalls();
     let pid = c.pid1;
