@@ -324,8 +324,20 @@ fn bonus_failures_each_have_their_own_hint() {
 }
 
 /// `nslab run --net --trace`: exit code, stderr (the trace) and nslab's PID.
+/// `ping` sends raw ICMP, which needs CAP_NET_RAW: not among runc's defaults (Docker's has
+/// it), so it is added.
 fn run_net(sb: &Sandbox, cmd: &str) -> (i32, String, String, u32) {
-    sb.run_with_pid(&["run", "--net", "--trace", "--", "/bin/sh", "-c", cmd])
+    sb.run_with_pid(&[
+        "run",
+        "--net",
+        "--cap-add",
+        "NET_RAW",
+        "--trace",
+        "--",
+        "/bin/sh",
+        "-c",
+        cmd,
+    ])
 }
 
 /// The host end a run made, from its trace (`ifname=nslab<N>h kind=veth`).
