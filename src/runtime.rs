@@ -214,6 +214,7 @@ fn run_inner(args: &RunArgs, limits: &Limits, hostname: &str, capabilities: u64)
     let mut cgroup = None;
     let mut spec = Spec::new(&rootfs.path, &args.command).with_hostname(hostname);
     spec.capabilities = capabilities;
+    spec.init = true;
     spec.cgroup_controllers = limited_controllers(limits)
         .into_iter()
         .map(String::from)

@@ -48,6 +48,7 @@ pub mod caps;
 mod cgroup_join;
 mod dev;
 mod escape;
+mod init;
 pub mod masks;
 mod observe;
 mod pid1;
@@ -112,6 +113,10 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
     /// The capabilities the command keeps (a mask; [`caps::DEFAULT`] is runc's three).
     pub capabilities: u64,
+    /// PID 1 stays as the container's init and the command runs as PID 2 (see `init.rs`):
+    /// signals reach it, orphans are reaped. Without, the command itself is PID 1.
+    #[serde(default)]
+    pub init: bool,
 }
 
 impl Spec {
@@ -133,6 +138,7 @@ impl Spec {
             root_mode: RootMode::PivotRoot,
             join_netns: None,
             capabilities: caps::DEFAULT,
+            init: false,
         }
     }
 

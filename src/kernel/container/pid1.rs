@@ -20,22 +20,8 @@ pub(super) fn pid1_main(
     let off_nslab_cpu = nslab_cpu.and_then(OffNslabCpu::leave);
     let err = match pid1_setup(spec, take_terminal, off_nslab_cpu, io) {
         Err(e) => e,
-        Ok((path, argv, envp, call)) => {
-            io.send_all(&[
-                Report::Trace {
-                    lines: trace::take(),
-                },
-                Report::Exec { call: call.clone() },
-            ]);
-            let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
-            trace::syscall(format!("{call} = -1 {} ({})", e, e.desc()));
-            let what = spec.command.first().cloned().unwrap_or_default();
-            failure(
-                "execve",
-                format!("{what}: {} inside the container's root", e.desc()),
-                Some(e),
-            )
-        }
+        Ok(exec) if spec.init => super::init::fork_and_wait(exec, io),
+        Ok(exec) => exec_command(exec, io),
     };
     io.send_all(&[
         Report::Trace {
@@ -86,7 +72,29 @@ impl OffNslabCpu {
     }
 }
 
-type Exec = (CString, Vec<CString>, Vec<CString>, String);
+use super::init::Exec;
+
+/// Tell nslab the execve is next, then make it; returns only if it failed.
+pub(super) fn exec_command(exec: Exec, io: &mut sys::ChildIo) -> StartError {
+    let (path, argv, envp, call) = exec;
+    io.send_all(&[
+        Report::Trace {
+            lines: trace::take(),
+        },
+        Report::Exec { call: call.clone() },
+    ]);
+    let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
+    trace::syscall(format!("{call} = -1 {} ({})", e, e.desc()));
+    let what = argv
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    failure(
+        "execve",
+        format!("{what}: {} inside the container's root", e.desc()),
+        Some(e),
+    )
+}
 
 fn set_hostname(name: &str) -> Result<(), StartError> {
     traced(
