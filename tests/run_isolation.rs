@@ -213,3 +213,76 @@ fn the_cgroup_namespace_shows_each_cgroup_as_the_root() {
         assert!(out.lines().any(|l| l == "0::/"), "{out}");
     }
 }
+
+#[test]
+fn a_hostile_root_filesystem_leads_nowhere_outside_itself() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let root = common::TestRootfs::new();
+    let r = std::path::Path::new(root.path());
+    // /dev -> the host's /etc, /sys -> the host's /tmp by climbing: inside, /dev is the
+    // root's own etc, and the climb stops at the root's own / and ends in its /tmp.
+    std::fs::remove_dir(r.join("dev")).unwrap();
+    std::os::unix::fs::symlink("/etc", r.join("dev")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../tmp", r.join("sys")).unwrap();
+    std::fs::write(r.join("etc/marker"), "the root's own etc\n").unwrap();
+    let host_etc: Vec<_> = std::fs::read_dir("/etc")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let (code, out, err, _) = sb.run_with_pid(&[
+        "run",
+        "--rootfs",
+        root.path(),
+        "--",
+        "sh",
+        "-c",
+        "ls /dev/; echo ---; cat /proc/self/mountinfo",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (dev, mounts) = out.split_once("---\n").unwrap();
+    let dev: Vec<&str> = dev.split_whitespace().collect();
+    assert!(
+        dev.contains(&"null") && dev.contains(&"pts"),
+        "/dev is nslab's: {dev:?}"
+    );
+    let points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .collect();
+    assert!(
+        points.contains(&"/etc") && points.contains(&"/etc/pts"),
+        "{points:?}"
+    );
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.contains(" /tmp ") && l.contains(" - sysfs ")),
+        "{mounts}"
+    );
+    assert!(
+        !points
+            .iter()
+            .any(|p| p.starts_with("/var") || p.starts_with("/usr")),
+        "{points:?}"
+    );
+    // The host's /etc is as it was, and the root keeps its own file (the tmpfs lay over
+    // it inside the container only).
+    let after: Vec<_> = std::fs::read_dir("/etc")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(host_etc.len(), after.len());
+    assert!(!std::path::Path::new("/etc/null").exists());
+    assert!(r.join("etc/marker").exists());
+
+    // A /proc that resolves inside to nothing is refused before anything is made.
+    std::fs::remove_dir(r.join("proc")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent-nslabt", r.join("proc")).unwrap();
+    let (code, _, err, _) = sb.run_with_pid(&["run", "--rootfs", root.path(), "--", "true"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/proc"), "{err}");
+}

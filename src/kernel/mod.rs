@@ -8,6 +8,7 @@ pub mod container;
 pub mod cpuhog;
 pub mod hog;
 pub mod ids;
+pub mod inroot;
 pub mod ipc;
 pub mod ipcns;
 pub mod join;

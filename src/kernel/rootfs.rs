@@ -96,8 +96,15 @@ impl Rootfs {
                 fix,
             ));
         }
+        // Looked up as the container will (a symlink `dev` -> /etc is the root's own etc).
         for needed in ["proc", "dev"] {
-            if !path.join(needed).is_dir() {
+            let inside = super::inroot::is_dir_inside(&path, needed).map_err(|e| {
+                Problem::usage(
+                    format!("root filesystem {}: /{needed}: {e}", path.display()),
+                    format!("make {}/{needed} a directory", path.display()),
+                )
+            })?;
+            if !inside {
                 return Err(Problem::usage(
                     format!("root filesystem {} has no /{needed} (the container mounts its own {needed} there)", path.display()),
                     format!("create it: mkdir {}/{needed}", path.display()),
