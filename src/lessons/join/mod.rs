@@ -61,8 +61,8 @@ impl JoinLesson {
             self.rootfs = Some(Rootfs::build()?);
         }
         let root = self.rootfs.as_ref().expect("built above").path.clone();
+        // A network namespace of its own is the default (only `lo`, up).
         let mut spec = Spec::new(&root, &["sleep".into(), "1000".into()]).with_hostname(HOSTNAME);
-        spec.network = true;
         let pinned = match &self.pin {
             Some((name, _)) => Some(
                 std::fs::File::open(net::netns_path(name))
@@ -76,7 +76,7 @@ impl JoinLesson {
         trace::take();
         stage.say(&format!(
             "nslab started a container: `sleep 1000` is its PID 1, host PID {}, with its own PID, mount, \
-             UTS, IPC and network namespaces, its own root and the hostname {HOSTNAME}{}.",
+             UTS, IPC, network and cgroup namespaces, its own root and the hostname {HOSTNAME}{}.",
             c.pid1,
             if pinned.is_some() { ", in the pinned network namespace" } else { "" }
         ));
