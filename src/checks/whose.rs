@@ -20,7 +20,12 @@ pub enum Whose {
 /// What nslab's live runs recorded making, and the checking nslab itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recorded {
+    /// Processes nslab's runs started: they and what runs under them are nslab's.
     pub pids: Vec<i32>,
+    /// The checking nslab itself (0: none). It is nslab's, but what runs under it is not
+    /// unless recorded: a script's shell may have become it (`bash -c '…; nslab check 6'`
+    /// execs its last command) and have started the learner's shell before.
+    pub me: i32,
     pub cgroups: Vec<PathBuf>,
     pub netns: Vec<String>,
 }
@@ -29,7 +34,7 @@ impl Recorded {
     /// Read what the live runs' files list (part of a check's observe).
     pub fn read() -> Recorded {
         let mut r = Recorded {
-            pids: vec![std::process::id() as i32],
+            me: std::process::id() as i32,
             ..Recorded::default()
         };
         for res in ledger::all_recorded() {
@@ -79,7 +84,7 @@ pub const NSLAB_PREFIX: &str = "nslab-";
 /// the learner's when a shell or `unshare` is; a stranger's otherwise (a service).
 pub fn process(table: &[ProcInfo], pid: i32, recorded: &Recorded) -> Whose {
     let chain = procs::ancestors(table, pid);
-    if chain.iter().any(|p| recorded.pids.contains(&p.pid)) {
+    if pid == recorded.me || chain.iter().any(|p| recorded.pids.contains(&p.pid)) {
         Whose::Nslab
     } else if chain
         .iter()
@@ -231,7 +236,10 @@ pub fn netns(name: &str, recorded: &Recorded) -> Whose {
 /// or its creator is nslab's; the creator's when that process still runs; otherwise the
 /// learner's (`ipcmk` makes one and exits; a service using shared memory keeps running).
 pub fn sysv_object(table: &[ProcInfo], key: i32, creator: i32, recorded: &Recorded) -> Whose {
-    if crate::kernel::ipc::is_nslab_key(key) || recorded.pids.contains(&creator) {
+    if crate::kernel::ipc::is_nslab_key(key)
+        || creator == recorded.me
+        || recorded.pids.contains(&creator)
+    {
         Whose::Nslab
     } else if table.iter().any(|p| p.pid == creator && !p.is_zombie()) {
         process(table, creator, recorded)
@@ -283,6 +291,15 @@ mod tests {
         assert_eq!(whose(30), Whose::Stranger, "a service");
         assert_eq!(whose(41), Whose::Nslab);
         assert_eq!(whose(99), Whose::Stranger, "not in the table");
+        // `bash -c 'unshare … bash & nslab check 6'`: the script's shell became the checking
+        // nslab after starting the learner's shell.
+        let table = vec![p(1, 0, "init"), p(50, 1, "nslab"), p(51, 50, "bash")];
+        let checking = Recorded {
+            me: 50,
+            ..Recorded::default()
+        };
+        assert_eq!(process(&table, 50, &checking), Whose::Nslab);
+        assert_eq!(process(&table, 51, &checking), Whose::Learner);
     }
 
     #[test]

@@ -676,8 +676,7 @@ mod tests {
             ],
             recorded: Recorded {
                 pids: vec![249],
-                cgroups: vec![],
-                netns: vec![],
+                ..Recorded::default()
             },
             asked: None,
             sample: Some(sampled_hog()),
