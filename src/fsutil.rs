@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Write `data` to `path` so that a reader sees the old or the new content, never half:
 /// write a temporary file beside it, fsync, rename over.
@@ -25,9 +25,9 @@ fn write_replacing(path: &Path, data: &[u8], sync: bool) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let (tmp, mut f) = create_new_beside(dir, &name)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
         if sync {
             f.sync_all()?;
@@ -38,6 +38,33 @@ fn write_replacing(path: &Path, data: &[u8], sync: bool) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.with_context(|| format!("writing {}", path.display()))
+}
+
+/// A new file of ours beside `name`: created exclusively (O_EXCL: never an existing file,
+/// never through a symlink), under a name no other writer uses.
+fn create_new_beside(dir: &Path, name: &str) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let mut last = None;
+    for _ in 0..16 {
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp = dir.join(format!(".{name}.tmp-{}-{n}-{nanos:x}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
 }
 
 #[cfg(test)]
@@ -53,5 +80,18 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left beside it");
+    }
+
+    #[test]
+    fn a_symlink_where_the_file_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("someone-elses");
+        std::fs::write(&target, "theirs").unwrap();
+        let p = dir.path().join("f.json");
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+        write_atomic(&p, b"ours").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "theirs");
+        assert!(!std::fs::symlink_metadata(&p).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "ours");
     }
 }

@@ -180,9 +180,13 @@ fn describe_unknown(entry: &serde_json::Value) -> String {
     }
 }
 
-/// Where the run files live; `NSLAB_RUN_DIR` moves it (tests run as a normal user).
+/// Where the run files live; `NSLAB_RUN_DIR` moves it (tests), except under sudo: root
+/// removes what the run files list, so a learner must not be able to point it at files of
+/// their own making.
 pub fn run_dir() -> PathBuf {
+    let under_sudo = nix::unistd::geteuid().is_root() && std::env::var_os("SUDO_UID").is_some();
     std::env::var_os("NSLAB_RUN_DIR")
+        .filter(|_| !under_sudo)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/run/nslab/runs"))
 }

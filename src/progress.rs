@@ -1,16 +1,19 @@
 //! The learner's progress: which steps they have seen, which lessons they finished, which
-//! checks passed. Saved for the person who invoked nslab, also under sudo (the file belongs
-//! to them, not root), written atomically, and recovered from its backup if damaged.
+//! checks passed. Saved for the person who invoked nslab, also under sudo, where it is read
+//! and written with the learner's own file rights (never root's through the learner's
+//! paths); written atomically under a lock, in nslab's own versioned format only, and
+//! recovered from its backup if damaged.
 
 use crate::fsutil::write_atomic;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LessonProgress {
     /// Step letters seen, in order.
     #[serde(default)]
@@ -24,9 +27,14 @@ pub struct LessonProgress {
     pub updated: u64,
 }
 
+/// The format nslab writes; the first format had no version field (read as 0).
+pub const FORMAT_VERSION: u32 = 1;
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Progress {
     #[serde(default)]
+    pub version: u32,
     pub lessons: BTreeMap<u32, LessonProgress>,
 }
 
@@ -85,71 +93,174 @@ fn passwd_entry(text: &str, uid: u32) -> Option<(u32, PathBuf)> {
     })
 }
 
-fn backup_path(file: &std::path::Path) -> PathBuf {
+fn backup_path(file: &Path) -> PathBuf {
     file.with_extension("json.bak")
 }
 
-/// Load progress. A damaged file is set aside as `progress.json.damaged` and the last good
-/// copy (`progress.json.bak`) is used; the returned note says what happened.
-pub fn load() -> (Progress, Option<String>) {
-    let owner = owner();
-    let text = match std::fs::read_to_string(&owner.file) {
-        Ok(t) => t,
-        Err(_) => return (Progress::default(), None),
-    };
-    match serde_json::from_str::<Progress>(&text) {
-        Ok(p) => (p, None),
-        Err(e) => {
-            let aside = owner.file.with_extension("json.damaged");
-            let _ = std::fs::rename(&owner.file, &aside);
-            let restored = std::fs::read_to_string(backup_path(&owner.file))
-                .ok()
-                .and_then(|b| serde_json::from_str::<Progress>(&b).ok());
-            let note = format!(
-                "your progress file {} was damaged ({e}); it was kept as {} and {}",
-                owner.file.display(),
-                aside.display(),
-                if restored.is_some() {
-                    "the last good copy was restored"
-                } else {
-                    "progress starts afresh"
-                }
-            );
-            let p = restored.unwrap_or_default();
-            let _ = save(&p);
-            (p, Some(note))
-        }
+fn lock_path(file: &Path) -> PathBuf {
+    file.with_extension("json.lock")
+}
+
+/// Progress files are small; anything bigger is not nslab's.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// The learner's file system rights for the length of `f`: under sudo nslab is root, and the
+/// progress file's directory is the learner's, where a planted symlink could otherwise make
+/// root read or overwrite any file. Single-threaded nslab: fsuid, fsgid and the groups are
+/// the process's for that moment.
+fn as_learner<T>(owner: &Owner, f: impl FnOnce() -> T) -> T {
+    use nix::unistd::{getgroups, setfsgid, setfsuid, setgroups, Gid, Uid};
+    if !nix::unistd::geteuid().is_root() || owner.uid == 0 {
+        return f();
+    }
+    let groups = getgroups().unwrap_or_default();
+    // Root's own groups would still open files of group root.
+    let dropped = setgroups(&[Gid::from_raw(owner.gid)]).is_ok();
+    let old_gid = setfsgid(Gid::from_raw(owner.gid));
+    let old_uid = setfsuid(Uid::from_raw(owner.uid));
+    let r = f();
+    setfsuid(old_uid);
+    setfsgid(old_gid);
+    if dropped {
+        let _ = setgroups(&groups);
+    }
+    r
+}
+
+/// Open without following a symlink: the file must be a regular file of its own.
+fn read_plain(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(std::io::Error::other("larger than any progress file"));
+    }
+    let mut data = Vec::new();
+    f.take(MAX_FILE_BYTES + 1).read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// What a progress file holds.
+enum Read {
+    Missing,
+    Good(Progress),
+    Damaged(String),
+}
+
+/// nslab's own format only: the version it writes (or the first, which had none) and no
+/// field it does not know.
+fn parse(data: &[u8]) -> std::result::Result<Progress, String> {
+    let text = std::str::from_utf8(data).map_err(|e| format!("not UTF-8: {e}"))?;
+    let p: Progress = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    match p.version {
+        0 | FORMAT_VERSION => Ok(p),
+        v => Err(format!("format version {v}, not {FORMAT_VERSION}")),
     }
 }
 
-/// Save atomically, keep the previous good version as a backup, and hand both files to
-/// the learner (under sudo nslab runs as root).
-pub fn save(p: &Progress) -> Result<()> {
+fn read(path: &Path) -> Read {
+    match read_plain(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Read::Missing,
+        Err(e) => Read::Damaged(e.to_string()),
+        Ok(data) => match parse(&data) {
+            Ok(p) => Read::Good(p),
+            Err(e) => Read::Damaged(e),
+        },
+    }
+}
+
+/// Held while progress is read, changed and written, so that a check in one terminal and a
+/// lesson in another do not lose each other's update.
+struct Lock(#[allow(dead_code)] Option<std::fs::File>);
+
+fn lock(owner: &Owner) -> Lock {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = lock_path(&owner.file);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .ok();
+    if let Some(f) = &file {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock(2) on a descriptor we own; released when it is closed.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    }
+    Lock(file)
+}
+
+/// Load progress. A damaged file (unreadable, a symlink, not nslab's format) is set aside as
+/// `progress.json.damaged` and the last good copy (`progress.json.bak`) is used; the
+/// returned note says what happened.
+pub fn load() -> (Progress, Option<String>) {
     let owner = owner();
+    as_learner(&owner, || {
+        let _lock = lock(&owner);
+        load_locked(&owner)
+    })
+}
+
+fn load_locked(owner: &Owner) -> (Progress, Option<String>) {
+    let why = match read(&owner.file) {
+        Read::Missing => return (Progress::default(), None),
+        Read::Good(p) => return (p, None),
+        Read::Damaged(why) => why,
+    };
+    let aside = owner.file.with_extension("json.damaged");
+    let set_aside = std::fs::rename(&owner.file, &aside).is_ok();
+    let restored = match read(&backup_path(&owner.file)) {
+        Read::Good(p) => Some(p),
+        _ => None,
+    };
+    let note = format!(
+        "your progress file {} was damaged ({why}); {} and {}",
+        owner.file.display(),
+        if set_aside {
+            format!("it was kept as {}", aside.display())
+        } else {
+            "it could not be moved aside".to_string()
+        },
+        if restored.is_some() {
+            "the last good copy was restored"
+        } else {
+            "progress starts afresh"
+        }
+    );
+    let p = restored.unwrap_or_default();
+    if set_aside {
+        let _ = save_locked(owner, &p);
+    }
+    (p, Some(note))
+}
+
+fn save_locked(owner: &Owner, p: &Progress) -> Result<()> {
     let dir = owner
         .file
         .parent()
         .context("progress file has no directory")?;
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        chown(dir, &owner);
-    }
-    if let Ok(old) = std::fs::read(&owner.file) {
-        if serde_json::from_slice::<Progress>(&old).is_ok() {
-            let bak = backup_path(&owner.file);
-            write_atomic(&bak, &old)?;
-            chown(&bak, &owner);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Ok(old) = read_plain(&owner.file) {
+        if parse(&old).is_ok() {
+            write_atomic(&backup_path(&owner.file), &old)?;
         }
     }
-    write_atomic(&owner.file, serde_json::to_string_pretty(p)?.as_bytes())?;
-    chown(&owner.file, &owner);
-    Ok(())
-}
-
-fn chown(path: &std::path::Path, owner: &Owner) {
-    if nix::unistd::geteuid().is_root() {
-        let _ = nix::unistd::chown(path, Some(owner.uid.into()), Some(owner.gid.into()));
-    }
+    let mut p = p.clone();
+    p.version = FORMAT_VERSION;
+    write_atomic(&owner.file, serde_json::to_string_pretty(&p)?.as_bytes())
 }
 
 fn now() -> u64 {
@@ -159,15 +270,27 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Read, change and write under the lock; a lesson never fails because of progress.
+fn modify<T>(f: impl FnOnce(&mut Progress) -> T) -> Result<T> {
+    let owner = owner();
+    as_learner(&owner, || {
+        let _lock = lock(&owner);
+        let (mut p, note) = load_locked(&owner);
+        if let Some(n) = note {
+            let _ = writeln!(std::io::stderr(), "warning: {n}");
+        }
+        let r = f(&mut p);
+        save_locked(&owner, &p).map(|()| r)
+    })
+}
+
 fn update(lesson: u32, f: impl FnOnce(&mut LessonProgress)) {
-    let (mut p, note) = load();
-    if let Some(n) = note {
-        let _ = writeln!(std::io::stderr(), "warning: {n}");
-    }
-    let entry = p.lessons.entry(lesson).or_default();
-    f(entry);
-    entry.updated = now();
-    if let Err(e) = save(&p) {
+    let r = modify(|p| {
+        let entry = p.lessons.entry(lesson).or_default();
+        f(entry);
+        entry.updated = now();
+    });
+    if let Err(e) = r {
         // Progress is a convenience; a lesson never fails because of it.
         let _ = writeln!(std::io::stderr(), "warning: could not save progress: {e:#}");
     }
@@ -192,18 +315,10 @@ pub fn record_check(lesson: u32, passed: bool) {
 /// Forget what was recorded for `lesson` (every lesson when `None`); returns whether there
 /// was anything to forget. The system is not touched, only the progress file.
 pub fn forget(lesson: Option<u32>) -> Result<bool> {
-    let (mut p, note) = load();
-    if let Some(n) = note {
-        let _ = writeln!(std::io::stderr(), "warning: {n}");
-    }
-    let had = match lesson {
+    modify(|p| match lesson {
         Some(n) => p.lessons.remove(&n).is_some(),
         None => !std::mem::take(&mut p.lessons).is_empty(),
-    };
-    if had {
-        save(&p)?;
-    }
-    Ok(had)
+    })
 }
 
 /// The one-word status of a lesson for `nslab list`.
@@ -260,6 +375,63 @@ mod tests {
         assert!(file.with_extension("json.damaged").exists());
         // And it was saved back, so the next load is clean.
         assert!(load().1.is_none());
+        assert!(std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("\"version\": 1"));
+
+        // Any read error, not only bad JSON, takes the same path: bad UTF-8 …
+        std::fs::write(&file, b"{\"lessons\": {\"1\": \xff}}").unwrap();
+        let (p, note) = load();
+        assert!(note.unwrap().contains("not UTF-8"));
+        assert_eq!(p.lessons[&1].steps_seen, "ab");
+        // … another program's JSON, or a format nslab does not know …
+        for foreign in [
+            r#"{"lessons": {}, "owner": "root"}"#,
+            r#"{"version": 7, "lessons": {}}"#,
+            r#"{"something": "else"}"#,
+        ] {
+            std::fs::write(&file, foreign).unwrap();
+            let (p, note) = load();
+            assert!(note.is_some(), "{foreign} is not nslab's");
+            assert_eq!(p.lessons[&1].steps_seen, "ab", "{foreign}");
+        }
+        // … and a symlink planted where the file is: never followed, never copied.
+        let secret = dir.path().join("secret.json");
+        std::fs::write(&secret, r#"{"lessons": {"9": {"steps_seen": "secret"}}}"#).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&secret, &file).unwrap();
+        let (p, note) = load();
+        assert!(note.is_some());
+        assert!(!p.lessons.contains_key(&9), "the symlink's target was read");
+        record_step(2, 'a');
+        let bak = std::fs::read_to_string(file.with_extension("json.bak")).unwrap();
+        assert!(!bak.contains("secret"), "{bak}");
+        assert!(std::fs::read_to_string(&secret).unwrap().contains("secret"));
+
+        // The first format (no version field) is nslab's own and still read.
+        std::fs::write(&file, r#"{"lessons": {"4": {"steps_seen": "a"}}}"#).unwrap();
+        let (p, note) = load();
+        assert!(note.is_none());
+        assert_eq!(p.lessons[&4].steps_seen, "a");
+
+        // Updates from several places at once are all kept (the lock).
+        let writers: Vec<_> = (10..18)
+            .map(|lesson| {
+                std::thread::spawn(move || {
+                    for step in ['a', 'b', 'c', 'd', 'e'] {
+                        record_step(lesson, step);
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let p = load().0;
+        for lesson in 10..18 {
+            assert_eq!(p.lessons[&lesson].steps_seen, "abcde", "lesson {lesson}");
+        }
+        assert_eq!(p.lessons[&4].steps_seen, "a");
         std::env::remove_var("NSLAB_PROGRESS");
     }
 }

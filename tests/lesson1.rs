@@ -344,27 +344,86 @@ impl Drop for PidsCgroup {
     }
 }
 
+/// A directory of the learner's (uid 65534) in the sandbox, for their progress file.
+fn learners_dir(sb: &Sandbox) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(sb.dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let dir = sb.dir.path().join("home");
+    std::fs::create_dir(&dir).unwrap();
+    nix::unistd::chown(&dir, Some(65534.into()), Some(65534.into())).unwrap();
+    dir
+}
+
+/// `sudo nslab check 1` as the user with uid 65534 would run it, progress in `file`.
+fn check_under_sudo(sb: &Sandbox, file: &std::path::Path) -> std::process::Output {
+    common::output_of(
+        sb.cmd(&["check", "1", "--plain"])
+            .env("SUDO_UID", "65534")
+            .env("NSLAB_PROGRESS", file)
+            .stdin(Stdio::null()),
+    )
+}
+
 #[test]
 fn progress_under_sudo_belongs_to_the_learner() {
     require_root!();
     let _g = serial();
     let sb = Sandbox::new();
-    // As `sudo nslab check 1` would run for the user with uid 65534.
-    let out = common::output_of(
-        sb.cmd(&["check", "1", "--plain"])
-            .env("SUDO_UID", "65534")
-            .stdin(Stdio::null()),
-    );
+    let file = learners_dir(&sb).join("progress.json");
+    let out = check_under_sudo(&sb, &file);
     assert!(
         out.status.code().is_some_and(|c| c <= 1),
         "{}",
         common::stderr(&out)
     );
-    let meta = std::fs::metadata(sb.progress()).expect("progress saved");
-    assert_eq!(
-        std::os::unix::fs::MetadataExt::uid(&meta),
-        65534,
-        "the learner owns the progress file"
+    for f in [file.clone(), file.with_extension("json.lock")] {
+        let meta = std::fs::metadata(&f).expect("progress saved");
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::uid(&meta),
+            65534,
+            "the learner owns {}",
+            f.display()
+        );
+    }
+}
+
+/// A learner who plants a symlink where the progress file goes gets nothing of root's: the
+/// root-only file it points to is neither read, nor copied, nor overwritten, nor given away.
+#[test]
+fn a_planted_symlink_gives_the_learner_nothing_of_roots() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let dir = learners_dir(&sb);
+    let secret = sb.dir.path().join("root-only.json");
+    let text = r#"{"lessons": {"9": {"steps_seen": "secret"}}}"#;
+    std::fs::write(&secret, text).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let file = dir.join("progress.json");
+    std::os::unix::fs::symlink(&secret, &file).unwrap();
+    let out = check_under_sudo(&sb, &file);
+    assert!(out.status.code().is_some_and(|c| c <= 1));
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), text);
+    let meta = std::fs::metadata(&secret).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o600));
+    // The learner's own symlink is only set aside (as progress.json.damaged).
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_symlink() {
+            continue;
+        }
+        let content = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        assert!(
+            !content.contains("secret"),
+            "{} holds root's file",
+            entry.path().display()
+        );
+    }
+    // The temporary file's name is no help either: a symlink there is never written through.
+    assert!(
+        common::stderr(&out).contains("damaged"),
+        "{}",
+        common::stderr(&out)
     );
 }
 
