@@ -49,13 +49,15 @@ ip -n "$A" addr add 10.231.0.1/24 dev wbench-va
 ip -n "$A" link set wbench-va up; ip -n "$B" link set wbench-vb up
 
 python3 - "$NSLAB" "$CG" "$LIMIT_FILE" "$A" "$ACTIONS" "$IDLE" "$WORK/results" <<'EOF'
-import json, os, random, statistics, subprocess, sys, threading, time, queue
+import atexit, json, os, random, statistics, subprocess, sys, threading, time, queue
 nslab, cg, limit_file, ns_a, actions, idle, out = sys.argv[1:]
 actions, idle = int(actions), int(idle)
 
 def watch(args):
     p = subprocess.Popen([nslab, "check", *args, "--watch", "--json"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # However this script ends, the watch it started ends with it.
+    atexit.register(lambda: p.poll() is None and p.terminate())
     q = queue.Queue()
     def read():
         for line in p.stdout:
