@@ -1,4 +1,5 @@
-//! Small file helpers that are not kernel interfaces: atomic writes of nslab's own files.
+//! Small file helpers that are not kernel interfaces: atomic writes of nslab's own files,
+//! and a lock beside one.
 
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -65,6 +66,28 @@ fn create_new_beside(dir: &Path, name: &str) -> std::io::Result<(PathBuf, std::f
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
+}
+
+/// An exclusive lock on the file at `path` (created, never through a symlink), held until
+/// the returned file is dropped; `None` when it cannot be had, and the caller goes on
+/// without it.
+pub fn lock_beside(path: &Path) -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    // SAFETY: flock(2) on a descriptor we own; released when it is closed.
+    (unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(file)
 }
 
 #[cfg(test)]

@@ -106,25 +106,9 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// The learner's file system rights for the length of `f`: under sudo nslab is root, and the
 /// progress file's directory is the learner's, where a planted symlink could otherwise make
-/// root read or overwrite any file. Single-threaded nslab: fsuid, fsgid and the groups are
-/// the process's for that moment.
+/// root read or overwrite any file.
 fn as_learner<T>(owner: &Owner, f: impl FnOnce() -> T) -> T {
-    use nix::unistd::{getgroups, setfsgid, setfsuid, setgroups, Gid, Uid};
-    if !nix::unistd::geteuid().is_root() || owner.uid == 0 {
-        return f();
-    }
-    let groups = getgroups().unwrap_or_default();
-    // Root's own groups would still open files of group root.
-    let dropped = setgroups(&[Gid::from_raw(owner.gid)]).is_ok();
-    let old_gid = setfsgid(Gid::from_raw(owner.gid));
-    let old_uid = setfsuid(Uid::from_raw(owner.uid));
-    let r = f();
-    setfsuid(old_uid);
-    setfsgid(old_gid);
-    if dropped {
-        let _ = setgroups(&groups);
-    }
-    r
+    crate::kernel::sys::with_file_rights_of(owner.uid, owner.gid, f)
 }
 
 /// Open without following a symlink: the file must be a regular file of its own.
@@ -178,29 +162,8 @@ fn read(path: &Path) -> Read {
 
 /// Held while progress is read, changed and written, so that a check in one terminal and a
 /// lesson in another do not lose each other's update.
-struct Lock(#[allow(dead_code)] Option<std::fs::File>);
-
-fn lock(owner: &Owner) -> Lock {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = lock_path(&owner.file);
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&path)
-        .ok();
-    if let Some(f) = &file {
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock(2) on a descriptor we own; released when it is closed.
-        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-    }
-    Lock(file)
+fn lock(owner: &Owner) -> Option<std::fs::File> {
+    crate::fsutil::lock_beside(&lock_path(&owner.file))
 }
 
 /// Load progress. A damaged file (unreadable, a symlink, not nslab's format) is set aside as

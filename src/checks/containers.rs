@@ -4,7 +4,6 @@
 //! over what [`observe`] read.
 
 use super::whose::{self, Recorded, Whose};
-use crate::error::Problem;
 use crate::kernel::container;
 use crate::kernel::ns::{self, NsKind};
 use crate::kernel::procs::{self, ProcInfo};
@@ -52,14 +51,11 @@ pub fn observe(args: &CheckArgs) -> Result<Search> {
         .inode
         .context("reading nslab's own /proc/self/ns/pid")?;
     let table = procs::table().context("reading the process table")?;
-    if let Some(pid) = args.pid {
-        if !table.iter().any(|p| p.pid == pid) {
-            return Err(Problem::usage(
-                format!("there is no process with PID {pid}"),
-                "give the host PID of the container's shell (ps -ef --forest | grep -A2 unshare)",
-            ));
-        }
-    }
+    crate::checks::require_listed(
+        &table,
+        args.pid,
+        "give the host PID of the container's shell (ps -ef --forest | grep -A2 unshare)",
+    )?;
     let roots = table
         .iter()
         .filter(|p| p.pid_ns.is_some_and(|n| n != host_pid_ns) && p.innermost_pid() == 1)

@@ -32,6 +32,22 @@ pub struct CheckReport {
     pub notes: Vec<String>,
 }
 
+/// `--pid PID` must name a process in `table`; otherwise a usage error with `fix`, the
+/// lesson's way of finding the right PID.
+pub fn require_listed(
+    table: &[crate::kernel::procs::ProcInfo],
+    pid: Option<i32>,
+    fix: &str,
+) -> anyhow::Result<()> {
+    match pid {
+        Some(pid) if !table.iter().any(|p| p.pid == pid) => Err(crate::error::Problem::usage(
+            format!("there is no process with PID {pid}"),
+            fix,
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Facts as the snapshot stores them: `name: value`, one per line.
 pub fn render_facts(facts: &[Fact]) -> String {
     facts

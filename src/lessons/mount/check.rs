@@ -3,7 +3,6 @@
 //! a lower file changed and another deleted through it; the lower layers unchanged.
 
 use crate::checks::whose::{self, Recorded, Whose};
-use crate::error::Problem;
 use crate::kernel::mountinfo::{self, Mount, OverlayLayers};
 use crate::kernel::ns::{self, NsKind};
 use crate::kernel::overlay::{self, EntryKind, Layer};
@@ -81,16 +80,12 @@ impl Check for MountCheck {
         let host_mounts = mountinfo::own()?;
         let table = procs::table().context("reading the process table")?;
         let recorded = Recorded::read();
-        let mut asked = None;
-        if let Some(pid) = args.pid {
-            if !table.iter().any(|p| p.pid == pid) {
-                return Err(Problem::usage(
-                    format!("there is no process with PID {pid}"),
-                    "give the host PID of the shell in your mount namespace (ps -ef --forest)",
-                ));
-            }
-            asked = Some((pid, mnt_of(pid)));
-        }
+        crate::checks::require_listed(
+            &table,
+            args.pid,
+            "give the host PID of the shell in your mount namespace (ps -ef --forest)",
+        )?;
+        let asked = args.pid.map(|pid| (pid, mnt_of(pid)));
         // One process per namespace: the one asked for, else the newest shell, else the
         // newest process of the learner's in it.
         let mut chosen: Vec<(u64, &ProcInfo)> = Vec::new();

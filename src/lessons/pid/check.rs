@@ -1,7 +1,6 @@
 //! Check 1: a PID namespace the learner made with `unshare`, its PID 1 a shell, its own /proc.
 
 use crate::checks::whose::{self, Recorded, Whose};
-use crate::error::Problem;
 use crate::kernel::ns::{self, NsKind};
 use crate::kernel::pidns;
 use crate::kernel::procs::{self, ProcInfo};
@@ -40,14 +39,11 @@ impl Check for PidCheck {
             .inode
             .context("reading nslab's own /proc/self/ns/pid")?;
         let table = procs::table().context("reading the process table")?;
-        if let Some(pid) = args.pid {
-            if !table.iter().any(|p| p.pid == pid) {
-                return Err(Problem::usage(
-                    format!("there is no process with PID {pid}"),
-                    "give the host PID of a process inside your namespace (ps -ef --forest)",
-                ));
-            }
-        }
+        crate::checks::require_listed(
+            &table,
+            args.pid,
+            "give the host PID of a process inside your namespace (ps -ef --forest)",
+        )?;
         let live = |p: &&ProcInfo| !p.is_zombie();
         let pending = table
             .iter()

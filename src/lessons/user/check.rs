@@ -3,7 +3,6 @@
 //! uid_map are readable by anyone, and the learner may read their own namespaces' links.
 
 use crate::checks::whose::{self, Recorded, Whose};
-use crate::error::Problem;
 use crate::kernel::ids::{self, SubRange};
 use crate::kernel::ns::{self, NsKind};
 use crate::kernel::pidns;
@@ -55,14 +54,11 @@ impl Check for UserCheck {
             .context("reading nslab's own /proc/self/ns/user")?;
         let own_map = userns::map_of(me, MapFile::UidMap).context("reading /proc/self/uid_map")?;
         let table = procs::table().context("reading the process table")?;
-        if let Some(pid) = args.pid {
-            if !table.iter().any(|p| p.pid == pid) {
-                return Err(Problem::usage(
-                    format!("there is no process with PID {pid}"),
-                    "give the host PID of your shell inside the namespace (ps -o pid,user,cmd -C bash)",
-                ));
-            }
-        }
+        crate::checks::require_listed(
+            &table,
+            args.pid,
+            "give the host PID of your shell inside the namespace (ps -o pid,user,cmd -C bash)",
+        )?;
         let shells = table
             .iter()
             .filter(|p| !p.is_zombie() && (procs::is_shell(&p.comm) || args.pid == Some(p.pid)))

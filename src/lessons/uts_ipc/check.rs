@@ -3,7 +3,6 @@
 //! in the host's namespace.
 
 use crate::checks::whose::{self, Recorded, Whose};
-use crate::error::Problem;
 use crate::kernel::container;
 use crate::kernel::ipc::{self, Objects, Segment};
 use crate::kernel::ns::{self, NsKind};
@@ -67,14 +66,11 @@ impl Check for UtsIpcCheck {
             .context("reading nslab's own /proc/self/ns/uts")?;
         let host_ipc = ipc::own_namespace()?;
         let table = procs::table().context("reading the process table")?;
-        if let Some(pid) = args.pid {
-            if !table.iter().any(|p| p.pid == pid) {
-                return Err(Problem::usage(
-                    format!("there is no process with PID {pid}"),
-                    "give the host PID of your unshare shell (ps -ef --forest | grep -A1 unshare)",
-                ));
-            }
-        }
+        crate::checks::require_listed(
+            &table,
+            args.pid,
+            "give the host PID of your unshare shell (ps -ef --forest | grep -A1 unshare)",
+        )?;
         let spaces = table
             .iter()
             .filter(|p| !p.is_zombie())
