@@ -1,6 +1,6 @@
 //! chroot alone, and why it is not a wall: the classic escape, tried for real in a child.
 
-use super::pid1::bind_self;
+use super::pid1::{bind_self, pivot_into};
 use super::*;
 
 /// What a chroot (or pivot_root) escape attempt found.
@@ -71,22 +71,7 @@ fn escape_in_child(
             sys::make_mounts_private()
                 .map_err(|e| failure("mount --make-rprivate /", format!("{e:#}"), None))?;
             bind_self(rootfs)?;
-            traced(
-                "chdir",
-                format!("chdir({})", q(rootfs)),
-                nix::unistd::chdir(rootfs),
-            )?;
-            traced(
-                "pivot_root",
-                "pivot_root(\".\", \".\")".into(),
-                nix::unistd::pivot_root(".", "."),
-            )?;
-            traced(
-                "umount2",
-                "umount2(\".\", MNT_DETACH)".into(),
-                umount2(".", MntFlags::MNT_DETACH),
-            )?;
-            traced("chdir", "chdir(\"/\")".into(), nix::unistd::chdir("/"))?;
+            pivot_into(rootfs)?;
         }
     }
     let inside = list_root();

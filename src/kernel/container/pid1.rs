@@ -158,25 +158,7 @@ fn pid1_setup(
         RootMode::PivotRoot => {
             bind_self(root)?;
             masks::nodev_below(root)?;
-            traced(
-                "chdir",
-                format!("chdir({})", q(root)),
-                nix::unistd::chdir(root),
-            )?;
-            // new_root and put_old may be the same directory (pivot_root(2)): the old root
-            // ends up stacked on top of the new one at ".", and is then detached. No
-            // put_old directory has to be made inside the learner's root filesystem.
-            traced(
-                "pivot_root",
-                "pivot_root(\".\", \".\")".into(),
-                nix::unistd::pivot_root(".", "."),
-            )?;
-            traced(
-                "umount2",
-                "umount2(\".\", MNT_DETACH)".into(),
-                umount2(".", MntFlags::MNT_DETACH),
-            )?;
-            traced("chdir", "chdir(\"/\")".into(), nix::unistd::chdir("/"))?;
+            pivot_into(root)?;
         }
         RootMode::Chroot => {
             traced(
@@ -303,6 +285,29 @@ fn loopback_up() -> Result<(), StartError> {
         ),
         Errno::result(r).map(drop),
     )
+}
+
+/// Make `root` (a mount point) the root: chdir, pivot_root, detach the old root, chdir /.
+pub(super) fn pivot_into(root: &Path) -> Result<(), StartError> {
+    traced(
+        "chdir",
+        format!("chdir({})", q(root)),
+        nix::unistd::chdir(root),
+    )?;
+    // new_root and put_old may be the same directory (pivot_root(2)): the old root ends up
+    // stacked on top of the new one at ".", and is then detached. No put_old directory has
+    // to be made inside the learner's root filesystem.
+    traced(
+        "pivot_root",
+        "pivot_root(\".\", \".\")".into(),
+        nix::unistd::pivot_root(".", "."),
+    )?;
+    traced(
+        "umount2",
+        "umount2(\".\", MNT_DETACH)".into(),
+        umount2(".", MntFlags::MNT_DETACH),
+    )?;
+    traced("chdir", "chdir(\"/\")".into(), nix::unistd::chdir("/"))
 }
 
 /// `mount --rbind ROOT ROOT`: pivot_root needs the new root to be a mount point.
