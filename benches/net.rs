@@ -19,7 +19,7 @@ mod error;
 mod fsutil;
 #[path = "../src/kernel/mod.rs"]
 mod kernel;
-#[path = "../src/ledger.rs"]
+#[path = "../src/ledger/mod.rs"]
 mod ledger;
 
 use anyhow::{bail, Context, Result};

@@ -7,8 +7,8 @@ use anyhow::{bail, Result};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
-/// The identity of `resource` as the kernel has it now (see [`ledger::Identity`]); `None`
-/// for a kind without one here, or an object that is not there.
+/// The identity of `resource` as the kernel has it now (what the ledger records beside
+/// it); `None` for a kind without one here, or an object that is not there.
 pub fn identity(resource: &Resource) -> Option<u64> {
     match resource {
         Resource::Cgroup { path } | Resource::Dir { path } => {
