@@ -9,10 +9,6 @@
 //! talks to that namespace from its own process, without one child per command.
 //! [`in_netns`] runs arbitrary code inside a namespace in a forked child instead.
 
-// Part of the API (bridges, masters, in_netns) is for lessons after 2 and for the
-// optional exercise 2b.
-#![allow(dead_code)]
-
 pub mod born;
 pub mod counters;
 pub mod icmp;
@@ -117,12 +113,6 @@ pub fn own_netns_fd() -> Result<OwnedFd> {
         Mode::empty(),
     )
     .context("opening /proc/self/ns/net")
-}
-
-/// nslab's own network namespace inode (`net:[…]` of /proc/self/ns/net).
-pub fn own_netns_inode() -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self/ns/net").ok().map(|m| m.ino())
 }
 
 /// Make /run/netns a shared mount point as iproute2 does, so a namespace mounted there

@@ -1,4 +1,12 @@
+use super::build::*;
+use super::listing::*;
+use super::rules::*;
+use super::table::*;
+use super::wire::*;
 use super::*;
+use crate::ledger::Resource;
+use nix::errno::Errno;
+use std::net::Ipv4Addr;
 
 #[test]
 fn builds_a_masquerade_rule_that_parses_back() {
