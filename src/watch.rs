@@ -1,5 +1,5 @@
 //! `nslab check N --watch`: judge, wait for the kernel to announce a change (or a second to
-//! pass: a process starting has no event), judge again; until the check passes or Ctrl-C.
+//! pass: some changes have no event), judge again; until the check passes or Ctrl-C.
 
 use crate::checks::{self, CheckReport};
 use crate::error::{Problem, EXIT_OK};
@@ -12,17 +12,45 @@ use std::time::Duration;
 
 /// How long a watch waits for an event before judging again anyway.
 pub const SAMPLE: Duration = Duration::from_secs(1);
+/// Overrides [`SAMPLE`] in milliseconds, within [`SAMPLE_BOUNDS`]: tests and benchmarks
+/// set it long, so that what they see can only have come from an event.
+const SAMPLE_VAR: &str = "NSLAB_WATCH_SAMPLE_MS";
+const SAMPLE_BOUNDS: (u64, u64) = (100, 600_000);
+
+fn sample() -> Duration {
+    std::env::var(SAMPLE_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(SAMPLE, |ms| {
+            Duration::from_millis(ms.clamp(SAMPLE_BOUNDS.0, SAMPLE_BOUNDS.1))
+        })
+}
 
 pub fn run(ui: &Ui, info: &LessonInfo, json: bool, args: &CheckArgs) -> Result<i32> {
     let mut watcher = Watcher::new()?;
-    let (dirs, namespaces) = watcher.extent();
-    let footer = format!(
-        "Watching {dirs} cgroup directories and {namespaces} network namespace(s); judged again \
-         on each change, and every second. Ctrl-C to stop."
-    );
+    let sources = watcher.sources();
+    let watching = views::watch::sources(&sources);
+    let sample = sample();
+    let every = if sample == SAMPLE {
+        "every second".to_string()
+    } else {
+        format!("every {:.1} s", sample.as_secs_f64())
+    };
+    let footer =
+        format!("Watching {watching}; judged again on each change, and {every}. Ctrl-C to stop.");
     let mut screen = (ui.redraws && !json).then(Redraw::default);
+    if json {
+        if sources.processes.is_err() {
+            ui.warn(&format!("watching {watching}, {every}"));
+        }
+    } else if screen.is_none() {
+        ui.out(&format!(
+            "watch: {watching}; judged again on each change and {every}"
+        ));
+    }
     let mut last: Option<CheckReport> = None;
     let mut last_error: Option<String> = None;
+    let mut last_line = String::new();
     loop {
         let observed = (info.check)(args);
         // What a check opens to look is not one of the learner's actions: nothing to show.
@@ -37,7 +65,7 @@ pub fn run(ui: &Ui, info: &LessonInfo, json: bool, args: &CheckArgs) -> Result<i
                     show_error(ui, screen.is_some() || json, &text);
                     last_error = Some(text);
                 }
-                watcher.wait(SAMPLE)?;
+                watcher.wait(sample)?;
                 continue;
             }
         };
@@ -60,7 +88,12 @@ pub fn run(ui: &Ui, info: &LessonInfo, json: bool, args: &CheckArgs) -> Result<i
                 }
                 screen.show(&frame);
             } else {
-                ui.out(&views::watch::line(&report));
+                // A judgement whose line reads the same (another PID, say) is no news.
+                let line = views::watch::line(&report);
+                if line != last_line {
+                    ui.out(&line);
+                    last_line = line;
+                }
             }
         }
         if report.passed {
@@ -70,7 +103,7 @@ pub fn run(ui: &Ui, info: &LessonInfo, json: bool, args: &CheckArgs) -> Result<i
             return Ok(EXIT_OK);
         }
         last = Some(report);
-        watcher.wait(SAMPLE)?;
+        watcher.wait(sample)?;
     }
 }
 

@@ -16,10 +16,23 @@ const SEES_WITHIN: Duration = Duration::from_secs(30);
 
 /// `nslab check 1 --watch …` piped, its stdout read line by line.
 fn watch_piped(sb: &Sandbox, extra: &[&str]) -> (Child, Receiver<String>) {
+    watch_piped_with(sb, extra, None)
+}
+
+/// As [`watch_piped`]; with `sample_ms`, the watch looks again without an event only that
+/// rarely (NSLAB_WATCH_SAMPLE_MS).
+fn watch_piped_with(
+    sb: &Sandbox,
+    extra: &[&str],
+    sample_ms: Option<u64>,
+) -> (Child, Receiver<String>) {
     let mut args = vec!["check", "1", "--watch"];
     args.extend_from_slice(extra);
-    let mut child = sb
-        .cmd(&args)
+    let mut cmd = sb.cmd(&args);
+    if let Some(ms) = sample_ms {
+        cmd.env("NSLAB_WATCH_SAMPLE_MS", ms.to_string());
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -95,6 +108,30 @@ fn piped_a_line_per_change_until_the_pass() {
     let progress = std::fs::read_to_string(sb.progress()).expect("progress written");
     assert!(progress.contains("check_passed"), "{progress}");
     assert!(sb.run_files().is_empty());
+}
+
+/// Ten minutes: far beyond [`SEES_WITHIN`], so only an event can bring the next verdict.
+const NO_SAMPLING_MS: u64 = 600_000;
+
+#[test]
+fn a_process_starting_or_ending_wakes_the_watch() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let (child, rx) = watch_piped_with(&sb, &[], Some(NO_SAMPLING_MS));
+    let (sources, _) = line_with(&rx, "watch: ");
+    assert!(sources.contains(" and process events;"), "{sources}");
+    line_with(&rx, "nslab hint 1 nothing-found");
+    {
+        // A process starting (unshare's child in a new PID namespace) ...
+        let _without_proc = shell(&["unshare", "--pid", "--fork", "bash"]);
+        line_with(&rx, "no-mount-proc");
+    }
+    // ... and ending: the namespace is gone with it.
+    line_with(&rx, "nslab hint 1 nothing-found");
+    let _learner = shell(&["unshare", "--pid", "--fork", "--mount-proc", "bash"]);
+    line_with(&rx, "check 1: pass");
+    assert_eq!(exit_of(child), 0);
 }
 
 #[test]

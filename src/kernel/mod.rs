@@ -20,6 +20,7 @@ pub mod net;
 pub mod ns;
 pub mod overlay;
 pub mod pidns;
+pub mod procevents;
 pub mod procs;
 pub mod removal;
 pub mod rootfs;

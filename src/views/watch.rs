@@ -2,8 +2,37 @@
 //! the hint for the first one that differs), or one line per change when piped.
 
 use crate::checks::CheckReport;
+use crate::kernel::watch::Sources;
 use crate::ui::{render_markdown_after, wrap};
 use console::style;
+
+/// What a fact reads when the check stopped before it (the checks write `-`).
+const NOT_REACHED: &str = "(not reached)";
+
+/// What the watch listens to, as a sentence part: "120 cgroup directories, 2 network
+/// namespace(s) and process events", or why it has no process events.
+pub fn sources(s: &Sources) -> String {
+    let watched = format!(
+        "{} cgroup directories, {} network namespace(s)",
+        s.cgroup_dirs, s.namespaces
+    );
+    match &s.processes {
+        Ok(()) => format!("{watched} and process events"),
+        Err(why) => format!(
+            "{watched}; no process events ({why}), so a process starting or ending is seen \
+             at the next look"
+        ),
+    }
+}
+
+/// A fact's value as the watch shows it.
+fn shown(value: &str) -> &str {
+    if value == "-" {
+        NOT_REACHED
+    } else {
+        value
+    }
+}
 
 /// One fact as the watch shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,10 +103,11 @@ pub fn frame(r: &CheckReport, width: usize) -> String {
     }
     out.push('\n');
     for s in fact_states(r) {
-        let (mark, seen) = match (&s.seen, s.as_expected()) {
-            (Some(v), true) => (style("✓").green().to_string(), v.clone()),
-            (Some(v), false) => (style("✗").red().to_string(), v.clone()),
-            (None, _) => (style("✗").red().to_string(), "(not seen)".to_string()),
+        let (mark, seen) = match (s.seen.as_deref(), s.as_expected()) {
+            (Some(v), true) => (style("✓").green().to_string(), v),
+            (Some("-"), false) => (style("·").dim().to_string(), NOT_REACHED),
+            (Some(v), false) => (style("✗").red().to_string(), v),
+            (None, _) => (style("✗").red().to_string(), "(not seen)"),
         };
         out.push_str(&wrap(
             &format!("{}: {seen}", s.name),
@@ -118,7 +148,7 @@ pub fn line(r: &CheckReport) -> String {
         out.push_str(&format!(
             "; {}: {} (expected {})",
             s.name,
-            s.seen.as_deref().unwrap_or("not seen"),
+            s.seen.as_deref().map_or("not seen", shown),
             s.expected.as_deref().unwrap_or("nothing")
         ));
     }
@@ -202,6 +232,51 @@ mod tests {
         assert!(
             f.contains("(not seen)") && f.contains("(not part of a pass)"),
             "{f}"
+        );
+    }
+
+    #[test]
+    fn facts_the_check_did_not_reach_read_so() {
+        let mut facts = expected_facts();
+        facts[0].value = "not found".into();
+        for f in &mut facts[1..] {
+            f.value = "-".into();
+        }
+        let r = judged(facts, Some("nothing-found"));
+        let f = frame(&r, 80);
+        assert_eq!(
+            f.matches('✗').count(),
+            1,
+            "only the fact judged is wrong: {f}"
+        );
+        assert_eq!(
+            f.matches("(not reached)").count(),
+            expected_facts().len() - 1,
+            "{f}"
+        );
+        assert!(!f.contains(": -\n"), "{f}");
+        let mut first_unreached = expected_facts();
+        first_unreached[0].value = "-".into();
+        let l = line(&judged(first_unreached, Some("nothing-found")));
+        assert!(l.contains(": (not reached) (expected "), "{l}");
+    }
+
+    #[test]
+    fn the_sources_say_whether_process_events_are_heard() {
+        let mut s = Sources {
+            cgroup_dirs: 120,
+            namespaces: 2,
+            processes: Ok(()),
+        };
+        assert_eq!(
+            sources(&s),
+            "120 cgroup directories, 2 network namespace(s) and process events"
+        );
+        s.processes = Err("they need root".into());
+        let text = sources(&s);
+        assert!(
+            text.contains("no process events (they need root)") && !text.contains(" and process"),
+            "{text}"
         );
     }
 

@@ -123,6 +123,23 @@ impl Layout {
             Home::V2(u) => join_under_root(&u.mount_point, &u.root, path),
         }
     }
+
+    /// Every mounted directory a process sits in, one per hierarchy, from its
+    /// `/proc/PID/cgroup` entries.
+    pub fn dirs_of(&self, entries: &[ProcCgroup]) -> Vec<PathBuf> {
+        entries
+            .iter()
+            .filter_map(|e| {
+                if e.hierarchy_id == 0 {
+                    let u = self.unified.as_ref()?;
+                    join_under_root(&u.mount_point, &u.root, &e.path)
+                } else {
+                    let h = self.v1.iter().find(|h| h.controllers == e.controllers)?;
+                    join_under_root(&h.mount_point, &h.root, &e.path)
+                }
+            })
+            .collect()
+    }
 }
 
 impl Layout {
@@ -398,6 +415,13 @@ mod tests {
             l.dir_of(&procs, "hugetlb").unwrap(),
             PathBuf::from("/sys/fs/cgroup/unified")
         );
+        let all = l.dirs_of(&procs);
+        assert_eq!(all.len(), 10, "{all:?}");
+        assert!(all.contains(&PathBuf::from(
+            "/sys/fs/cgroup/memory/process_api/c49a7a97abc9d246832d7cbfb74ff8d5"
+        )));
+        assert!(all.contains(&PathBuf::from("/sys/fs/cgroup/systemd")));
+        assert!(all.contains(&PathBuf::from("/sys/fs/cgroup/unified")));
         assert!(matches!(l.home("memory"), Some(Home::V1(_))));
         let d = l
             .dir_for_path("memory", "/process_api/x/nslab/oom")

@@ -1,16 +1,23 @@
 //! Waiting for the learner to change something: inotify on every cgroup directory (a write
-//! to a limit, a process joining, a cgroup made or removed, an OOM kill's memory.events) and
-//! on /run/netns, and rtnetlink's link, address and route announcements in the host's and
-//! each named network namespace. What has no event (a process started or ended) is caught
-//! by the caller sampling at a timeout.
+//! to a limit, a process written into `cgroup.procs`, a cgroup made or removed; on v2 also
+//! `cgroup.events` and `memory.events`, a cgroup emptied or filled, an OOM kill) and on
+//! /run/netns, rtnetlink's link, address and route announcements in the host's and each
+//! named network namespace, and the kernel's process events (a process that matters
+//! starting, exec'ing or ending: [`procs`]). A process joining a cgroup by being born in it
+//! has no cgroup event but a fork event. What has no event (a process moved into a cgroup
+//! before the watch started forking, processes where the proc connector is unavailable)
+//! is caught by the caller sampling at a timeout.
 
-use super::cgroup::Layout;
+mod procs;
+
+use super::cgroup::{self, Layout};
 use super::net::{self, Netns, Rtnl};
+use super::procevents::{Event, ProcEvents};
 use super::sys;
 use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,6 +31,16 @@ const NETNS_DIR: &str = "/run/netns";
 const SETTLE: Duration = Duration::from_millis(15);
 /// rtnetlink multicast groups: RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE.
 const RTNL_GROUPS: [u32; 3] = [1, 5, 7];
+/// v2 files the kernel announces only to a watch on the file itself (kernfs notifies the
+/// directory too, but only for a file whose inode is in memory).
+const V2_ANNOUNCED: [&str; 2] = ["cgroup.events", "memory.events"];
+/// Files whose write moves a process into a cgroup.
+const JOINS: [&str; 3] = ["cgroup.procs", "tasks", "cgroup.threads"];
+/// Process events wake the watch at most this often, after a burst of [`BURST`]: a machine
+/// busy starting processes in namespaces (a sandboxing browser, a build in a container)
+/// costs a few judgements a second, not one per process.
+const PROCESS_GAP: Duration = Duration::from_millis(100);
+const BURST: u32 = 5;
 
 /// Why [`Watcher::wait`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,10 +54,72 @@ pub enum Woken {
 pub struct Watcher {
     inotify: Inotify,
     dirs: HashMap<WatchDescriptor, PathBuf>,
+    /// Watches on v2 files ([`V2_ANNOUNCED`]), held so the kernel announces their changes
+    /// (seen through the directory's watch).
+    pins: HashSet<WatchDescriptor>,
     netns_dir: Option<WatchDescriptor>,
     host: Option<Rtnl>,
     /// A subscribed socket inside each named network namespace, by name.
     netns: BTreeMap<String, Netns>,
+    /// The process events, or why there are none.
+    procs: Result<ProcEvents, String>,
+    interest: procs::Interest,
+    layout: Option<Layout>,
+    bucket: Bucket,
+    /// A process event that matters arrived while the bucket was empty.
+    process_pending: bool,
+}
+
+/// What the watch listens to, for the learner to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sources {
+    pub cgroup_dirs: usize,
+    pub namespaces: usize,
+    /// `Err`: why there are no process events (a sentence part).
+    pub processes: Result<(), String>,
+}
+
+/// [`BURST`] wake-ups at once, then one per [`PROCESS_GAP`].
+struct Bucket {
+    tokens: u32,
+    since: Instant,
+}
+
+impl Bucket {
+    fn full() -> Bucket {
+        Bucket {
+            tokens: BURST,
+            since: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        while self.tokens < BURST && now.duration_since(self.since) >= PROCESS_GAP {
+            self.tokens += 1;
+            self.since += PROCESS_GAP;
+        }
+        if self.tokens == BURST {
+            self.since = now;
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+
+    /// How long until [`Bucket::take`] can succeed.
+    fn wait(&self, now: Instant) -> Duration {
+        if self.tokens > 0 {
+            Duration::ZERO
+        } else {
+            (self.since + PROCESS_GAP).saturating_duration_since(now)
+        }
+    }
 }
 
 fn cgroup_flags() -> AddWatchFlags {
@@ -56,16 +135,27 @@ impl Watcher {
     /// Watch everything there is to watch now. Parts that cannot be watched (no cgroup
     /// mounted, a namespace gone meanwhile) are left to sampling.
     pub fn new() -> Result<Watcher> {
-        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-            .context("inotify_init1")?;
-        let mut w = Watcher {
-            inotify,
-            dirs: HashMap::new(),
-            netns_dir: None,
-            host: None,
-            netns: BTreeMap::new(),
+        let layout = Layout::read().ok();
+        let own_cgroups = match (&layout, cgroup::own_cgroup()) {
+            (Some(l), Ok(own)) => l.dirs_of(&own),
+            _ => Vec::new(),
         };
-        if let Ok(layout) = Layout::read() {
+        let me = std::process::id() as i32;
+        let mut w = Watcher::bare(procs::Interest::new(
+            me,
+            procs::own_namespaces(),
+            &own_cgroups,
+        ))?;
+        // Subscribed before the processes already running are read: none is missed.
+        w.procs = ProcEvents::open();
+        if w.procs.is_ok() {
+            for pid in procs::all_pids() {
+                if let Some(look) = procs::look(None, pid, false) {
+                    w.interest.seed(pid, &look);
+                }
+            }
+        }
+        if let Some(layout) = &layout {
             let mut roots: Vec<PathBuf> = layout.v1.iter().map(|h| h.mount_point.clone()).collect();
             roots.extend(layout.unified.iter().map(|u| u.mount_point.clone()));
             roots.sort();
@@ -74,6 +164,7 @@ impl Watcher {
                 w.watch_tree(&root);
             }
         }
+        w.layout = layout;
         w.watch_netns_dir();
         if let Ok(host) = Rtnl::open_here() {
             if host.subscribe(&RTNL_GROUPS).is_ok() {
@@ -84,12 +175,30 @@ impl Watcher {
         Ok(w)
     }
 
-    /// How many cgroup directories and network namespaces are watched.
-    pub fn extent(&self) -> (usize, usize) {
-        (
-            self.dirs.len(),
-            self.netns.len() + usize::from(self.host.is_some()),
-        )
+    fn bare(interest: procs::Interest) -> Result<Watcher> {
+        Ok(Watcher {
+            inotify: Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+                .context("inotify_init1")?,
+            dirs: HashMap::new(),
+            pins: HashSet::new(),
+            netns_dir: None,
+            host: None,
+            netns: BTreeMap::new(),
+            procs: Err("not asked for".into()),
+            interest,
+            layout: None,
+            bucket: Bucket::full(),
+            process_pending: false,
+        })
+    }
+
+    /// What is watched: cgroup directories, network namespaces, process events.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            cgroup_dirs: self.dirs.len(),
+            namespaces: self.netns.len() + usize::from(self.host.is_some()),
+            processes: self.procs.as_ref().map(|_| ()).map_err(Clone::clone),
+        }
     }
 
     fn watch_tree(&mut self, root: &Path) {
@@ -105,6 +214,11 @@ impl Watcher {
                 for e in entries.flatten() {
                     if e.file_type().is_ok_and(|t| t.is_dir()) {
                         stack.push(e.path());
+                    } else if V2_ANNOUNCED.iter().any(|f| e.file_name() == *f) {
+                        if let Ok(pin) = self.inotify.add_watch(&e.path(), AddWatchFlags::IN_MODIFY)
+                        {
+                            self.pins.insert(pin);
+                        }
                     }
                 }
             }
@@ -149,16 +263,27 @@ impl Watcher {
         let end = Instant::now() + timeout;
         loop {
             sys::check_interrupt()?;
-            let left = end.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let left = end.saturating_duration_since(now);
             if left.is_zero() {
                 return Ok(Woken::Timeout);
             }
-            let slice = left.min(Duration::from_millis(100));
-            if self.poll_once(slice)? {
+            let mut slice = left.min(Duration::from_millis(100));
+            if self.process_pending {
+                slice = slice.min(self.bucket.wait(now).max(Duration::from_millis(1)));
+            }
+            let ready = self.poll_once(slice)?;
+            let mut kind = if ready { self.take_events() } else { None };
+            if kind == Some("process") || (kind.is_none() && self.process_pending) {
+                self.process_pending = true;
+                kind = self.bucket.take(Instant::now()).then_some("process");
+            }
+            if let Some(kind) = kind {
                 std::thread::sleep(SETTLE);
-                if let Some(kind) = self.take_events() {
-                    return Ok(Woken::Event(kind));
-                }
+                // What came meanwhile is part of the same change.
+                self.take_events();
+                self.process_pending = false;
+                return Ok(Woken::Event(kind));
             }
         }
     }
@@ -168,6 +293,7 @@ impl Watcher {
         let ms = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX);
         let mut raw: Vec<RawFd> = self.netns.values_mut().map(|n| n.rtnl().raw_fd()).collect();
         raw.extend(self.host.iter().map(Rtnl::raw_fd));
+        raw.extend(self.procs.iter().map(ProcEvents::raw_fd));
         raw.push(self.inotify.as_fd().as_raw_fd());
         let mut fds: Vec<PollFd<'_>> = raw
             .iter()
@@ -182,7 +308,8 @@ impl Watcher {
         }
     }
 
-    /// Read every pending event; the kind of change they announce, if any.
+    /// Read every pending event; the kind of change they announce, if any ("process" only
+    /// when nothing else came).
     fn take_events(&mut self) -> Option<&'static str> {
         let mut kind = None;
         let mut netns_changed = false;
@@ -199,21 +326,25 @@ impl Watcher {
                 }
                 if ev.mask.contains(AddWatchFlags::IN_IGNORED) {
                     self.dirs.remove(&ev.wd);
+                    self.pins.remove(&ev.wd);
                     continue;
                 }
                 if let Some(dir) = self.dirs.get(&ev.wd) {
                     kind.get_or_insert("cgroup");
+                    let Some(name) = &ev.name else { continue };
                     if ev.mask.contains(AddWatchFlags::IN_ISDIR)
                         && ev.mask.contains(AddWatchFlags::IN_CREATE)
                     {
-                        if let Some(name) = &ev.name {
-                            new_dirs.push(dir.join(name));
-                        }
+                        new_dirs.push(dir.join(name));
+                    } else if JOINS.iter().any(|j| name == *j) {
+                        let dir = dir.clone();
+                        self.interest.touch(&dir);
                     }
                 }
             }
         }
         for d in new_dirs {
+            self.interest.touch(&d);
             self.watch_tree(&d);
         }
         if self.host.as_ref().is_some_and(|h| h.drain() > 0) {
@@ -227,7 +358,28 @@ impl Watcher {
         if netns_changed {
             self.refresh_netns();
         }
+        if self.take_process_events() {
+            kind.get_or_insert("process");
+        }
         kind
+    }
+
+    /// Whether a process that matters started, exec'd or ended.
+    fn take_process_events(&mut self) -> bool {
+        let Ok(source) = &self.procs else {
+            return false;
+        };
+        let mut events: Vec<Event> = Vec::new();
+        // An overflow lost events: whatever they were may matter.
+        let mut matters = source.read(&mut events);
+        let cgroups = self.interest.wants_cgroups();
+        let layout = self.layout.as_ref();
+        for ev in &events {
+            matters |= self
+                .interest
+                .on(ev, |pid| procs::look(layout, pid, cgroups));
+        }
+        matters
     }
 }
 
@@ -239,22 +391,16 @@ mod tests {
     fn a_change_in_a_watched_directory_wakes_the_wait() {
         let dir = std::env::temp_dir().join(format!("nslab-watch-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut w = Watcher {
-            inotify: Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).unwrap(),
-            dirs: HashMap::new(),
-            netns_dir: None,
-            host: None,
-            netns: BTreeMap::new(),
-        };
+        let mut w = Watcher::bare(procs::Interest::new(0, Vec::new(), &[])).unwrap();
         w.watch_tree(&dir);
-        assert_eq!(w.extent(), (1, 0));
+        assert_eq!((w.sources().cgroup_dirs, w.sources().namespaces), (1, 0));
         assert_eq!(w.wait(Duration::from_millis(50)).unwrap(), Woken::Timeout);
         std::fs::create_dir(dir.join("child")).unwrap();
         assert_eq!(
             w.wait(Duration::from_secs(2)).unwrap(),
             Woken::Event("cgroup")
         );
-        assert_eq!(w.extent(), (2, 0), "a new directory is watched too");
+        assert_eq!(w.sources().cgroup_dirs, 2, "a new directory is watched too");
         std::fs::write(dir.join("child/memory.max"), "1").unwrap();
         assert_eq!(
             w.wait(Duration::from_secs(2)).unwrap(),
