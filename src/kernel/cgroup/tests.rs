@@ -1,4 +1,11 @@
+use super::io::*;
+use super::layout::*;
+use super::own::*;
+use super::removal::*;
 use super::*;
+use crate::kernel::trace;
+use crate::ledger::{self, Resource};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 fn subtree_map(entries: &'static [(&'static str, &'static str)]) -> impl Fn(&Path) -> Vec<String> {
