@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Start-to-exit of `true` in a container: `nslab run`, runc, and util-linux `unshare … chroot`.
 #
-# Each line makes the same container: new PID, mount, UTS and IPC namespaces, a root
-# filesystem (one prepared busybox tree, shared by all three), /proc for the new PID
-# namespace, and a cgroup with three limits (memory 100M, CPU 0.5, pids 50) that is made
-# before and removed after each run. nslab and runc use pivot_root; the unshare line is the
-# seeds' mini container (`unshare --pid --fork --mount --uts --ipc --mount-proc` then
-# `chroot`), with its cgroup made by hand as the seeds do.
+# nslab and runc make the same container: new PID, mount, UTS, IPC, network (only `lo`)
+# and cgroup namespaces, pivot_root into one prepared busybox tree, /proc with runc's
+# masked and read-only paths, /sys read-only, a minimal /dev (tmpfs, six nodes, devpts,
+# /dev/shm), runc's three capabilities and no_new_privs, and a cgroup with three limits
+# (memory 100M, CPU 0.5, pids 50) made before and removed after each run. The floor is the
+# seeds' mini container: `unshare --pid --fork --mount --uts --ipc --net --mount-proc`
+# then `chroot`, its cgroup made by hand as the seeds do.
 #
 # Usage: sudo bench/container.sh [RUNS]     (writes bench/RESULTS-container.md)
-# Installs hyperfine, runc and busybox-static from Debian if absent.
+# Installs runc and busybox-static from Debian if absent; needs python3 (the timer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-300}
 [ "$(id -u)" = 0 ] || { echo "bench/container.sh needs root (namespaces, cgroups)" >&2; exit 3; }
 
+command -v python3 >/dev/null || { echo "bench/container.sh needs python3 (its timer)" >&2; exit 3; }
 missing=()
-command -v hyperfine >/dev/null || missing+=(hyperfine)
 command -v runc >/dev/null || missing+=(runc)
 file_is_static() { [ -x "$1" ] && ! grep -q "ld-linux" "$1" 2>/dev/null; }
 file_is_static /bin/busybox || missing+=(busybox-static)
@@ -45,7 +46,13 @@ cp /bin/busybox "$ROOTFS/bin/"
 ln -s busybox "$ROOTFS/bin/sh"
 ln -s busybox "$ROOTFS/bin/true"
 
-# runc: a bundle with the equivalent config.json (no network namespace, no extra mounts).
+# runc: `runc spec`'s config.json, with what nslab does not do taken out (the read-only
+# root, /dev/mqueue, /sys/fs/cgroup, the RLIMIT_NOFILE of 1024, a terminal) and what it
+# does added: a cgroup namespace, hostname nslab, the three limits. The capabilities are
+# nslab run's default (src/kernel/container/caps.rs: runc's own three). runc's device
+# cgroup rules stay: runc always writes them, and they are its way of what nslab does with
+# `nodev` on every mount but /dev.
+CAPS='"CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"'
 mkdir -p "$WORK/bundle" "$WORK/runc-state"
 cat > "$WORK/bundle/config.json" <<JSON
 {
@@ -54,29 +61,33 @@ cat > "$WORK/bundle/config.json" <<JSON
     "terminal": false,
     "user": {"uid": 0, "gid": 0},
     "args": ["/bin/true"],
-    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=xterm", "HOSTNAME=nslab"],
     "cwd": "/",
     "capabilities": {
-      "bounding": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FOWNER","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SYS_ADMIN"],
-      "effective": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FOWNER","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SYS_ADMIN"],
-      "permitted": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FOWNER","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SYS_ADMIN"]
+      "bounding": [$CAPS], "effective": [$CAPS], "permitted": [$CAPS]
     },
-    "noNewPrivileges": false
+    "noNewPrivileges": true
   },
   "root": {"path": "$ROOTFS", "readonly": false},
   "hostname": "nslab",
   "mounts": [
     {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid","strictatime","mode=755","size=65536k"]}
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid","strictatime","mode=755","size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620","gid=5"]},
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid","noexec","nodev","mode=1777","size=65536k"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid","noexec","nodev","ro"]}
   ],
   "linux": {
-    "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}],
+    "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
     "cgroupsPath": "$CG_NAME-runc",
     "resources": {
+      "devices": [{"allow": false, "access": "rwm"}],
       "memory": {"limit": 104857600},
       "cpu": {"quota": 50000, "period": 100000},
       "pids": {"limit": 50}
-    }
+    },
+    "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+    "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
   }
 }
 JSON
@@ -102,7 +113,7 @@ else
 fi
 cat > "$WORK/unshare.sh" <<SH
 $SETUP
-unshare --pid --fork --mount --uts --ipc --mount-proc sh -c '$JOIN && exec chroot $ROOTFS /bin/true'
+unshare --pid --fork --mount --uts --ipc --net --mount-proc sh -c '$JOIN && exec chroot $ROOTFS /bin/true'
 rc=\$?
 rmdir ${CG_DIRS[*]}
 exit \$rc
@@ -116,9 +127,10 @@ for c in "$NSLAB_CMD" "$RUNC_CMD" "$UNSHARE_CMD"; do
     $c || { echo "failed: $c" >&2; exit 1; }
 done
 
-# Interleaved rounds: this is a shared VM whose speed drifts over seconds, so each round
-# times the three lines one after the other (in turn first), and the medians are taken
-# over all rounds: every line sees the same slow and fast moments.
+# Interleaved runs: this is a shared VM whose speed drifts over seconds, so the three lines
+# take turns run by run (A B C, B C A, C A B, ...), and the medians are taken over all
+# runs: every line sees the same slow and fast moments. The timer (python3) starts each
+# with posix_spawn and times it to its exit, nothing else in between.
 #
 # Two ways of starting: back to back, and spaced (each run 50 ms after the previous one
 # ended, the pause not timed). They differ for one kernel reason: a write to
@@ -126,32 +138,37 @@ done
 # a writer took it moments before (the kernel's rcu_sync then stays "passed" for a while).
 # Back to back, runc and the unshare line find it warm; spaced, as when a person or a
 # script doing other work starts containers, each pays the wait.
-ROUNDS=${ROUNDS:-10}
-PER=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 NAMES=("nslab run" "runc run" "unshare + chroot")
-CMDS=("$NSLAB_CMD" "$RUNC_CMD" "$UNSHARE_CMD")
 MODES=(back-to-back spaced)
+WARMUP=3
 for mode in "${MODES[@]}"; do
-    prepare=()
-    [ "$mode" = spaced ] && prepare=(--prepare "sleep 0.05")
-    for r in $(seq "$ROUNDS"); do
-        args=()
-        for k in 0 1 2; do
-            i=$(( (k + r) % 3 ))
-            args+=(-n "${NAMES[$i]}" "${CMDS[$i]}")
-        done
-        hyperfine -N --warmup 3 "${prepare[@]}" --runs "$PER" \
-            --export-json "$WORK/$mode-$r.json" "${args[@]}" >/dev/null
-    done
-    python3 - "$WORK" "$ROUNDS" "$mode" > "$WORK/summary-$mode.txt" <<'PY'
-import json, statistics, sys
-work, rounds, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-times = {}
-for r in range(1, rounds + 1):
-    for res in json.load(open(f"{work}/{mode}-{r}.json"))["results"]:
-        times.setdefault(res["command"], []).extend(res["times"])
-for name in ["nslab run", "runc run", "unshare + chroot"]:
-    t = [x * 1000 for x in times[name]]
+    python3 - "$mode" "$RUNS" "$WARMUP" "${NAMES[@]}" > "$WORK/summary-$mode.txt" \
+        3<<<"$NSLAB_CMD" 4<<<"$RUNC_CMD" 5<<<"$UNSHARE_CMD" <<'PY'
+import os, shlex, statistics, sys, time
+mode, runs, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+names = sys.argv[4:7]
+cmds = [shlex.split(os.fdopen(fd).read()) for fd in (3, 4, 5)]
+devnull = os.open("/dev/null", os.O_RDWR)
+def once(argv):
+    if mode == "spaced":
+        time.sleep(0.05)
+    t0 = time.perf_counter()
+    pid = os.posix_spawnp(argv[0], argv, os.environ,
+                          file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0),
+                                        (os.POSIX_SPAWN_DUP2, devnull, 1)])
+    _, status = os.waitpid(pid, 0)
+    t = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {shlex.join(argv)}")
+    return t * 1000
+times = [[] for _ in names]
+for r in range(warmup + runs):
+    for k in range(3):
+        i = (k + r) % 3
+        t = once(cmds[i])
+        if r >= warmup:
+            times[i].append(t)
+for name, t in zip(names, times):
     q = statistics.quantiles(t, n=4)
     print(f"{name}|{statistics.median(t):.2f}|{statistics.mean(t):.2f}|{statistics.stdev(t):.2f}|{min(t):.2f}|{q[0]:.2f}|{q[2]:.2f}|{max(t):.2f}|{len(t)}")
 PY
@@ -179,14 +196,21 @@ IDLE_COST=$(awk -v a="$(field spaced "nslab run" 2)" -v b="$(field back-to-back 
 cat > bench/RESULTS-container.md <<MD
 # Container start-to-exit: \`nslab run\` vs runc vs unshare + chroot
 
-\`/bin/true\` in a container with new PID, mount, UTS and IPC namespaces, a busybox root
-filesystem, /proc for the new PID namespace and a cgroup with memory 100M, CPU 0.5 and
-pids 50 (made before and removed after each run). Measured with hyperfine by
-\`bench/container.sh\`: for each way of starting, $ROUNDS interleaved rounds of $PER runs of
-each line (3 warm-up runs each), medians over all $((ROUNDS * PER)) runs of a line.
+\`/bin/true\` in a container, made alike by \`nslab run\` (its defaults) and runc (\`runc spec\`'s
+config.json with nslab's differences, see \`bench/container.sh\`): new PID, mount, UTS, IPC,
+network (only \`lo\`) and cgroup namespaces, pivot_root into a busybox root filesystem,
+/proc with runc's masked and read-only paths, /sys read-only, a minimal /dev (tmpfs, six
+nodes, devpts, /dev/shm), runc's three capabilities (CAP_AUDIT_WRITE, CAP_KILL,
+CAP_NET_BIND_SERVICE) and no_new_privs, and a cgroup with memory 100M, CPU 0.5 and pids
+50 (made before and removed after each run). The floor: \`unshare --pid --fork --mount
+--uts --ipc --net --mount-proc\` then \`chroot ROOT /bin/true\`, with the same cgroup made by
+hand (no masks, no /dev, no capabilities dropped). Timed by \`bench/container.sh\` (python3,
+posix_spawn to exit): the three lines take turns run by run ($WARMUP warm-up turns), $RUNS
+runs of each line for each way of starting, medians over them.
 
 Machine: $(nproc) CPUs, kernel $(uname -r), cgroup $( [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] && echo v2 || echo "v1 (hybrid)"),
-$(runc --version | head -1), $(hyperfine --version), $(unshare --version), $(date -u +%Y-%m-%d).
+$(runc --version | head -1), $(unshare --version), $(python3 --version), $(date -u +%Y-%m-%d);
+load average just after (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg).
 
 Medians:
 
@@ -218,6 +242,6 @@ execs (sh, unshare, chroot). On cgroup v2 there is no \`tasks\` file: nslab make
 first and creates PID 1 inside it (clone3 with \`CLONE_INTO_CGROUP\`), so it never moves.
 nslab's ledger is rewritten in place (no file created or renamed per entry), since on this
 machine /run is ext4 and a rename costs a journal update. The machine is a shared 2-CPU VM
-whose speed drifts: hence the interleaved rounds and medians.
+whose speed drifts: hence the interleaved runs and medians.
 MD
 cat bench/RESULTS-container.md
