@@ -484,6 +484,37 @@ fn lesson_transcript() {
         text.contains("still inside: the host's / is not reachable"),
         "{text}"
     );
+    // Step d: the container's sets read from its /proc/PID/status and decoded, no_new_privs
+    // set inside only, and a masked path empty inside while the host's is there.
+    assert!(
+        text.contains(
+            "0000000020000420 = 3 capabilities:\n    cap_kill cap_net_bind_service cap_audit_write"
+        ),
+        "{text}"
+    );
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in {text}"))
+            .split_whitespace()
+            .skip(2)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("NoNewPrivs"), ["0", "1"], "{text}");
+    assert_eq!(row("CapEff")[1], "0000000020000420", "{text}");
+    assert_ne!(
+        row("CapEff")[0],
+        "0000000020000420",
+        "nslab keeps more: {text}"
+    );
+    let masked: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("a file: ") && l.ends_with("/dev/null: 0 bytes read"))
+        .collect();
+    assert!(
+        !masked.is_empty(),
+        "a masked file, /dev/null inside: {text}"
+    );
     // The bomb was alive and held when the lesson read its cgroup: some processes, at most
     // pids.max (20), and forks refused.
     let held = text

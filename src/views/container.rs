@@ -1,8 +1,11 @@
 //! Lesson 5's views: a root filesystem's contents, a chroot escape, mount tables, the
-//! interfaces a network namespace has.
+//! interfaces a network namespace has, the privileges a runtime leaves and the paths it
+//! masks.
 
 use super::table;
-use crate::kernel::container::{EscapeReport, MountEntry, RootMode};
+use crate::kernel::container::{
+    EscapeReport, MaskedPath, MountEntry, PathSeen, Privileges, RootMode,
+};
 use crate::kernel::rootfs::{Origin, Summary};
 
 /// `12.3 MiB`, `512 B`.
@@ -127,6 +130,63 @@ pub fn networks(columns: &[(String, Vec<String>, usize)]) -> String {
     table::render(&["", "INTERFACES", "IPv4 ROUTES"], &rows)
 }
 
+/// The five capability sets and no_new_privs of each column's process, as the lines of
+/// /proc/PID/status hold them.
+pub fn privileges(columns: &[(String, Privileges)]) -> String {
+    let mut header = vec!["LINE", "SET"];
+    header.extend(columns.iter().map(|(label, _)| label.as_str()));
+    let row = |line: &str, set: &str, f: &dyn Fn(&Privileges) -> String| {
+        let mut r = vec![line.to_string(), set.to_string()];
+        r.extend(columns.iter().map(|(_, p)| f(p)));
+        r
+    };
+    let hex = |m: u64| format!("{m:016x}");
+    let rows = vec![
+        row("CapInh", "inheritable", &|p| hex(p.inheritable)),
+        row("CapPrm", "permitted", &|p| hex(p.permitted)),
+        row("CapEff", "effective", &|p| hex(p.effective)),
+        row("CapBnd", "bounding", &|p| hex(p.bounding)),
+        row("CapAmb", "ambient", &|p| hex(p.ambient)),
+        row("NoNewPrivs", "no_new_privs", &|p| {
+            u8::from(p.no_new_privs).to_string()
+        }),
+    ];
+    table::render(&header, &rows)
+}
+
+fn path_seen(s: &PathSeen) -> String {
+    match s {
+        PathSeen::Missing => "not there".into(),
+        PathSeen::Dir { entries: 0 } => "an empty directory".into(),
+        PathSeen::Dir { entries } => format!("a directory, {entries} entries"),
+        PathSeen::File { bytes, more } => {
+            format!(
+                "a file: {}{bytes} bytes read",
+                if *more { "over " } else { "" }
+            )
+        }
+        PathSeen::CharDevice {
+            major: 1,
+            minor: 3,
+            bytes,
+        } => format!("/dev/null: {bytes} bytes read"),
+        PathSeen::CharDevice {
+            major,
+            minor,
+            bytes,
+        } => format!("device {major}:{minor}: {bytes} bytes read"),
+    }
+}
+
+/// runc's masked paths as the host and the container find them.
+pub fn masked(paths: &[MaskedPath], inside_label: &str) -> String {
+    let rows: Vec<Vec<String>> = paths
+        .iter()
+        .map(|m| vec![m.path.clone(), path_seen(&m.host), path_seen(&m.inside)])
+        .collect();
+    table::render(&["PATH", "ON THE HOST", inside_label], &rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +245,54 @@ mod tests {
 ";
         let m = parse_mountinfo(text);
         insta::assert_snapshot!(format!("{}\n{}", mounts(&m[..3], 10), mounts(&m, 2)));
+    }
+
+    #[test]
+    fn privileges_and_masks() {
+        let host = Privileges {
+            permitted: 0x1ff_ffff_ffff,
+            effective: 0x1ff_ffff_ffff,
+            bounding: 0x1ff_ffff_ffff,
+            ..Privileges::default()
+        };
+        let inside = Privileges {
+            permitted: 0x2000_0420,
+            effective: 0x2000_0420,
+            bounding: 0x2000_0420,
+            no_new_privs: true,
+            ..Privileges::default()
+        };
+        let paths = [
+            MaskedPath {
+                path: "/proc/acpi".into(),
+                host: PathSeen::Dir { entries: 5 },
+                inside: PathSeen::Dir { entries: 0 },
+            },
+            MaskedPath {
+                path: "/proc/kcore".into(),
+                host: PathSeen::File {
+                    bytes: 1 << 20,
+                    more: true,
+                },
+                inside: PathSeen::CharDevice {
+                    major: 1,
+                    minor: 3,
+                    bytes: 0,
+                },
+            },
+        ];
+        let text = crate::ui::with_width(80, || {
+            format!(
+                "{}\n{}",
+                privileges(&[
+                    ("nslab (PID 10)".into(), host),
+                    ("container (PID 20)".into(), inside)
+                ]),
+                masked(&paths, "IN THE CONTAINER (PID 20)")
+            )
+        });
+        assert!(text.lines().all(|l| l.chars().count() <= 76), "{text}");
+        insta::assert_snapshot!(text);
     }
 
     #[test]

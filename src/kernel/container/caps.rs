@@ -20,53 +20,10 @@
 use super::{failure, traced, StartError};
 use nix::errno::Errno;
 
-/// Capability names by number (linux/capability.h, up to Linux 5.9's last).
-pub const NAMES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+use crate::kernel::ids::{cap_names, CAP_NAMES};
 
 /// Every capability nslab knows by name.
-pub const ALL: u64 = (1 << NAMES.len()) - 1;
+pub const ALL: u64 = (1 << CAP_NAMES.len()) - 1;
 
 const fn bit(cap: usize) -> u64 {
     1 << cap
@@ -83,18 +40,20 @@ pub fn number(name: &str) -> Option<usize> {
     } else {
         format!("CAP_{upper}")
     };
-    NAMES.iter().position(|n| *n == full)
+    CAP_NAMES.iter().position(|n| n.eq_ignore_ascii_case(&full))
 }
 
-/// The names of the capabilities in `mask`, in number order (an unnamed one as `cap_N`).
+/// The names of the capabilities in `mask`, in number order, as runc and Docker write
+/// them (`CAP_KILL`; an unnamed one as `cap_N`).
 pub fn names(mask: u64) -> Vec<String> {
-    (0..64)
-        .filter(|c| mask & (1 << c) != 0)
-        .map(|c| {
-            NAMES
-                .get(c)
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| format!("cap_{c}"))
+    cap_names(mask)
+        .into_iter()
+        .map(|n| {
+            if n[4..].parse::<u32>().is_ok() {
+                n
+            } else {
+                n.to_ascii_uppercase()
+            }
         })
         .collect()
 }
@@ -113,7 +72,6 @@ pub fn adjust(default: u64, add: &[String], drop: &[String]) -> Result<u64, Stri
     Ok((default | mask_of(add)?) & !mask_of(drop)?)
 }
 
-#[cfg(test)] // until a view shows them
 /// A process's five capability sets, as /proc/PID/status shows them (hex masks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sets {
@@ -126,7 +84,6 @@ pub struct Sets {
     pub no_new_privs: bool,
 }
 
-#[cfg(test)] // until a view shows them
 /// The sets from /proc/PID/status text.
 pub fn parse_status(text: &str) -> Sets {
     let mut s = Sets::default();
@@ -148,7 +105,6 @@ pub fn parse_status(text: &str) -> Sets {
     s
 }
 
-#[cfg(test)] // until a view shows them
 /// The capability sets of process `pid`, read now.
 pub fn of_pid(pid: i32) -> anyhow::Result<Sets> {
     let path = format!("/proc/{pid}/status");

@@ -81,3 +81,80 @@ pub fn pids_refused(dir: &Path) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix("max ").and_then(|n| n.trim().parse().ok()))
 }
+
+/// What a path is, as a reader finds it: what `ls -ld` and `wc -c` would tell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PathSeen {
+    /// Not there (this kernel does not make it).
+    Missing,
+    Dir {
+        entries: usize,
+    },
+    File {
+        bytes: u64,
+        more: bool,
+    },
+    /// A character device (a masked file is /dev/null, 1:3), and what reading it gave.
+    CharDevice {
+        major: u64,
+        minor: u64,
+        bytes: u64,
+    },
+}
+
+/// One of runc's masked paths, on the host and inside a container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskedPath {
+    pub path: String,
+    pub host: PathSeen,
+    pub inside: PathSeen,
+}
+
+/// Reads stop here: /proc/kcore is as large as the kernel's address space.
+const READ_AT_MOST: u64 = 1 << 20;
+
+fn seen(path: &Path) -> PathSeen {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return PathSeen::Missing;
+    };
+    if meta.is_dir() {
+        let entries = std::fs::read_dir(path).map(|d| d.count()).unwrap_or(0);
+        return PathSeen::Dir { entries };
+    }
+    let mut bytes = 0;
+    if let Ok(f) = std::fs::File::open(path) {
+        let mut sink = Vec::new();
+        bytes = f.take(READ_AT_MOST + 1).read_to_end(&mut sink).unwrap_or(0) as u64;
+    }
+    if meta.file_type().is_char_device() {
+        let dev = meta.rdev();
+        return PathSeen::CharDevice {
+            major: nix::sys::stat::major(dev),
+            minor: nix::sys::stat::minor(dev),
+            bytes,
+        };
+    }
+    PathSeen::File {
+        bytes: bytes.min(READ_AT_MOST),
+        more: bytes > READ_AT_MOST,
+    }
+}
+
+/// runc's masked paths this kernel makes, read now on the host and inside the container
+/// of `pid` (through `/proc/PID/root`, which resolves in that process's mounts).
+pub fn masked_paths_of(pid: i32) -> Vec<MaskedPath> {
+    super::masks::MASKED
+        .iter()
+        .map(|p| MaskedPath {
+            path: p.to_string(),
+            host: seen(Path::new(p)),
+            inside: seen(&Path::new(&format!("/proc/{pid}/root")).join(&p[1..])),
+        })
+        .filter(|m| m.host != PathSeen::Missing)
+        .collect()
+}
+
+/// The capability sets and no_new_privs of process `pid`, read now from /proc/PID/status.
+pub use super::caps::{of_pid as privileges_of, Sets as Privileges};

@@ -3,6 +3,7 @@
 mod check;
 pub mod net;
 mod net_check;
+mod privileges;
 
 use crate::kernel::cgroup::{CgVersion, Concept, NslabCgroup, Reading};
 use crate::kernel::container::{self, Container, RootMode, Spec};
@@ -37,13 +38,15 @@ const INFO_FIELDS: LessonInfo = LessonInfo {
 
 /// The hostname the lesson's containers get.
 const HOSTNAME: &str = "nslab-box";
-/// Step d's pids ceiling: small, so the fork bomb hits it at once.
+/// Step e's pids ceiling: small, so the fork bomb hits it at once.
 const BOMB_PIDS: u64 = 20;
 
 /// State across steps. Fields drop in order: the container before the root it runs in.
 #[derive(Default)]
 struct ContainerLesson {
     running: Option<Container>,
+    /// The system calls of the running container's start.
+    start_calls: Vec<String>,
     rootfs: Option<Rootfs>,
 }
 
@@ -68,7 +71,7 @@ impl ContainerLesson {
         let root = self.ensure_rootfs(stage)?.to_path_buf();
         stage.say("Starting the container of step b first.");
         let c = container::start(&Spec::new(&root, &sleeper()).with_hostname(HOSTNAME))?;
-        stage.syscalls();
+        self.start_calls = stage.syscalls();
         let pid1 = c.pid1;
         self.running = Some(c);
         Ok(pid1)
@@ -167,6 +170,7 @@ impl ContainerLesson {
             );
         }
         self.running = Some(c);
+        self.start_calls = calls;
         Ok(())
     }
 
@@ -206,7 +210,7 @@ impl ContainerLesson {
             .partition(|k| inside.inode(**k) != host.set.inode(**k));
         let files = |v: &[NsKind]| v.iter().map(|k| k.file()).collect::<Vec<_>>().join(", ");
         stage.say(&format!(
-            "New: {}. Shared with the host: {}. The network namespace (only `lo`, step e) and the cgroup \
+            "New: {}. Shared with the host: {}. The network namespace (only `lo`, step f) and the cgroup \
              namespace (in which the container's own cgroup is `/`) are what every runtime adds to the \
              four of the exercise; a user namespace only a rootless one does.",
             files(&new),
@@ -241,12 +245,18 @@ impl ContainerLesson {
                 p.nspid.iter().map(i32::to_string).collect::<Vec<_>>().join(" ")
             ));
         }
+        Ok(())
+    }
+
+    fn step_d(&mut self, stage: &mut Stage) -> Result<()> {
+        let pid1 = self.ensure_container(stage)?;
+        privileges::step_d(pid1, &self.start_calls, stage)?;
         self.stop_container()?;
         stage.syscalls();
         Ok(())
     }
 
-    fn step_d(&mut self, stage: &mut Stage) -> Result<()> {
+    fn step_e(&mut self, stage: &mut Stage) -> Result<()> {
         self.stop_container()?;
         let root = self.ensure_rootfs(stage)?.to_path_buf();
         let limits = Limits {
@@ -345,13 +355,13 @@ impl ContainerLesson {
         Ok(())
     }
 
-    fn step_e(&mut self, stage: &mut Stage) -> Result<()> {
+    fn step_f(&mut self, stage: &mut Stage) -> Result<()> {
         self.stop_container()?;
         let root = self.ensure_rootfs(stage)?.to_path_buf();
-        net::step_e(&root, HOSTNAME, stage)
+        net::step_f(&root, HOSTNAME, stage)
     }
 
-    fn step_f(&mut self, stage: &mut Stage) -> Result<()> {
+    fn step_g(&mut self, stage: &mut Stage) -> Result<()> {
         self.stop_container()?;
         let root = self.ensure_rootfs(stage)?.to_path_buf();
         let limits = Limits {
@@ -411,21 +421,27 @@ impl Lesson for ContainerLesson {
         },
         Step {
             id: 'd',
-            title: "Limits: memory, CPU and pids",
+            title: "What a runtime takes away: capabilities, no_new_privs, masked paths",
             keyboard: false,
             run: Self::step_d,
         },
         Step {
             id: 'e',
-            title: "A network of its own",
+            title: "Limits: memory, CPU and pids",
             keyboard: false,
             run: Self::step_e,
         },
         Step {
             id: 'f',
+            title: "A network of its own",
+            keyboard: false,
+            run: Self::step_f,
+        },
+        Step {
+            id: 'g',
             title: "A shell inside",
             keyboard: true,
-            run: Self::step_f,
+            run: Self::step_g,
         },
     ];
 

@@ -1,4 +1,4 @@
-//! Lesson 5's network: step e (a veth pair into the container, addresses, a default
+//! Lesson 5's network: step f (a veth pair into the container, addresses, a default
 //! route, NAT on the host, an echo out) and bonus 5b's
 //! declaration (its check is net_check.rs).
 
@@ -62,11 +62,11 @@ pub fn host_target(
 }
 
 // ---------------------------------------------------------------------------------------
-// Step e.
+// Step f.
 
-/// Step e: a container with its own network namespace, then the seeds' bonus done for
+/// Step f: a container with its own network namespace, then the seeds' bonus done for
 /// real, one command at a time; everything removed at the end.
-pub fn step_e(root: &Path, hostname: &str, stage: &mut Stage) -> Result<()> {
+pub fn step_f(root: &Path, hostname: &str, stage: &mut Stage) -> Result<()> {
     stage.command(
         "sudo unshare --net --pid --fork --mount-proc sleep 1000 &   # its own network namespace",
     );
