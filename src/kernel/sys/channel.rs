@@ -158,23 +158,69 @@ fn pipe_files() -> Result<(File, File)> {
 mod tests {
     use super::*;
 
+    /// Run `check` in a forked child, where no other thread can fork: a child forked or
+    /// spawned by another test's thread holds copies of every descriptor until it execs or
+    /// exits, so an order pipe closed here would still have a writer for a while.
+    fn alone(check: fn() -> std::result::Result<(), String>) {
+        let mut child = super::super::fork_unrecorded(|io| {
+            let verdict = check();
+            io.send(&verdict);
+            i32::from(verdict.is_err())
+        })
+        .unwrap();
+        let verdict: std::result::Result<(), String> = child.recv(Duration::from_secs(10)).unwrap();
+        child.wait(Duration::from_secs(10)).unwrap();
+        verdict.unwrap();
+    }
+
     #[test]
     fn a_child_sees_whether_its_parent_has_gone() {
-        let (channel, io) = channel("test").unwrap();
-        assert!(!io.parent_gone(), "nslab's end is open");
-        drop(channel);
-        assert!(io.parent_gone(), "no writer is left on the order pipe");
+        alone(|| {
+            let (channel, io) = channel("test").map_err(|e| e.to_string())?;
+            if io.parent_gone() {
+                return Err("nslab's end is open, yet the parent looks gone".into());
+            }
+            drop(channel);
+            if !io.parent_gone() {
+                return Err(
+                    "no writer is left on the order pipe, yet the parent looks alive".into(),
+                );
+            }
+            Ok(())
+        });
     }
 
     #[test]
     fn a_parent_gone_after_sending_an_order_is_gone() {
-        let (mut channel, io) = channel("test").unwrap();
-        channel.order("go").unwrap();
-        assert!(!io.parent_gone());
-        drop(channel);
-        assert!(
-            io.parent_gone(),
-            "a line left to read does not make it alive"
-        );
+        alone(|| {
+            let (mut channel, io) = channel("test").map_err(|e| e.to_string())?;
+            channel.order("go").map_err(|e| e.to_string())?;
+            if io.parent_gone() {
+                return Err("the parent is alive, yet looks gone".into());
+            }
+            drop(channel);
+            if !io.parent_gone() {
+                return Err("a line left to read made a parent that has gone look alive".into());
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_parent_gone_stays_gone_while_other_threads_start_processes() {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spawner = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::process::Command::new("true").status();
+                }
+            })
+        };
+        for _ in 0..20 {
+            a_parent_gone_after_sending_an_order_is_gone();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        spawner.join().unwrap();
     }
 }
