@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): `nslab check --watch` as a learner meets it.
 #   1. From a learner's action to the new verdict on nslab's output: a memory limit written
-#      to a learner's cgroup (check 3 watches it: inotify), and a link set up or down in a
-#      learner's network namespace (check 2 watches it: rtnetlink inside that namespace).
-#      Each action alternates two values, spaced 300-500 ms, and is timed from just before
-#      the write (or the `ip` command) to the JSON line (`--watch --json`) that shows it.
+#      to a learner's cgroup (check 3 watches it: inotify), a link set up or down in a
+#      learner's network namespace (check 2 watches it: rtnetlink inside that namespace),
+#      and a process written into a learner's CPU cgroup, then ended (check 4: inotify on
+#      cgroup.procs, then the kernel's process events). Each action alternates two values,
+#      spaced 300-500 ms, and is timed from just before the write (or the `ip` command, or
+#      the kill) to the JSON line (`--watch --json`) that shows it. Check 4 measures the
+#      cgroup's CPU share over 1.5 s each time it judges: its figure includes that window.
 #   2. An idle watch: nslab's own CPU time (utime + stime of /proc/PID/stat) over a window
 #      in which nothing changes, as a share of one CPU.
 # Needs root. Writes bench/RESULTS-watch.md. Goals: median <= 100 ms; idle <= 1% of a CPU.
@@ -26,20 +29,32 @@ export NSLAB_RUN_DIR=$WORK/runs NSLAB_PROGRESS=$WORK/progress.json
 if [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
   own=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/self/cgroup)
   CG=/sys/fs/cgroup/memory${own%/}/wbench-$$ LIMIT_FILE=memory.limit_in_bytes
+  own=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' /proc/self/cgroup)
+  # The cpu hierarchy's mount (cpu, or cpu,cpuacct where the two are mounted together).
+  cpu_mnt=$(awk '$0 ~ / - cgroup / && $NF ~ /(^|,)cpu(,|$)/ {print $5; exit}' /proc/self/mountinfo)
+  CPU_CG=$cpu_mnt${own%/}/wbench-cpu-$$
+  QUOTA_FILE=cpu.cfs_quota_us QUOTA=50000
 else
   CG=/sys/fs/cgroup/wbench-$$ LIMIT_FILE=memory.max
-  grep -qw memory /sys/fs/cgroup/cgroup.subtree_control || echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+  CPU_CG=/sys/fs/cgroup/wbench-cpu-$$ QUOTA_FILE=cpu.max QUOTA="50000 100000"
+  for c in memory cpu; do
+    grep -qw $c /sys/fs/cgroup/cgroup.subtree_control || echo +$c > /sys/fs/cgroup/cgroup.subtree_control
+  done
 fi
 A=wbench-a-$$ B=wbench-b-$$
 cleanup() {
   ip netns del "$A" 2>/dev/null || true
   ip netns del "$B" 2>/dev/null || true
   rmdir "$CG" 2>/dev/null || true
+  # The sleep the join case moved here is ended by the script before it exits.
+  rmdir "$CPU_CG" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM HUP
 mkdir "$CG"
 echo 30M > "$CG/$LIMIT_FILE"
+mkdir "$CPU_CG"
+echo "$QUOTA" > "$CPU_CG/$QUOTA_FILE"
 # Lesson 2's exercise without the second address: check 2 judges it, never passes, and
 # the link state is one of its facts.
 ip netns add "$A"; ip netns add "$B"
@@ -48,9 +63,9 @@ ip link set wbench-va netns "$A"; ip link set wbench-vb netns "$B"
 ip -n "$A" addr add 10.231.0.1/24 dev wbench-va
 ip -n "$A" link set wbench-va up; ip -n "$B" link set wbench-vb up
 
-python3 - "$NSLAB" "$CG" "$LIMIT_FILE" "$A" "$ACTIONS" "$IDLE" "$WORK/results" <<'EOF'
+python3 - "$NSLAB" "$CG" "$LIMIT_FILE" "$A" "$ACTIONS" "$IDLE" "$WORK/results" "$CPU_CG" <<'EOF'
 import atexit, json, os, random, statistics, subprocess, sys, threading, time, queue
-nslab, cg, limit_file, ns_a, actions, idle, out = sys.argv[1:]
+nslab, cg, limit_file, ns_a, actions, idle, out, cpu_cg = sys.argv[1:]
 actions, idle = int(actions), int(idle)
 
 def watch(args):
@@ -110,6 +125,25 @@ p, link_ms = run(["2"], set_link,
                  lambda r, v: (fact(r, "link state") == "both UP") == (v == 1))
 p.terminate(); p.wait()
 
+# A process joining the CPU cgroup (written into cgroup.procs), then ending.
+joined = []
+def end_joined():
+    for s in joined:
+        s.kill(); s.wait()
+    joined.clear()
+atexit.register(end_joined)
+def join_or_end(v):
+    if v == 0:
+        s = subprocess.Popen(["sleep", "1000"])
+        joined.append(s)
+        with open(os.path.join(cpu_cg, "cgroup.procs"), "w") as f:
+            f.write(str(s.pid))
+    else:
+        end_joined()
+p, join_ms = run(["4", "--cgroup", cpu_cg], join_or_end,
+                 lambda r, v: (fact(r, "processes inside") == "at least one") == (v == 0))
+p.terminate(); p.wait()
+
 def line(name, ms):
     ms = sorted(ms)
     return (f"| {name} | {len(ms)} | {statistics.median(ms):.1f} | "
@@ -118,6 +152,7 @@ with open(out, "w") as f:
     f.write("| action | n | median ms | p90 ms | max ms |\n|---|---|---|---|---|\n")
     f.write(line("memory limit written (check 3)", cgroup_ms) + "\n")
     f.write(line("link set up/down in the learner's namespace (check 2)", link_ms) + "\n")
+    f.write(line("a process joining a CPU cgroup, then ending (check 4, its 1.5 s sample included)", join_ms) + "\n")
     f.write(f"\nIdle watch (check 3), {idle} s: {idle_share:.2f}% of one CPU\n")
 EOF
 
