@@ -64,16 +64,7 @@ impl Ui {
 
     /// The shell command a learner would type for what happens next.
     pub fn command(&self, cmd: &str) {
-        let mut s = String::from("Shell:\n");
-        for line in cmd.lines() {
-            let first = format!("  {} ", style("$").dim());
-            let wrapped = wrap(line, width().saturating_sub(4), "", "  ");
-            for (i, l) in wrapped.lines().enumerate() {
-                let lead = if i == 0 { first.as_str() } else { "    " };
-                s.push_str(&format!("{lead}{}\n", style(l).green()));
-            }
-        }
-        self.out(&s);
+        self.out(&render_command(cmd, width()));
     }
 
     /// The system calls nslab actually made, as strace prints them.
@@ -699,6 +690,29 @@ pub fn render_markdown(text: &str) -> String {
     render_markdown_at(text, width())
 }
 
+/// A shell command under `Shell:`, each command after a `$` prompt; a line that goes on
+/// from one ending in `\` is the same command and gets no prompt of its own.
+pub fn render_command(cmd: &str, width: usize) -> String {
+    let mut s = String::from("Shell:\n");
+    let mut continues = false;
+    for line in cmd.lines() {
+        let (first, text) = if continues {
+            ("      ".to_string(), line.trim_start())
+        } else {
+            (format!("  {} ", style("$").dim()), line)
+        };
+        for (i, l) in wrap(text, width.saturating_sub(4), "", "  ")
+            .lines()
+            .enumerate()
+        {
+            let lead = if i == 0 { first.as_str() } else { "    " };
+            s.push_str(&format!("{lead}{}\n", style(l).green()));
+        }
+        continues = line.trim_end().ends_with('\\');
+    }
+    s
+}
+
 /// [`render_markdown`] at `width` columns.
 pub fn render_markdown_at(text: &str, width: usize) -> String {
     let mut r = Renderer::new(width);
@@ -725,6 +739,19 @@ reflowed to the width of the screen, whatever the source's own line breaks.\n\n\
     fn markdown_reflows_and_drops_markers_when_plain() {
         console::set_colors_enabled(false);
         insta::assert_snapshot!(render_markdown_at(SAMPLE, 60));
+    }
+
+    #[test]
+    fn a_continued_command_line_gets_no_prompt_of_its_own() {
+        console::set_colors_enabled(false);
+        let s = render_command(
+            "sudo setpriv --no-new-privs \\\n    --bounding-set=-all -- sleep 1000\nid",
+            80,
+        );
+        assert_eq!(
+            s,
+            "Shell:\n  $ sudo setpriv --no-new-privs \\\n      --bounding-set=-all -- sleep 1000\n  $ id\n"
+        );
     }
 
     #[test]
