@@ -397,4 +397,40 @@ mod tests {
         assert_eq!(p.lessons[&4].steps_seen, "a");
         std::env::remove_var("NSLAB_PROGRESS");
     }
+
+    fn lesson_progress() -> impl proptest::strategy::Strategy<Value = LessonProgress> {
+        use proptest::prelude::*;
+        ("[a-h]{0,8}", any::<bool>(), any::<bool>(), any::<u64>()).prop_map(
+            |(steps_seen, lesson_done, check_passed, updated)| LessonProgress {
+                steps_seen,
+                lesson_done,
+                check_passed,
+                updated,
+            },
+        )
+    }
+
+    proptest::proptest! {
+        /// Any bytes where progress should be: nslab's format or refused as damaged.
+        #[test]
+        fn any_bytes_parse_as_progress_or_are_refused(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = parse(&data);
+        }
+
+        /// What nslab writes it reads back the same; a field it does not write is refused.
+        #[test]
+        fn saved_progress_reads_back_and_a_foreign_field_is_refused(
+            lessons in proptest::collection::btree_map(1u32..10, lesson_progress(), 0..9),
+            field in "[a-z_]{1,10}"
+        ) {
+            let p = Progress { version: FORMAT_VERSION, lessons };
+            let text = serde_json::to_string_pretty(&p).unwrap();
+            proptest::prop_assert_eq!(parse(text.as_bytes()), Ok(p));
+            if !["version", "lessons"].contains(&field.as_str()) {
+                let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                v[&field] = serde_json::Value::from(1);
+                proptest::prop_assert!(parse(v.to_string().as_bytes()).is_err());
+            }
+        }
+    }
 }

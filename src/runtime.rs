@@ -411,4 +411,20 @@ mod tests {
             assert!(format!("{e:#}").contains("not a capability"), "{e:#}");
         }
     }
+
+    proptest::proptest! {
+        /// Whatever a learner types, a value inside the documented bounds or a usage error.
+        #[test]
+        fn typed_sizes_and_counts_are_bounded_or_refused(text in "[0-9.eE+-]{0,24}[kKmMgGtTiB]{0,3}|.{0,24}") {
+            if let Ok(bytes) = parse_memory(&text) {
+                proptest::prop_assert!(((1 << 20)..=MAX_MEMORY).contains(&bytes), "{}: {}", text, bytes);
+            }
+            if let Ok(quota) = parse_cpus(&text) {
+                proptest::prop_assert!((1_000..=1024 * CPU_PERIOD_US).contains(&quota), "{}: {}", text, quota);
+            }
+            if let Ok(pids) = parse_pids(&text) {
+                proptest::prop_assert!((1..=MAX_PIDS).contains(&pids), "{}: {}", text, pids);
+            }
+        }
+    }
 }

@@ -22,6 +22,8 @@ pub mod overlay;
 pub mod pidns;
 pub mod procevents;
 pub mod procs;
+#[cfg(test)]
+mod proptests;
 pub mod removal;
 pub mod rootfs;
 pub mod sys;

@@ -4,6 +4,7 @@
 use super::{cgroup, ipc, net, procs, sys};
 use crate::ledger::{self, CleanupReport, Reach, Removal, Resource};
 use anyhow::{bail, Result};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
@@ -36,15 +37,22 @@ pub fn identify(resource: &Resource) {
 
 /// Is `path` absolute and plain: no `.` or `..` that could lead a record elsewhere?
 fn is_plain(path: &Path) -> bool {
+    // Read from the bytes: `components()` drops a `.` on its own, so `/.` would pass as `/`.
     path.is_absolute()
         && path
             .components()
             .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+        && path
+            .as_os_str()
+            .as_bytes()
+            .split(|b| *b == b'/')
+            .all(|part| part != b"." && part != b"..")
 }
 
 /// A guard against a damaged or forged record: nslab names what it makes with its prefix,
 /// the only trees it makes are root filesystems (`nslab-rootfs-…`) and the mount lesson's
-/// directory (`nslab-mount-…`), and its paths are plain.
+/// directory (`nslab-mount-…`), its cgroups lie under one named `nslab…`, and its paths
+/// are plain.
 fn check_named_ours(resource: &Resource) -> Result<()> {
     let named = |p: &Path, prefix: &str| {
         p.file_name()
@@ -55,7 +63,12 @@ fn check_named_ours(resource: &Resource) -> Result<()> {
             is_plain(path) && (named(path, "nslab-rootfs-") || named(path, "nslab-mount-"))
         }
         Resource::Mount { path } => is_plain(path) && named(path, "nslab"),
-        Resource::Cgroup { path } => is_plain(path),
+        Resource::Cgroup { path } => {
+            is_plain(path)
+                && path
+                    .components()
+                    .any(|c| c.as_os_str().to_string_lossy().starts_with("nslab"))
+        }
         _ => true,
     };
     if !ours {
@@ -229,5 +242,28 @@ mod tests {
             "gone is removed"
         );
         assert!(!dir.exists());
+    }
+
+    proptest::proptest! {
+        /// A record whose path climbs out with `..` or `.`, or is relative, is refused
+        /// whatever names it holds.
+        #[test]
+        fn a_path_that_is_not_plain_is_never_removed(
+            parts in proptest::collection::vec("nslab[a-z-]{0,6}|\\.\\.|\\.|[a-z]{1,6}", 1..6),
+            absolute in proptest::bool::ANY
+        ) {
+            let text = format!("{}{}", if absolute { "/" } else { "" }, parts.join("/"));
+            let path = std::path::PathBuf::from(&text);
+            let plain = absolute && !parts.iter().any(|p| p == ".." || p == ".");
+            for r in [
+                Resource::Cgroup { path: path.clone() },
+                Resource::Mount { path: path.clone() },
+                Resource::Dir { path: path.clone() },
+            ] {
+                if !plain {
+                    proptest::prop_assert!(check_named_ours(&r).is_err(), "{} accepted", text);
+                }
+            }
+        }
     }
 }

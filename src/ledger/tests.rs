@@ -273,3 +273,58 @@ fn identities_are_written_beside_the_resources_and_forgotten_with_them() {
     assert_eq!(back.identity_of(&r), Some(42));
     assert_eq!(back.resources, vec![r]);
 }
+
+/// A JSON value of any shape, a few levels deep.
+fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        ".{0,12}".prop_map(serde_json::Value::from),
+        Just(serde_json::Value::from("cgroup")),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            proptest::collection::btree_map("kind|path|name|pid|start_time|.{0,6}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// Any text where a run file should be: read or refused, never a panic.
+    #[test]
+    fn any_text_reads_as_a_run_file_or_not_at_all(text in ".{0,200}") {
+        let _ = serde_json::from_str::<RunFile>(&text);
+    }
+
+    /// Entries and fields this nslab does not know (a newer one's, or damaged ones) are
+    /// written back as they were read, never dropped and never acted on.
+    #[test]
+    fn a_run_file_is_written_back_as_read(
+        entries in proptest::collection::vec(json_value(), 0..6),
+        extra in proptest::collection::btree_map("[a-z_]{1,8}", json_value(), 0..3),
+        pid in proptest::prelude::any::<i32>(), start in proptest::prelude::any::<u64>()
+    ) {
+        let mut file = serde_json::json!({
+            "owner_pid": pid, "owner_start_time": start, "resources": entries,
+        });
+        for (k, v) in extra {
+            if !["owner_pid", "owner_start_time", "resources", "identities"].contains(&k.as_str()) {
+                file[k] = v;
+            }
+        }
+        let run: RunFile = serde_json::from_value(file.clone()).expect("a run file");
+        proptest::prop_assert_eq!(run.resources.len() + run.unknown.len(), file["resources"].as_array().unwrap().len());
+        let once = serde_json::to_value(&run).unwrap();
+        let twice = serde_json::to_value(serde_json::from_value::<RunFile>(once.clone()).unwrap()).unwrap();
+        proptest::prop_assert_eq!(&once, &twice);
+        for (k, v) in file.as_object().unwrap() {
+            if k != "resources" {
+                proptest::prop_assert_eq!(Some(v), once.get(k));
+            }
+        }
+    }
+}

@@ -282,3 +282,63 @@ fn tells_a_kernel_without_nftables_nat_from_other_refusals() {
     let no_socket = anyhow::Error::from(std::io::Error::from_raw_os_error(libc::EPROTONOSUPPORT));
     assert!(is_unsupported(&no_socket));
 }
+
+/// A NAT rule as the kernel lists it, from nslab's own expressions.
+fn masquerade_rule_bytes() -> Vec<u8> {
+    let exprs = masquerade_expressions(Ipv4Addr::new(10, 203, 7, 9), 24, "nslab-h7");
+    let mut rule = Attrs::default();
+    rule.str(NFTA_RULE_TABLE, "nslab-7")
+        .str(NFTA_RULE_CHAIN, "postrouting")
+        .nest(NFTA_RULE_EXPRESSIONS, &exprs);
+    rule.0
+}
+
+/// Netlink attributes nested a few levels, with the kinds nftables uses and any payload.
+fn attr_tree() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let leaf = proptest::collection::vec(any::<u8>(), 0..24);
+    leaf.prop_recursive(4, 64, 6, |inner| {
+        proptest::collection::vec((0u16..8, inner), 0..6).prop_map(|children| {
+            let mut a = Attrs::default();
+            for (kind, payload) in children {
+                a.put(kind, &payload);
+            }
+            a.0
+        })
+    })
+}
+
+proptest::proptest! {
+    /// The host's tables, chains and rules as any kernel (or a damaged message) sends them:
+    /// parsed or skipped, never a panic.
+    #[test]
+    fn nftables_listings_parse_without_panicking(body in attr_tree(), family in 0u8..12) {
+        let chains: Vec<Chain> = parse_chain(family, &body).into_iter().collect();
+        let _ = parse_table(family, &body);
+        let _ = parse_rule(family, &body, &chains);
+        let _ = parse_attrs(&body);
+    }
+
+    /// nslab's own rule with bytes changed or cut short anywhere.
+    #[test]
+    fn a_damaged_nat_rule_parses_without_panicking(
+        flips in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 0..6),
+        cut in proptest::prelude::any::<proptest::sample::Index>()
+    ) {
+        let mut bytes = masquerade_rule_bytes();
+        for (at, value) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        bytes.truncate(cut.index(bytes.len() + 1));
+        let chains = vec![Chain {
+            family: "ip".into(),
+            table: "nslab-7".into(),
+            name: "postrouting".into(),
+            hook: Some("postrouting".into()),
+            priority: Some(100),
+            chain_type: Some("nat".into()),
+        }];
+        let _ = parse_rule(NFPROTO_IPV4, &bytes, &chains);
+    }
+}
