@@ -19,12 +19,17 @@ pub fn identity(resource: &Resource) -> Option<u64> {
         Resource::Link { name } => nix::net::if_::if_nametoindex(name.as_str())
             .ok()
             .map(u64::from),
+        Resource::NftTable { family, name } => net::nat::table_handle(family, name),
+        // The mount on top at the path (a mount id is reused only once it is unmounted).
+        Resource::Mount { path } => {
+            super::mountinfo::parse_bytes(&std::fs::read("/proc/self/mountinfo").ok()?)
+                .into_iter()
+                .rev()
+                .find(|m| &m.mount_point == path)
+                .map(|m| u64::from(m.mount_id))
+        }
         // A System V object's recorded id is weighed with its key in ipc::decide.
-        Resource::Process { .. }
-        | Resource::Mount { .. }
-        | Resource::NftTable { .. }
-        | Resource::SysvShm { .. }
-        | Resource::SysvMsg { .. } => None,
+        Resource::Process { .. } | Resource::SysvShm { .. } | Resource::SysvMsg { .. } => None,
     }
 }
 
@@ -242,6 +247,25 @@ mod tests {
             "gone is removed"
         );
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_mount_is_known_by_the_id_of_the_mount_on_top_at_its_path() {
+        let table =
+            crate::kernel::mountinfo::parse_bytes(&std::fs::read("/proc/self/mountinfo").unwrap());
+        let top = table
+            .iter()
+            .rev()
+            .find(|m| m.mount_point == Path::new("/proc"))
+            .expect("/proc is mounted");
+        let proc_mount = Resource::Mount {
+            path: "/proc".into(),
+        };
+        assert_eq!(identity(&proc_mount), Some(u64::from(top.mount_id)));
+        let nowhere = Resource::Mount {
+            path: "/nslab-no-such-mount".into(),
+        };
+        assert_eq!(identity(&nowhere), None);
     }
 
     proptest::proptest! {

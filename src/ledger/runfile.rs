@@ -32,7 +32,8 @@ pub(super) struct RunFile {
 }
 
 /// Which object a record stands for, read from the kernel just after it was made: a
-/// cgroup's or directory's inode, a network namespace's nsfs inode, a link's ifindex.
+/// cgroup's or directory's inode, a network namespace's nsfs inode, a link's ifindex, an
+/// nftables table's handle, a mount's id.
 /// Something that has the name now but another identity is someone else's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {

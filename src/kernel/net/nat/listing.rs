@@ -1,7 +1,6 @@
-//! Every table and chain listed whole (`nft list tables`, `nft list chains`): only the
-//! tests read them, to see what nslab made.
+//! Every table and chain listed whole (`nft list tables`, `nft list chains`): a table's
+//! handle is the identity nslab records for the table it made; the tests read the rest.
 
-use super::rules::{parse_chain, Chain};
 use super::socket::Nfnl;
 use super::wire::*;
 use anyhow::Result;
@@ -9,11 +8,13 @@ use serde::{Deserialize, Serialize};
 
 const NFT_MSG_GETTABLE: u16 = 1;
 
-/// One table: family and name (`nft list tables`).
+/// One table: family and name (`nft list tables`), and the handle the kernel gave it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     pub family: String,
     pub name: String,
+    /// Unique while the table lives; a table made again under the name gets a new one.
+    pub handle: Option<u64>,
 }
 
 /// Plain data from an NFT_MSG_NEWTABLE dump message body.
@@ -22,6 +23,8 @@ pub fn parse_table(family: u8, body: &[u8]) -> Option<Table> {
     Some(Table {
         family: family_name(family).into(),
         name: attr_str(&a, NFTA_TABLE_NAME)?,
+        handle: attr(&a, NFTA_TABLE_HANDLE)
+            .and_then(|v| Some(u64::from_be_bytes(v.get(..8)?.try_into().ok()?))),
     })
 }
 
@@ -34,8 +37,19 @@ pub fn tables() -> Result<Vec<Table>> {
         .collect())
 }
 
+/// The handle of table `family` `name` now, if there is one.
+pub fn table_handle(family: &str, name: &str) -> Option<u64> {
+    tables()
+        .ok()?
+        .into_iter()
+        .find(|t| t.family == family && t.name == name)?
+        .handle
+}
+
 /// Every chain, with its hook for base chains.
-pub fn chains() -> Result<Vec<Chain>> {
+#[cfg(test)]
+pub fn chains() -> Result<Vec<super::rules::Chain>> {
+    use super::rules::parse_chain;
     let mut s = Nfnl::open()?;
     Ok(s.dump(NFT_MSG_GETCHAIN)?
         .iter()

@@ -19,7 +19,6 @@
 
 mod build;
 mod host;
-#[cfg(test)]
 mod listing;
 mod rules;
 mod socket;
@@ -27,6 +26,7 @@ mod table;
 mod wire;
 
 pub use host::{ip_forward, legacy_nat_table};
+pub use listing::table_handle;
 pub use rules::{nat_rules, NatAction, NatRule};
 #[cfg(test)]
 pub use rules::{IfMatch, PrefixMatch};

@@ -83,6 +83,7 @@ pub fn create_masquerade_table(name: &str, net: Ipv4Addr, len: u8, except_oif: &
         }
         return Err(e.context(format!("creating nftables table ip {name}")));
     }
+    crate::kernel::removal::identify(&resource);
     Ok(())
 }
 

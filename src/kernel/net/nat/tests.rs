@@ -242,11 +242,38 @@ fn creates_reads_back_and_deletes_its_table() {
         }),
         "the refused second creation leaves the first one's record"
     );
-    assert!(delete_table(&name).unwrap());
-    crate::ledger::forget(&Resource::NftTable {
+    // Its identity is the handle the kernel gave it; a table made again under the name
+    // by anyone else has another, and nslab's record no longer removes it.
+    let resource = Resource::NftTable {
         family: "ip".into(),
         name: name.clone(),
-    });
+    };
+    let handle = table_handle("ip", &name);
+    assert!(handle.is_some(), "{t:?}");
+    assert_eq!(crate::ledger::identity_of(&resource), handle);
+    assert!(delete_table(&name).unwrap());
+    let mut plain = Attrs::default();
+    plain.str(NFTA_TABLE_NAME, &name);
+    super::socket::Nfnl::open()
+        .and_then(|mut s| {
+            s.batch(vec![(
+                NFT_MSG_NEWTABLE,
+                NLM_F_CREATE | NLM_F_EXCL,
+                NFPROTO_IPV4,
+                plain,
+                format!("NFT_MSG_NEWTABLE family=ip name={name}"),
+            )])
+        })
+        .unwrap();
+    assert_ne!(table_handle("ip", &name), handle);
+    let outcome = crate::kernel::removal::remove(&resource, handle).unwrap();
+    assert!(
+        matches!(outcome, crate::ledger::Removal::NotOurs(_)),
+        "{outcome:?}"
+    );
+    assert!(table_handle("ip", &name).is_some(), "the other table stays");
+    assert!(delete_table(&name).unwrap());
+    crate::ledger::forget(&resource);
     assert!(!delete_table(&name).unwrap(), "already gone");
     // The refusal comes before any request: asked with a name nobody has.
     let foreign = format!("notnslab-{}", std::process::id());
