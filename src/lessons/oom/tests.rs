@@ -1,7 +1,10 @@
 use super::check::{is_30mb, OomCheck, FOUND, KILLS, LIMIT, USED, VICTIM};
+use super::limit::{check_limit, hog_goal, parse_limit_flag, survivor_limit};
 use super::*;
 use crate::checks::whose::{self, Recorded, Whose};
 use crate::checks::{self, render_facts};
+use crate::kernel::cgroup::{self, CgVersion, Home, Max};
+use crate::kernel::hog::MemoryHog;
 use crate::lesson::{CheckArgs, Observation};
 use std::path::{Path, PathBuf};
 use std::process::Command;
