@@ -23,8 +23,6 @@ mod object;
 mod own;
 mod removal;
 
-// The public API lessons and checks use (some are only used by later lessons).
-#[allow(unused_imports)]
 pub use concepts::{CgVersion, Concept, CpuQuota, CpuWeight, Max, Reading};
 pub use io::{read_procs, read_raw, rmdir_traced};
 pub use layout::*;
