@@ -11,15 +11,18 @@
 //!
 //! The kernel layer is compiled in from src/ (this crate is a binary, not a library).
 
-#![allow(dead_code, unused_imports, clippy::all)]
-
+// The bench uses part of each module: the rest (and their tests, when checked) is unused.
 #[path = "../src/error.rs"]
+#[allow(dead_code, unused_imports)]
 mod error;
 #[path = "../src/fsutil.rs"]
+#[allow(dead_code, unused_imports)]
 mod fsutil;
 #[path = "../src/kernel/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod kernel;
 #[path = "../src/ledger/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod ledger;
 
 use anyhow::{bail, Context, Result};
