@@ -3,7 +3,7 @@
 
 use crate::error::Problem;
 use crate::kernel::{sys, trace};
-use crate::lesson::{LessonInfo, Run, Stage};
+use crate::lesson::{instance, LessonInfo, Run, Stage};
 use crate::progress;
 use crate::ui::Ui;
 use anyhow::Result;
@@ -68,10 +68,12 @@ pub fn run(
             )
         })?,
     };
+    let note = number_this_run(info)?;
     trace::take();
-    let result = run_steps(info, lesson, ui, opts, first);
+    let result = run_steps(info, lesson, ui, opts, first, note);
     // Whatever happened, remove everything this run created.
     let failed = crate::kernel::removal::teardown();
+    crate::ledger::instance::release();
     for (r, why) in &failed {
         ui.warn(&format!(
             "could not remove {}: {why}; `sudo nslab cleanup` will retry",
@@ -81,24 +83,69 @@ pub fn run(
     result
 }
 
+/// A lesson whose steps make named objects claims its number among the live runs of it: a
+/// second run beside the first names its objects with `-2`, and says so (the note).
+fn number_this_run(info: &LessonInfo) -> Result<Option<String>> {
+    if info.names.is_empty() {
+        return Ok(None);
+    }
+    let key = format!("lesson-{}", info.key());
+    let Some((n, others)) = crate::kernel::removal::claim_instance(&key, instance::MAX)? else {
+        return Err(Problem::environment(
+            format!(
+                "{} runs of lesson {} are running already",
+                instance::MAX,
+                info.key()
+            ),
+            "end one of them (q, or Ctrl-C in its terminal) and start again",
+        ));
+    };
+    instance::set(n);
+    if n == 1 {
+        return Ok(None);
+    }
+    let pids: Vec<String> = others.iter().map(|p| p.to_string()).collect();
+    let names: Vec<String> = info
+        .names
+        .iter()
+        .map(|b| format!("`{}`", instance::named(b)))
+        .collect();
+    Ok(Some(format!(
+        "Another `{}` is running (PID {}). This run is number {n}: what it makes is named {}, \
+             the texts below say so too, and it removes only its own.",
+        info.command("lesson"),
+        pids.join(", "),
+        names.join(", ")
+    )))
+}
+
+/// A lesson text as this run names things (see [`instance`]).
+fn as_named(info: &LessonInfo, text: &str) -> String {
+    instance::rename_in(text, info.names, instance::number())
+}
+
 fn run_steps(
     info: &'static LessonInfo,
     mut lesson: Box<dyn Run>,
     ui: &Ui,
     opts: RunOptions,
     first: usize,
+    note: Option<String>,
 ) -> Result<()> {
     let steps = info.step_list();
     ui.title(&format!("Lesson {}: {}", info.key(), info.title));
+    if let Some(note) = note {
+        ui.say(&note);
+    }
     if first == 0 {
-        ui.markdown(info.intro());
+        ui.markdown(&as_named(info, info.intro()));
     }
     let mut stage = Stage { ui, yes: opts.yes };
     let mut stopped = false;
     for (i, step) in steps.iter().enumerate().skip(first) {
         sys::check_interrupt()?;
         ui.heading(&format!("Step {}: {}", step.id, step.title));
-        ui.markdown(info.step_text(step.id).unwrap_or_default());
+        ui.markdown(&as_named(info, info.step_text(step.id).unwrap_or_default()));
         if step.keyboard && opts.yes {
             ui.say(&format!(
                 "Skipped under --yes: it needs you at the keyboard (`{} --step {}`).",

@@ -356,22 +356,39 @@ fn kill_9_then_cleanup_removes_everything_but_the_learners_namespaces() {
 }
 
 #[test]
-fn a_second_lesson_while_one_runs_says_why_it_cannot() {
+fn a_second_lesson_beside_a_running_one_names_its_own_and_removes_only_those() {
     require_root!();
     let _g = serial();
     let sb = Sandbox::new();
     let mut first = lesson_paused_after_step_c(&sb);
-    let other = Sandbox::new();
-    let out = other.run(&["lesson", "2", "--yes", "--plain"]);
-    let err = common::stderr(&out);
-    assert_eq!(out.status.code(), Some(3), "{err}");
+    let out = sb.run(&["lesson", "2", "--yes", "--plain"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", common::stderr(&out));
     assert!(
-        err.contains("exists already") && err.contains("nslab cleanup"),
-        "{err}"
+        text.contains(&format!("lesson 2 is running (PID {})", first.id())),
+        "says who else runs: {text}"
     );
-    assert!(!err.contains("panicked"), "{err}");
-    // The first run's namespaces were not touched by the second.
-    assert!(netns_names().iter().any(|n| n == "nslab-red"));
+    assert!(text.contains("This run is number 2"), "{text}");
+    // Its own objects, its commands and the lesson's text all carry its number.
+    for shown in [
+        "$ sudo ip netns add nslab-red-2",
+        "sudo ip link add nslab-red0-2 type veth peer name nslab-blue0-2",
+        "called nslab-red-2 and nslab-blue-2",
+    ] {
+        assert!(text.contains(shown), "{shown:?} in {text}");
+    }
+    assert!(!text.contains("$ sudo ip netns add nslab-red\n"), "{text}");
+    // It removed its own and left the first run's alone.
+    let names = netns_names();
+    assert!(
+        LESSON_NETNS.iter().all(|n| names.iter().any(|x| x == n)),
+        "the first run's namespaces stay: {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.ends_with("-2")),
+        "the second run's are gone: {names:?}"
+    );
+    assert_eq!(sb.run_files().len(), 1, "only the first run's file is left");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(first.id() as i32),
         nix::sys::signal::Signal::SIGINT,

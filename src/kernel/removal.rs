@@ -167,6 +167,19 @@ fn owner_alive(pid: i32, start_time: u64) -> bool {
     procs::is_same_process(pid, start_time)
 }
 
+/// This run's number among the live runs of `key` (see [`ledger::instance`]), and the
+/// PIDs of the others; `None` when `max` are running already.
+pub fn claim_instance(key: &str, max: u32) -> Result<Option<(u32, Vec<i32>)>> {
+    let Some(n) = ledger::instance::claim(key, max, &owner_alive)? else {
+        return Ok(None);
+    };
+    let others = ledger::instance::holders(key, &owner_alive)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect();
+    Ok(Some((n, others)))
+}
+
 /// Remove everything recorded by runs whose owner is dead (killed, crashed, its terminal
 /// closed before it could tear down).
 pub fn cleanup_dead_runs() -> Result<CleanupReport> {

@@ -8,9 +8,11 @@
 //! name. The ledger only keeps records; `kernel::removal` acts on them.
 //!
 //! [`resource`] names what can be recorded, [`runfile`] is a run file as written and
-//! read, [`record`] this run's own ledger, [`cleanup`] the runs that died.
+//! read, [`record`] this run's own ledger, [`cleanup`] the runs that died, [`instance`]
+//! the number a run of a lesson beside another names its objects with.
 
 mod cleanup;
+pub mod instance;
 mod record;
 mod resource;
 mod runfile;

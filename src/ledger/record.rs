@@ -33,7 +33,7 @@ pub fn set_owner_start_time(start_time: u64) {
 /// A run file whose owner's start time is unknown (0) is alive while its PID is.
 pub const UNKNOWN_START_TIME: u64 = 0;
 
-fn with_ledger<T>(f: impl FnOnce(&mut Ledger) -> Result<T>) -> Result<T> {
+pub(super) fn with_ledger<T>(f: impl FnOnce(&mut Ledger) -> Result<T>) -> Result<T> {
     let mut guard = LEDGER.lock().unwrap_or_else(|e| e.into_inner());
     if guard.is_none() {
         let pid = std::process::id() as i32;
@@ -60,7 +60,7 @@ fn with_ledger<T>(f: impl FnOnce(&mut Ledger) -> Result<T>) -> Result<T> {
 /// filesystem (here /run is ext4) each rename costs a journal update, milliseconds per
 /// object created. Readers of a file being rewritten retry (see [`read_run_file`]).
 pub(super) fn save(ledger: &mut Ledger) -> Result<()> {
-    if ledger.run.resources.is_empty() {
+    if ledger.run.resources.is_empty() && ledger.run.instances.is_empty() {
         ledger.handle = None;
         ledger.written = 0;
         match std::fs::remove_file(&ledger.file) {

@@ -27,6 +27,9 @@ pub(super) struct RunFile {
     pub(super) unknown: Vec<serde_json::Value>,
     /// The kernel identity of each object once it was made (see [`Identity`]).
     pub(super) identities: Vec<Identity>,
+    /// Which of the live runs of one lesson this run is (`lesson-2` → 2 for a second run
+    /// beside the first): its objects' names carry that number.
+    pub(super) instances: std::collections::BTreeMap<String, u32>,
     /// Other fields of the file (a newer nslab's), kept as they are.
     pub(super) extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -49,6 +52,8 @@ struct RunFileOnDisk {
     resources: Vec<serde_json::Value>,
     #[serde(default)]
     identities: Vec<serde_json::Value>,
+    #[serde(default)]
+    instances: std::collections::BTreeMap<String, u32>,
     #[serde(flatten)]
     extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -75,6 +80,7 @@ impl From<RunFileOnDisk> for RunFile {
             resources,
             unknown,
             identities,
+            instances: disk.instances,
             extra: disk.extra,
         }
     }
@@ -107,6 +113,9 @@ impl Serialize for RunFile {
         m.serialize_entry("resources", &Entries(&self.resources, &self.unknown))?;
         if !self.identities.is_empty() {
             m.serialize_entry("identities", &self.identities)?;
+        }
+        if !self.instances.is_empty() {
+            m.serialize_entry("instances", &self.instances)?;
         }
         for (k, v) in &self.extra {
             m.serialize_entry(k, v)?;

@@ -312,7 +312,7 @@ proptest::proptest! {
             "owner_pid": pid, "owner_start_time": start, "resources": entries,
         });
         for (k, v) in extra {
-            if !["owner_pid", "owner_start_time", "resources", "identities"].contains(&k.as_str()) {
+            if !["owner_pid", "owner_start_time", "resources", "identities", "instances"].contains(&k.as_str()) {
                 file[k] = v;
             }
         }

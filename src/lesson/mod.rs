@@ -3,6 +3,7 @@
 //! and every lesson depend on this module; it depends on none of them.
 
 mod check;
+pub mod instance;
 mod stage;
 mod steps;
 mod text;
@@ -36,6 +37,9 @@ pub struct LessonInfo {
     pub check: fn(&CheckArgs) -> Result<Observation>,
     /// Its lesson and check need root (`sudo nslab …`); lesson 8's do not: that is its point.
     pub needs_root: bool,
+    /// The names of what its steps make, as its texts write them (`nslab-red`,
+    /// `nslab/oom`): a run beside another of the same lesson gives them its number.
+    pub names: &'static [&'static str],
 }
 
 impl LessonInfo {

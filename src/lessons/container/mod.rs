@@ -11,6 +11,7 @@ use crate::kernel::ns::{self, NsKind};
 use crate::kernel::procs;
 use crate::kernel::rootfs::Rootfs;
 use crate::kernel::sys;
+use crate::lesson::instance::named;
 use crate::lesson::{run_check, Lesson, LessonInfo, Stage, Step, Table};
 use crate::runtime::{self, Limits, CPU_PERIOD_US};
 use crate::views;
@@ -34,6 +35,7 @@ const INFO_FIELDS: LessonInfo = LessonInfo {
     steps: &Table::<ContainerLesson>::OF,
     check: run_check::<check::ContainerCheck>,
     needs_root: true,
+    names: &["nslab/container", "nslab/container-shell"],
 };
 
 /// The hostname the lesson's containers get.
@@ -270,7 +272,7 @@ impl ContainerLesson {
              echo '50000 100000' > CGROUP/cpu.max # v1: cpu.cfs_quota_us, cpu.cfs_period_us\n\
              echo 20 > CGROUP/pids.max",
         );
-        let cg = NslabCgroup::create("container")?;
+        let cg = NslabCgroup::create(&named("container"))?;
         runtime::apply_limits(&cg, &limits)?;
         stage.syscalls();
         const VIEW: [Concept; 5] = [
@@ -372,7 +374,7 @@ impl ContainerLesson {
         stage.command(
             "sudo nslab run --memory 100M --cpus 0.5 --pids 50 --hostname nslab -- /bin/sh",
         );
-        let cg = NslabCgroup::create("container-shell")?;
+        let cg = NslabCgroup::create(&named("container-shell"))?;
         runtime::apply_limits(&cg, &limits)?;
         let mut spec = Spec::new(&root, &["/bin/sh".to_string()]).with_hostname("nslab");
         runtime::put_in(&mut spec, &cg);

@@ -8,6 +8,7 @@ use crate::kernel::cgroup::{NslabCgroup, Reading};
 use crate::kernel::cpuhog::{self, CpuHog};
 use crate::kernel::sys;
 use crate::ledger::{self, Resource};
+use crate::lesson::instance::named;
 use crate::lesson::{run_check, Lesson, LessonInfo, Stage, Step, Table};
 use crate::views;
 use crate::views::chart::{self, percent};
@@ -28,6 +29,14 @@ pub static INFO: LessonInfo = LessonInfo {
     steps: &Table::<CpuLesson>::OF,
     check: run_check::<check::CpuCheck>,
     needs_root: true,
+    names: &[
+        "nslab/cpu-free",
+        "nslab/cpu-10",
+        "nslab/cpu-1ms",
+        "nslab/cpu-100ms",
+        "nslab/cpu-light",
+        "nslab/cpu-heavy",
+    ],
 };
 
 /// One sampling window of the charts.
@@ -163,7 +172,7 @@ fn ms(d: Duration) -> String {
 
 impl CpuLesson {
     fn step_a(&mut self, stage: &mut Stage) -> Result<()> {
-        let cg = NslabCgroup::create_for("cpu-free", &["cpu"])?;
+        let cg = NslabCgroup::create_for(&named("cpu-free"), &["cpu"])?;
         let (dir, _) = cpu_dir(&cg)?;
         stage.command(&format!(
             "sudo mkdir {d}\nyes > /dev/null &\necho $! | sudo tee {d}/cgroup.procs",
@@ -215,7 +224,7 @@ impl CpuLesson {
 
     /// The 10% cgroup with its hog running, made by step b (or by step e on its own).
     fn make_limited(&mut self, stage: &mut Stage) -> Result<()> {
-        let cg = NslabCgroup::create_for("cpu-10", &["cpu"])?;
+        let cg = NslabCgroup::create_for(&named("cpu-10"), &["cpu"])?;
         let (dir, v) = cpu_dir(&cg)?;
         stage.command(&format!(
             "sudo mkdir {d}\n{}\nyes > /dev/null &\necho $! | sudo tee {d}/cgroup.procs",
@@ -274,8 +283,8 @@ impl CpuLesson {
     }
 
     fn step_c(&mut self, stage: &mut Stage) -> Result<()> {
-        let fine = NslabCgroup::create_for("cpu-1ms", &["cpu"])?;
-        let coarse = NslabCgroup::create_for("cpu-100ms", &["cpu"])?;
+        let fine = NslabCgroup::create_for(&named("cpu-1ms"), &["cpu"])?;
+        let coarse = NslabCgroup::create_for(&named("cpu-100ms"), &["cpu"])?;
         let (fdir, v) = cpu_dir(&fine)?;
         let (cdir, _) = cpu_dir(&coarse)?;
         stage.command(&format!(
@@ -321,13 +330,13 @@ impl CpuLesson {
                 &["", "quota / period", "average share", "longest stall"],
                 &[
                     vec![
-                        "cpu-1ms".into(),
+                        named("cpu-1ms"),
                         "1000 µs / 10000 µs".into(),
                         percent(series[0].mean()),
                         ms(stall_f),
                     ],
                     vec![
-                        "cpu-100ms".into(),
+                        named("cpu-100ms"),
                         "100000 µs / 1000000 µs".into(),
                         percent(series[1].mean()),
                         ms(stall_c),
@@ -361,8 +370,8 @@ impl CpuLesson {
     }
 
     fn step_d(&mut self, stage: &mut Stage) -> Result<()> {
-        let light = NslabCgroup::create_for("cpu-light", &["cpu"])?;
-        let heavy = NslabCgroup::create_for("cpu-heavy", &["cpu"])?;
+        let light = NslabCgroup::create_for(&named("cpu-light"), &["cpu"])?;
+        let heavy = NslabCgroup::create_for(&named("cpu-heavy"), &["cpu"])?;
         let (ldir, v) = cpu_dir(&light)?;
         let (hdir, _) = cpu_dir(&heavy)?;
         let (w_light, w_heavy, file) = match v {

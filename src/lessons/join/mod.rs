@@ -30,6 +30,7 @@ pub static INFO: LessonInfo = LessonInfo {
     steps: &Table::<JoinLesson>::OF,
     check: run_check::<check::JoinCheck>,
     needs_root: true,
+    names: &[],
 };
 
 /// The hostname of the lesson's container.

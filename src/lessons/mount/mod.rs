@@ -27,6 +27,7 @@ pub static INFO: LessonInfo = LessonInfo {
     parent: None,
     steps: &Table::<MountLesson>::OF,
     needs_root: true,
+    names: &[],
     check: run_check::<check::MountCheck>,
 };
 

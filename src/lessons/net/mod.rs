@@ -7,6 +7,7 @@ mod seen;
 use crate::error::Problem;
 use crate::kernel::net::{self, Link, Netns};
 use crate::kernel::sys;
+use crate::lesson::instance::Named;
 use crate::lesson::{run_check, Lesson, LessonInfo, NoSteps, Stage, Step, Table};
 use crate::views;
 use crate::views::topology::{self, NsBox};
@@ -45,12 +46,13 @@ const INFO_FIELDS: LessonInfo = LessonInfo {
     steps: &Table::<NetLesson>::OF,
     check: run_check::<check::NetCheck>,
     needs_root: true,
+    names: &[RED.base(), BLUE.base(), RED0.base(), BLUE0.base()],
 };
 
-pub const RED: &str = "nslab-red";
-pub const BLUE: &str = "nslab-blue";
-pub const RED0: &str = "nslab-red0";
-pub const BLUE0: &str = "nslab-blue0";
+pub const RED: Named = Named("nslab-red");
+pub const BLUE: Named = Named("nslab-blue");
+pub const RED0: Named = Named("nslab-red0");
+pub const BLUE0: Named = Named("nslab-blue0");
 pub const RED_IP: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
 pub const BLUE_IP: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 2);
 pub const PREFIX: u8 = 24;
@@ -66,14 +68,15 @@ struct NetLesson {
 }
 
 /// If a namespace name is taken, say why (another run, a crashed one) instead of EEXIST.
-fn create(name: &str) -> Result<Netns> {
-    if net::netns_path(name).exists() {
+fn create(name: Named) -> Result<Netns> {
+    let name = name.get();
+    if net::netns_path(&name).exists() {
         return Err(Problem::environment(
-            format!("network namespace {name} exists already: another `nslab lesson 2` is running, or a killed one left it"),
-            "if no other lesson is running: sudo nslab cleanup (or sudo ip netns delete NAME)",
+            format!("network namespace {name} exists already, and no running nslab made it: a run that could not remove it left it, or it is one of your own"),
+            format!("sudo nslab cleanup removes one a run left; one of your own: sudo ip netns delete {name}"),
         ));
     }
-    Netns::create(name)
+    Netns::create(&name)
 }
 
 /// `name` of each netnsid `ns` knows the others by, for link tables.
@@ -153,7 +156,7 @@ impl NetLesson {
         cmd!(&format!(
             "sudo ip link add {RED0} type veth peer name {BLUE0}"
         ));
-        host.create_veth(RED0, BLUE0)?;
+        host.create_veth(&RED0.get(), &BLUE0.get())?;
         if let Some(s) = stage.as_deref_mut() {
             s.syscalls();
             let pair: Vec<Link> = host
@@ -179,7 +182,7 @@ impl NetLesson {
             } else {
                 self.blue().fd()
             };
-            host.move_to_netns(dev, fd)?;
+            host.move_to_netns(&dev.get(), fd)?;
             if let Some(s) = stage.as_deref_mut() {
                 s.syscalls();
                 let (me, other) = if which {
@@ -206,7 +209,7 @@ impl NetLesson {
                 "sudo ip -n {ns_name} addr add {ip}/{PREFIX} dev {dev}"
             ));
             let ns = if which { self.red() } else { self.blue() };
-            ns.rtnl().add_ipv4(dev, ip, PREFIX)?;
+            ns.rtnl().add_ipv4(&dev.get(), ip, PREFIX)?;
             if let Some(s) = stage.as_deref_mut() {
                 s.syscalls();
                 let addrs = ns.addresses()?;
@@ -220,7 +223,7 @@ impl NetLesson {
             let ns_name = if which { RED } else { BLUE };
             cmd!(&format!("sudo ip -n {ns_name} link set {dev} up"));
             let ns = if which { self.red() } else { self.blue() };
-            ns.rtnl().set_up(dev, true)?;
+            ns.rtnl().set_up(&dev.get(), true)?;
             if which {
                 // The peer is still down: no carrier yet, whatever the timing.
                 if let Some(s) = stage.as_deref_mut() {
@@ -228,7 +231,7 @@ impl NetLesson {
                     let l = self
                         .red()
                         .rtnl()
-                        .link(dev)?
+                        .link(&dev.get())?
                         .context("nslab-red0 vanished")?;
                     s.view(
                         &format!("{dev} after `up` (ip -n {ns_name} link show {dev})"),
@@ -243,7 +246,8 @@ impl NetLesson {
                 s.syscalls();
             }
         }
-        self.red().wait_carrier(RED0, Duration::from_secs(3))?;
+        self.red()
+            .wait_carrier(&RED0.get(), Duration::from_secs(3))?;
         if show {
             if let Some(s) = stage {
                 let (red, blue) = (
@@ -311,14 +315,14 @@ impl NetLesson {
             &(before.join("\n") + "\n"),
             &(after.join("\n") + "\n"),
         );
-        if let Some(line) = net::netns_mountinfo(BLUE) {
+        if let Some(line) = net::netns_mountinfo(&BLUE.get()) {
             stage.command("grep /run/netns /proc/self/mountinfo");
             stage.view(
                 &format!("The mount that keeps {BLUE} alive"),
                 &views::ns::mount_line(&line),
             );
         }
-        let inode = net::netns_inode(BLUE)
+        let inode = net::netns_inode(&BLUE.get())
             .map(|i| format!("net:[{i}]"))
             .unwrap_or_else(|| "?".into());
         let gone = creator.is_some_and(|p| crate::kernel::procs::process(p).is_none());
@@ -457,7 +461,7 @@ impl NetLesson {
         // The kernel destroys the namespace in the background once nothing holds it.
         let start = Instant::now();
         let blue = self.blue();
-        while blue.rtnl().link(BLUE0)?.is_some() {
+        while blue.rtnl().link(&BLUE0.get())?.is_some() {
             if start.elapsed() > Duration::from_secs(10) {
                 bail!("{BLUE0} is still in {BLUE} 10 s after {RED} was deleted");
             }

@@ -5,6 +5,7 @@ use super::{OomLesson, CGROUP_NAME, MEMORY_VIEW};
 use crate::error::Problem;
 use crate::kernel::cgroup::concepts::human_bytes;
 use crate::kernel::cgroup::{self, CgVersion, Concept, Max, NslabCgroup, Reading};
+use crate::lesson::instance::named;
 use crate::lesson::Stage;
 use crate::views;
 use anyhow::{Context, Result};
@@ -42,7 +43,7 @@ impl OomLesson {
         }
         let parent = st.parent.clone().context("no place for nslab's cgroup")?;
         let version = st.version.unwrap_or(CgVersion::V1);
-        let dir = parent.join(CGROUP_NAME);
+        let dir = parent.join(named(CGROUP_NAME));
         let limit_file = Concept::MemoryLimit.files(version)[0].file;
         let swap_line = format!(
             "echo 0 | sudo tee {}/{}",
@@ -66,7 +67,7 @@ impl OomLesson {
         ));
         stage.command(&cmd);
 
-        let cg = NslabCgroup::create_for(CGROUP_NAME, &["memory"])?;
+        let cg = NslabCgroup::create_for(&named(CGROUP_NAME), &["memory"])?;
         cg.set(Concept::MemoryLimit, &Reading::Limit(Max::Value(limit)))?;
         cg.forbid_swap()?;
         stage.syscalls();

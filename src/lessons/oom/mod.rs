@@ -38,6 +38,7 @@ pub static INFO: LessonInfo = LessonInfo {
     steps: &Table::<OomLesson>::OF,
     check: run_check::<check::OomCheck>,
     needs_root: true,
+    names: &["nslab/oom"],
 };
 
 /// nslab's cgroup for this lesson: `…/nslab/oom`.

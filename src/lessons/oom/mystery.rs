@@ -12,6 +12,7 @@ use crate::kernel::cgroup::concepts::human_bytes;
 use crate::kernel::cgroup::{self, kmsg, CgVersion, Cgroup, Concept, Max, NslabCgroup, Reading};
 use crate::kernel::hog::{self, HogEnd, HogEvent, MemoryHog};
 use crate::kernel::sys;
+use crate::lesson::instance::named;
 use crate::lesson::{run_check, Lesson, LessonInfo, Stage, Step, Table};
 use crate::views;
 use anyhow::Result;
@@ -33,6 +34,7 @@ pub static BONUS: LessonInfo = LessonInfo {
     steps: &Table::<Mystery>::OF,
     check: run_check::<super::mystery_check::MysteryCheck>,
     needs_root: true,
+    names: &["nslab/mystery"],
 };
 
 /// `…/nslab/mystery`: the cgroup above the app, whose limit is the culprit.
@@ -169,7 +171,7 @@ fn follow(stage: &Stage, hog: &mut MemoryHog, app: &Cgroup) -> Result<Option<Hog
 fn run(stage: &mut Stage) -> Result<()> {
     require_memory()?;
     // The setup is the mystery: its commands and system calls are shown at the end.
-    let mut parent = NslabCgroup::create_for(PARENT, &["memory"])?;
+    let mut parent = NslabCgroup::create_for(&named(PARENT), &["memory"])?;
     parent.set(
         Concept::MemoryLimit,
         &Reading::Limit(Max::Value(PARENT_LIMIT)),

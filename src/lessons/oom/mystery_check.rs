@@ -7,6 +7,7 @@ use crate::checks::whose::Recorded;
 use crate::kernel::cgroup::concepts::human_bytes;
 use crate::kernel::cgroup::{self, CgVersion, Cgroup, Concept, Max, Reading};
 use crate::kernel::sys;
+use crate::lesson::instance::is_named;
 use crate::lesson::{Check, CheckArgs, Fact, Observation};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -52,7 +53,9 @@ fn limit_of(cg: &Cgroup) -> Option<Max> {
 /// still there.
 fn find_mystery(recorded: &Recorded) -> Option<(Cgroup, Cgroup)> {
     recorded.cgroups.iter().find_map(|path| {
-        let is_mystery = path.file_name().is_some_and(|n| n == PARENT)
+        let is_mystery = path
+            .file_name()
+            .is_some_and(|n| is_named(&n.to_string_lossy(), PARENT))
             && path
                 .parent()
                 .and_then(Path::file_name)

@@ -22,6 +22,7 @@ pub static INFO: LessonInfo = LessonInfo {
     steps: &Table::<PidLesson>::OF,
     check: run_check::<check::PidCheck>,
     needs_root: true,
+    names: &[],
 };
 
 /// State carried from step to step: the namespace made in step b lives until step d.

@@ -27,6 +27,7 @@ pub static INFO: LessonInfo = LessonInfo {
     steps: &Table::<UserLesson>::OF,
     check: run_check::<check::UserCheck>,
     needs_root: false,
+    names: &[],
 };
 
 /// State carried from step to step: the user namespace of step a, mapped in step b and

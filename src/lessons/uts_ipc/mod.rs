@@ -23,6 +23,7 @@ pub static INFO: LessonInfo = LessonInfo {
     steps: &Table::<UtsIpcLesson>::OF,
     check: run_check::<check::UtsIpcCheck>,
     needs_root: true,
+    names: &[],
 };
 
 /// The hostname step a sets inside.
