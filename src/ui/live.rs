@@ -1,7 +1,7 @@
 //! Output redrawn in place on a terminal: a gauge, a live view that settles into a plain
 //! view, and frames that replace each other (`watch(1)`-like).
 
-use super::Ui;
+use super::{Ui, VIEW_INDENT};
 use console::{style, Term};
 
 /// A bar of `pos` out of `total` redrawn in place (indicatif, drawn on each update: no
@@ -45,7 +45,7 @@ impl LiveView {
         }
         let mut frame = format!("{}\n", style(&self.title).bold());
         for line in body.lines() {
-            frame.push_str("  ");
+            frame.push_str(VIEW_INDENT);
             frame.push_str(line);
             frame.push('\n');
         }

@@ -29,6 +29,9 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 use wrap::{detect_width, WIDTH};
 
+/// What [`Ui::view`] puts before each line of a view's body.
+pub const VIEW_INDENT: &str = "  ";
+
 #[derive(Clone, Copy, Debug)]
 pub struct Ui {
     /// No colour and no progress bars.
@@ -111,7 +114,7 @@ impl Ui {
         }
         for line in body.lines() {
             if !line.is_empty() {
-                s.push_str("  ");
+                s.push_str(VIEW_INDENT);
             }
             s.push_str(&self.colour_diff_line(line));
             s.push('\n');

@@ -188,149 +188,19 @@ pub fn render_cgroup(dirs: &[CgDir], values: &[ConceptValue]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::cgroup::concepts::{
-        self, Concept, CpuQuota, CpuStat, CpuWeight, Time, TimeUnit,
-    };
-    use crate::kernel::cgroup::mountinfo::{self, tests_data::*};
-    use std::path::PathBuf;
+    use crate::kernel::cgroup::concepts;
+    use crate::views::fixtures::layout_hybrid_systemd;
 
     #[test]
-    fn layout_of_this_machine() {
-        let l = mountinfo::layout_from(HYBRID_APART, "hugetlb\n").unwrap();
-        let own = mountinfo::parse_proc_cgroup(HYBRID_APART_PROC);
-        insta::assert_snapshot!(render_layout(&l, &own, "nslab"));
-    }
-
-    #[test]
-    fn layout_systemd_hybrid_and_pure_v2() {
-        let l = mountinfo::layout_from(HYBRID_SYSTEMD, "").unwrap();
-        let own = mountinfo::parse_proc_cgroup(HYBRID_SYSTEMD_PROC);
-        insta::assert_snapshot!("hybrid_systemd", render_layout(&l, &own, "your shell"));
-        let l = mountinfo::layout_from(
-            UNIFIED_DEBIAN,
-            "cpuset cpu io memory hugetlb pids rdma misc\n",
-        )
-        .unwrap();
-        let own = mountinfo::parse_proc_cgroup(UNIFIED_PROC);
-        insta::assert_snapshot!("unified", render_layout(&l, &own, "your shell"));
-    }
-
-    fn value(c: Concept, v: CgVersion, r: Reading) -> ConceptValue {
-        ConceptValue {
-            concept: c,
-            label: c.label(),
-            version: v,
-            file: c.file_label(v),
-            path: PathBuf::from("/sys/fs/cgroup/x"),
-            reading: Ok(r),
-        }
-    }
-
-    #[test]
-    fn values_v1_and_v2() {
-        let v1 = CgVersion::V1;
-        let dirs = vec![
-            CgDir {
-                version: v1,
-                controllers: vec!["memory".into()],
-                path: "/sys/fs/cgroup/memory/nslab/oom".into(),
-            },
-            CgDir {
-                version: v1,
-                controllers: vec!["cpu".into()],
-                path: "/sys/fs/cgroup/cpu/nslab/oom".into(),
-            },
-        ];
-        let vals = vec![
-            value(
-                Concept::MemoryLimit,
-                v1,
-                Reading::Limit(Max::Value(31_457_280)),
-            ),
-            value(Concept::MemoryUsage, v1, Reading::Bytes(1_234_944)),
-            value(Concept::OomKills, v1, Reading::Count(1)),
-            value(
-                Concept::CpuQuota,
-                v1,
-                Reading::CpuQuota(CpuQuota {
-                    quota_us: Some(10_000),
-                    period_us: 100_000,
-                }),
-            ),
-            value(
-                Concept::CpuStat,
-                v1,
-                Reading::CpuStat(CpuStat {
-                    nr_periods: 50,
-                    nr_throttled: 48,
-                    throttled: Time::new(4_321_000_000, TimeUnit::Ns),
-                }),
-            ),
-            value(
-                Concept::CpuWeight,
-                v1,
-                Reading::CpuWeight(CpuWeight::from_shares(1024)),
-            ),
-            value(
-                Concept::CpuUsage,
-                v1,
-                Reading::CpuTime(Time::new(512_000_000, TimeUnit::Ns)),
-            ),
-            value(Concept::PidsLimit, v1, Reading::Limit(Max::Unlimited)),
-            value(Concept::Procs, v1, Reading::Pids(vec![4242, 4243])),
-        ];
-        insta::assert_snapshot!("values_v1", render_cgroup(&dirs, &vals));
-        let v2 = CgVersion::V2;
-        let mut vals2 = vec![
-            value(Concept::MemoryLimit, v2, Reading::Limit(Max::Unlimited)),
-            value(Concept::MemoryFailcnt, v2, Reading::Count(87)),
-            value(
-                Concept::CpuQuota,
-                v2,
-                Reading::CpuQuota(CpuQuota {
-                    quota_us: None,
-                    period_us: 100_000,
-                }),
-            ),
-            value(
-                Concept::CpuStat,
-                v2,
-                Reading::CpuStat(CpuStat {
-                    nr_periods: 40,
-                    nr_throttled: 36,
-                    throttled: Time::new(3_612_054, TimeUnit::Us),
-                }),
-            ),
-            value(
-                Concept::CpuWeight,
-                v2,
-                Reading::CpuWeight(CpuWeight::from_weight(100)),
-            ),
-            value(Concept::PidsLimit, v2, Reading::Limit(Max::Value(20))),
-            value(Concept::Procs, v2, Reading::Pids(vec![])),
-        ];
-        vals2.push(ConceptValue {
-            reading: Err("reading /sys/fs/cgroup/x/memory.peak: No such file or directory".into()),
-            ..value(Concept::MemoryPeak, v2, Reading::Count(0))
-        });
-        insta::assert_snapshot!("values_v2", render_values(&vals2));
+    fn proc_cgroup_reads_as_the_kernel_wrote_it() {
+        let own = layout_hybrid_systemd().1;
+        assert_eq!(
+            render_proc_cgroup(&own),
+            crate::kernel::cgroup::mountinfo::tests_data::HYBRID_SYSTEMD_PROC
+        );
         assert!(
             !concepts::human_bytes(1).contains('\u{1b}'),
             "no colour codes"
         );
-    }
-
-    #[test]
-    fn proc_cgroup_and_kernel_line() {
-        let own = mountinfo::parse_proc_cgroup(HYBRID_SYSTEMD_PROC);
-        assert_eq!(render_proc_cgroup(&own), HYBRID_SYSTEMD_PROC);
-        let rec = crate::kernel::cgroup::kmsg::Record {
-            seq: 424,
-            usec: 785793266,
-            message: "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/mytest,task_memcg=/mytest,task=tail,pid=16804,uid=0".into(),
-        };
-        let mut k = crate::kernel::cgroup::kmsg::parse_oom_kill(&rec).unwrap();
-        k.killed_line = Some("Memory cgroup out of memory: Killed process 16804 (tail) total-vm:33444kB, anon-rss:30592kB, file-rss:1456kB, shmem-rss:0kB, UID:0 pgtables:108kB oom_score_adj:0".into());
-        insta::assert_snapshot!(render_oom_kill(&k));
     }
 }

@@ -120,31 +120,8 @@ mod tests {
     }
 
     #[test]
-    fn unlimited_hog_near_one_cpu() {
-        let s = [97.0, 99.5, 100.0, 96.2, 88.0, 99.9, 100.0, 98.4];
-        insta::assert_snapshot!(render(&s, 100, None));
-    }
-
-    #[test]
-    fn ten_percent_quota_smooth_and_bursty() {
-        let smooth = [10.2, 9.8, 10.0, 10.1, 9.9, 10.0, 10.3, 9.7, 10.0, 10.0];
-        insta::assert_snapshot!("smooth", render(&smooth, 100, Some(10.0)));
-        // 100 ms of 1 s: the whole quota in one burst, then nothing until the next period.
-        let bursty = [
-            100.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 62.0, 38.0, 0.0, 0.0, 0.0, 0.0,
-            0.0, 0.0, 0.0, 0.0,
-        ];
-        insta::assert_snapshot!("bursty", render(&bursty, 100, Some(10.0)));
-    }
-
-    #[test]
-    fn weights_share_and_edges() {
-        insta::assert_snapshot!(
-            "weights",
-            render(&[25.0, 24.1, 26.3, 75.0, 74.0], 100, None)
-        );
-        // Nothing sampled, values over one CPU (threads), a limit at the top.
-        insta::assert_snapshot!("edges", render(&[], 100, Some(100.0)));
+    fn shares_over_one_cpu_and_numbers() {
+        // Values over one CPU (threads) fill the top row; the limit above it is not drawn.
         assert!(render(&[180.0], 250, Some(150.0)).starts_with(" 100% ┤█\n"));
         assert_eq!(percent(10.04), "10.0%");
         assert_eq!(limit_label(10.0), "10%");

@@ -51,38 +51,12 @@ pub fn report_at(r: &CheckReport, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::report as judge;
-    use crate::lesson::{Fact, Observation};
-    use crate::lessons;
+    use crate::views::fixtures::failing_report;
 
     #[test]
-    fn failing_report_shows_diff_hint_and_commands() {
-        let info = lessons::find("1").unwrap();
-        let mut facts: Vec<Fact> = info
-            .expected_check
-            .lines()
-            .map(|l| {
-                let (n, v) = l.split_once(": ").unwrap();
-                Fact::new(n, v)
-            })
-            .collect();
-        let last = facts.len() - 1;
-        facts[last].value = "the host's (ps inside lists every host process)".into();
-        let r = judge(
-            info,
-            Observation {
-                judged: "PID namespace 4026532000: PID 1 is bash (host PID 4321)".into(),
-                facts,
-                problem: Some("no-mount-proc"),
-                verify: vec!["sudo nsenter -t 4321 -p -m ps aux".into()],
-                notes: vec![],
-            },
-        );
+    fn a_failing_report_fits_60_columns() {
+        let r = failing_report();
         assert!(!r.passed);
-        insta::assert_snapshot!(report(&r));
-        let wide = report_at(&r, 120);
-        assert!(wide.lines().all(|l| crate::ui::text_width(l) <= 120));
-        insta::assert_snapshot!("failing_report_at_120", wide);
         let narrow = report_at(&r, 60);
         assert!(narrow.lines().all(|l| crate::ui::text_width(l) <= 60));
     }

@@ -67,41 +67,6 @@ pub fn capabilities(mask: u64) -> String {
 mod tests {
     use super::*;
 
-    fn ids(uid: u32, cap: u64) -> StatusIds {
-        StatusIds {
-            uid: [uid; 4],
-            gid: [uid; 4],
-            groups: vec![65534],
-            cap_eff: cap,
-            cap_prm: cap,
-            cap_bnd: cap,
-        }
-    }
-
-    #[test]
-    fn compares_the_inside_and_outside_of_one_process() {
-        let inside = ids(0, 0x1ff_ffff_ffff);
-        let outside = ids(1000, 0x1ff_ffff_ffff);
-        let learner = ids(1000, 0);
-        let text = crate::ui::with_width(80, || {
-            compare(&[
-                Column {
-                    label: "inside (PID 812)".into(),
-                    ids: &inside,
-                },
-                Column {
-                    label: "from the host".into(),
-                    ids: &outside,
-                },
-                Column {
-                    label: "you".into(),
-                    ids: &learner,
-                },
-            ])
-        });
-        insta::assert_snapshot!(text);
-    }
-
     #[test]
     fn decodes_a_capability_set() {
         let text = crate::ui::with_width(60, || capabilities(0x1ff_ffff_ffff));

@@ -2,11 +2,15 @@
 //!
 //! Nothing here reads the system; everything is snapshot-tested without root.
 
+#[cfg(test)]
+mod at_widths;
 pub mod cgroup;
 pub mod chart;
 pub mod check;
 pub mod container;
 pub mod diff;
+#[cfg(test)]
+mod fixtures;
 pub mod ids;
 pub mod ipc;
 pub mod mounts;

@@ -101,60 +101,9 @@ pub fn layers(labels: &[&str], layers: &[Layer]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::mountinfo;
-    use crate::kernel::overlay::Entry;
-
-    fn e(path: &str, kind: EntryKind, preview: Option<&str>) -> Entry {
-        Entry {
-            path: path.into(),
-            kind,
-            size: 3,
-            ctime_ns: 0,
-            preview: preview.map(str::to_string),
-        }
-    }
 
     #[test]
-    fn mount_lines_with_their_propagation() {
-        let m = mountinfo::parse(
-            "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
-             300 27 0:60 / /var/tmp/nslab-mount-1 rw,relatime - tmpfs nslab rw\n\
-             301 300 0:60 /prop /var/tmp/nslab-mount-1/prop rw,relatime shared:412 - tmpfs nslab rw\n\
-             302 301 0:61 / /var/tmp/nslab-mount-1/prop/one rw master:412 - tmpfs nslab rw\n\
-             303 300 0:60 /bind/src /var/tmp/nslab-mount-1/bind/dst ro,relatime - tmpfs nslab rw\n",
-        );
-        let base = Path::new("/var/tmp/nslab-mount-1");
-        insta::assert_snapshot!(table(&m, Some(base)));
+    fn no_mount_says_so() {
         assert_eq!(table(&[], None), "(no mount here)\n");
-    }
-
-    #[test]
-    fn layers_before_and_after_a_copy_up_and_a_whiteout() {
-        let upper = Layer {
-            dir: "upper".into(),
-            entries: vec![
-                e("b.txt", EntryKind::File, Some("b from lower2")),
-                e("c.txt", EntryKind::Whiteout, None),
-            ],
-            ..Layer::default()
-        };
-        let lower = Layer {
-            dir: "lower2".into(),
-            entries: vec![
-                e("b.txt", EntryKind::File, Some("b from lower2")),
-                e("c.txt", EntryKind::File, Some("c from lower2")),
-                e("etc", EntryKind::Dir, None),
-            ],
-            ..Layer::default()
-        };
-        let gone = Layer {
-            dir: "x".into(),
-            unreadable: Some("No such file or directory (os error 2)".into()),
-            ..Layer::default()
-        };
-        insta::assert_snapshot!(layers(
-            &["lower2", "upper", "work", "x"],
-            &[lower, upper, Layer::default(), gone]
-        ));
     }
 }

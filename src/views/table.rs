@@ -128,82 +128,13 @@ fn stacked(header: &[&str], rows: &[Vec<String>], width: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn pads_columns() {
-        let t = super::render(
-            &["A", "LONGER"],
-            &[
-                vec!["wide cell".into(), "x".into()],
-                vec!["b".into(), "y".into()],
-            ],
-        );
-        insta::assert_snapshot!(t, @r"
-        A          LONGER
-        wide cell  x
-        b          y
-        ");
-    }
-
-    fn processes() -> (Vec<&'static str>, Vec<Vec<String>>) {
-        let cmd = "/usr/lib/systemd/systemd --user --deserialize=61 --log-level=info a very long command line";
-        (
-            vec!["PID", "PPID", "NSPID", "STAT", "COMMAND"],
-            vec![
-                vec![
-                    "13287".into(),
-                    "13286".into(),
-                    "13287 1".into(),
-                    "S".into(),
-                    cmd.into(),
-                ],
-                vec![
-                    "2".into(),
-                    "1".into(),
-                    "2".into(),
-                    "R".into(),
-                    "ps aux".into(),
-                ],
-            ],
-        )
-    }
-
-    #[test]
-    fn wraps_the_free_text_column_at_80_and_not_at_120() {
-        let (h, rows) = processes();
-        let narrow = super::render_at(&h, &rows, 76);
-        assert!(narrow.lines().all(|l| crate::ui::text_width(l) <= 76));
-        insta::assert_snapshot!("free_text_at_80", narrow);
-        let wide = super::render_at(&h, &rows, 116);
-        assert!(wide.lines().all(|l| crate::ui::text_width(l) <= 116));
-        insta::assert_snapshot!("free_text_at_120", wide);
-    }
+    use crate::views::fixtures::namespace_columns;
 
     #[test]
     fn stacks_a_table_that_cannot_fit() {
-        let h = [
-            "NAMESPACE",
-            "nslab (PID 10)",
-            "child (PID 20)",
-            "PID 1",
-            "ISOLATES",
-        ];
-        let row = |ns: &str, what: &str| -> Vec<String> {
-            vec![
-                ns.into(),
-                "4026531835".into(),
-                "4026532999 *".into(),
-                "(permission denied)".into(),
-                what.into(),
-            ]
-        };
-        let rows = vec![
-            row("time_for_children", "time namespace its next children get"),
-            row("pid", "process IDs"),
-        ];
+        let (h, rows) = namespace_columns();
         let narrow = super::render_at(&h, &rows, 60);
         assert!(narrow.lines().all(|l| crate::ui::text_width(l) <= 60));
         insta::assert_snapshot!("stacked_at_60", narrow);
-        let wide = super::render_at(&h, &rows, 116);
-        insta::assert_snapshot!("columns_at_120", wide);
     }
 }

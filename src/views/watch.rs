@@ -161,33 +161,9 @@ pub fn line(r: &CheckReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::report;
-    use crate::lesson::{Fact, Observation};
-    use crate::lessons;
+    use crate::lesson::Fact;
     use crate::ui::text_width;
-
-    fn expected_facts() -> Vec<Fact> {
-        lessons::find("1")
-            .unwrap()
-            .expected_check
-            .lines()
-            .filter_map(name_value)
-            .map(|(n, v)| Fact::new(n, v))
-            .collect()
-    }
-
-    fn judged(facts: Vec<Fact>, problem: Option<&'static str>) -> CheckReport {
-        report(
-            lessons::find("1").unwrap(),
-            Observation {
-                judged: "PID namespace 4026532000: PID 1 is bash (host PID 4321)".into(),
-                facts,
-                problem,
-                verify: vec![],
-                notes: vec![],
-            },
-        )
-    }
+    use crate::views::fixtures::{expected_facts, judged, last_fact_wrong};
 
     #[test]
     fn a_pass_marks_every_fact() {
@@ -205,11 +181,8 @@ mod tests {
 
     #[test]
     fn a_fact_that_differs_is_marked_with_its_expected_value_and_the_hint() {
-        let mut facts = expected_facts();
-        let last = facts.len() - 1;
-        facts[last].value = "the host's (ps inside lists every host process)".into();
-        let expected = expected_facts()[last].value.clone();
-        let r = judged(facts, Some("no-mount-proc"));
+        let expected = expected_facts().last().unwrap().value.clone();
+        let r = judged(last_fact_wrong(), Some("no-mount-proc"));
         let f = frame(&r, 80);
         assert_eq!(f.matches('✗').count(), 1, "{f}");
         assert!(f.contains("expected:") && f.contains("Hint: "), "{f}");
