@@ -7,8 +7,10 @@
 //! - [`markdown`]: lesson markdown (and inline markdown in sentences) rendered to it.
 //! - [`command`]: a shell command as the learner would type it.
 //! - [`live`]: output redrawn in place (gauges, live views, `watch`-like frames).
+//! - [`events`]: the outline of what was shown, for a test's snapshot.
 
 mod command;
+mod events;
 mod live;
 mod markdown;
 mod wrap;
@@ -51,6 +53,7 @@ impl Ui {
             console::set_colors_enabled_stderr(false);
         }
         WIDTH.store(detect_width(), Ordering::Relaxed);
+        events::open_from_env();
         Ui {
             plain,
             redraws: !plain_flag && Term::stdout().is_term(),
@@ -71,12 +74,14 @@ impl Ui {
     }
 
     pub fn title(&self, text: &str) {
+        events::emit("title", text);
         let text = wrap(text, width(), "", "");
         let rule = "=".repeat(text.lines().map(text_width).max().unwrap_or(0));
         self.out(&format!("{}{}", style(text).bold().cyan(), rule));
     }
 
     pub fn heading(&self, text: &str) {
+        events::emit("heading", text);
         let text = wrap(text, width(), "", "");
         let rule = "-".repeat(text.lines().map(text_width).max().unwrap_or(0));
         self.out(&format!("\n{}{}", style(text).bold(), rule));
@@ -84,11 +89,13 @@ impl Ui {
 
     /// Markdown from a lesson text, rendered and reflowed to the width.
     pub fn markdown(&self, text: &str) {
+        events::emit("text", "");
         self.out(&render_markdown(text));
     }
 
     /// The shell command a learner would type for what happens next.
     pub fn command(&self, cmd: &str) {
+        events::emit("command", cmd.lines().next().unwrap_or(""));
         self.out(&render_command(cmd, width()));
     }
 
@@ -97,6 +104,7 @@ impl Ui {
         if calls.is_empty() {
             return;
         }
+        events::emit("syscalls", &events::call_names(calls));
         let mut s = String::from("System calls made:\n");
         for c in calls {
             for l in wrap(c, width(), "  ", "      ").lines() {
@@ -108,6 +116,7 @@ impl Ui {
 
     /// A captured view (table, diagram, diff), indented under a label.
     pub fn view(&self, label: &str, body: &str) {
+        events::emit("view", label);
         let mut s = String::new();
         for l in wrap(label, width(), "", "  ").lines() {
             s.push_str(&format!("{}\n", style(l).bold()));
@@ -134,10 +143,12 @@ impl Ui {
 
     /// A sentence computed from what was just observed.
     pub fn say(&self, text: &str) {
+        events::emit("say", "");
         self.out(&wrap_inline(text, &format!("{} ", style("»").cyan()), "  "));
     }
 
     pub fn good(&self, text: &str) {
+        events::emit("good", "");
         self.out(&wrap_inline(
             text,
             &format!("{} ", style("✓").green()),
@@ -146,11 +157,13 @@ impl Ui {
     }
 
     pub fn bad(&self, text: &str) {
+        events::emit("bad", "");
         self.out(&wrap_inline(text, &format!("{} ", style("✗").red()), "  "));
     }
 
     /// An error on stderr, with what to do about it.
     pub fn error(&self, message: &str, fix: Option<&str>) {
+        events::emit("error", message);
         let mut e = std::io::stderr().lock();
         let head = format!("{} ", style("error:").red().bold());
         let _ = write!(e, "{}", wrap(message, width(), &head, "  "));
@@ -179,6 +192,7 @@ impl Ui {
     }
 
     pub fn warn(&self, message: &str) {
+        events::emit("warning", message);
         let head = format!("{} ", style("warning:").yellow().bold());
         let _ = write!(std::io::stderr(), "{}", wrap(message, width(), &head, "  "));
     }
