@@ -12,6 +12,7 @@ mod ledger;
 mod lesson;
 mod lessons;
 mod progress;
+mod report;
 mod runtime;
 #[cfg(test)]
 mod testing;

@@ -9,28 +9,8 @@ pub mod containers;
 pub mod whose;
 
 use crate::lesson::{Fact, LessonInfo, Observation};
+pub use crate::report::CheckReport;
 use crate::views;
-use serde::Serialize;
-
-#[derive(Clone, Debug, Serialize)]
-pub struct CheckReport {
-    pub lesson: u32,
-    /// What was checked, as typed after `nslab check`: `3`, or a bonus such as `3b`.
-    pub exercise: String,
-    pub slug: &'static str,
-    pub passed: bool,
-    pub verdict: &'static str,
-    pub judged: String,
-    pub facts: Vec<Fact>,
-    pub observed: String,
-    pub expected: String,
-    /// Changed lines only, `- expected …` / `+ observed …`; empty on a pass.
-    pub diff: String,
-    pub hint_id: Option<&'static str>,
-    pub hint: Option<String>,
-    pub verify: Vec<String>,
-    pub notes: Vec<String>,
-}
 
 /// `--pid PID` must name a process in `table`; otherwise a usage error with `fix`, the
 /// lesson's way of finding the right PID.

@@ -2,7 +2,8 @@
 //! from that data to facts, tested on fixtures without root).
 
 use anyhow::Result;
-use serde::Serialize;
+
+pub use crate::report::Fact;
 
 /// What `nslab check` was told on the command line.
 #[derive(Clone, Debug, Default)]
@@ -11,22 +12,6 @@ pub struct CheckArgs {
     pub pid: Option<i32>,
     /// Judge this cgroup (lesson 3): a name, a cgroup path or a directory.
     pub cgroup: Option<String>,
-}
-
-/// One observed property of the learner's work, already normalized.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Fact {
-    pub name: String,
-    pub value: String,
-}
-
-impl Fact {
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Fact {
-        Fact {
-            name: name.into(),
-            value: value.into(),
-        }
-    }
 }
 
 /// What a lesson's check made of the learner's work.

@@ -1,6 +1,6 @@
 //! A check report as the learner reads it.
 
-use crate::checks::CheckReport;
+use crate::report::CheckReport;
 use crate::ui::{render_markdown_after, wrap};
 
 pub fn report(r: &CheckReport) -> String {

@@ -1,7 +1,6 @@
 //! The captured states the views are tested on: each views file's tests and
 //! [`super::at_widths`] build them from here.
 
-use crate::checks::CheckReport;
 use crate::kernel::cgroup::concepts::{
     Concept, CpuQuota, CpuStat, CpuWeight, Max, Reading, Time, TimeUnit,
 };
@@ -21,6 +20,7 @@ use crate::kernel::procs::ProcInfo;
 use crate::kernel::rootfs::{Origin, Summary};
 use crate::lesson::{Fact, Observation};
 use crate::lessons;
+use crate::report::CheckReport;
 use crate::views::topology::NsBox;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;

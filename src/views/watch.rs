@@ -1,8 +1,8 @@
 //! `nslab check N --watch`: the check's facts as a frame redrawn in place (✓ or ✗ per fact,
 //! the hint for the first one that differs), or one line per change when piped.
 
-use crate::checks::CheckReport;
 use crate::kernel::watch::Sources;
+use crate::report::CheckReport;
 use crate::ui::{render_markdown_after, wrap};
 use console::style;
 
@@ -161,7 +161,7 @@ pub fn line(r: &CheckReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lesson::Fact;
+    use crate::report::Fact;
     use crate::ui::text_width;
     use crate::views::fixtures::{expected_facts, judged, last_fact_wrong};
 
