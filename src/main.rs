@@ -53,6 +53,7 @@ fn main() {
             &lesson::CheckArgs {
                 pid: *pid,
                 cgroup: cgroup.clone(),
+                quick: false,
             },
         ),
         Some(Command::Hint { lesson, id }) => commands::hint(&ui, lesson, id.as_deref()),

@@ -3,6 +3,10 @@
 
 use serde::Serialize;
 
+/// The value of a fact a check will measure over a while, shown by a quick judgement before
+/// the full one follows (`nslab check 4 --watch`, as a process joins a cgroup).
+pub const MEASURING: &str = "(measuring)";
+
 /// One observed property of the learner's work, already normalized.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Fact {
@@ -38,4 +42,6 @@ pub struct CheckReport {
     pub hint: Option<String>,
     pub verify: Vec<String>,
     pub notes: Vec<String>,
+    /// Some facts are [`MEASURING`]: a full judgement follows at once.
+    pub measuring: bool,
 }

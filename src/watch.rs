@@ -3,7 +3,8 @@
 
 use crate::checks::{self, CheckReport};
 use crate::error::{Problem, EXIT_OK};
-use crate::kernel::{trace, watch::Watcher};
+use crate::kernel::trace;
+use crate::kernel::watch::{Watcher, Woken};
 use crate::lesson::{CheckArgs, LessonInfo};
 use crate::ui::{self, Redraw, Ui};
 use crate::{commands, progress, views};
@@ -51,8 +52,15 @@ pub fn run(ui: &Ui, info: &LessonInfo, json: bool, args: &CheckArgs) -> Result<i
     let mut last: Option<CheckReport> = None;
     let mut last_error: Option<String> = None;
     let mut last_line = String::new();
+    // The first judgement and each change the kernel announces are judged at once first; a
+    // check that samples over a while (check 4) then measures. A look when nothing was
+    // announced is a full judgement only.
+    let mut quick = true;
     loop {
-        let observed = (info.check)(args);
+        let observed = (info.check)(&CheckArgs {
+            quick,
+            ..args.clone()
+        });
         // What a check opens to look is not one of the learner's actions: nothing to show.
         trace::take();
         let report = match observed {
@@ -65,16 +73,19 @@ pub fn run(ui: &Ui, info: &LessonInfo, json: bool, args: &CheckArgs) -> Result<i
                     show_error(ui, screen.is_some() || json, &text);
                     last_error = Some(text);
                 }
-                watcher.wait(sample)?;
+                quick = matches!(watcher.wait(sample)?, Woken::Event(_));
                 continue;
             }
         };
+        // A quick judgement is news only when a fact it did not leave to measure changed.
         let changed = last_error.take().is_some()
-            || !last
-                .as_ref()
-                .is_some_and(|l| views::watch::same_judgement(l, &report));
+            || match &last {
+                None => true,
+                Some(l) if report.measuring => !views::watch::same_so_far(l, &report),
+                Some(l) => !views::watch::same_judgement(l, &report),
+            };
         if changed {
-            if !info.is_bonus() && (last.is_none() || report.passed) {
+            if !info.is_bonus() && !report.measuring && (last.is_none() || report.passed) {
                 progress::record_check(info.number, report.passed);
             }
             if json {
@@ -102,8 +113,16 @@ pub fn run(ui: &Ui, info: &LessonInfo, json: bool, args: &CheckArgs) -> Result<i
             }
             return Ok(EXIT_OK);
         }
+        if report.measuring {
+            // Shown or not, the last judgement shown stays the one to compare with.
+            if changed {
+                last = Some(report);
+            }
+            quick = false;
+            continue;
+        }
         last = Some(report);
-        watcher.wait(sample)?;
+        quick = matches!(watcher.wait(sample)?, Woken::Event(_));
     }
 }
 

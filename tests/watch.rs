@@ -204,3 +204,124 @@ fn ctrl_c_ends_the_watch_with_130() {
     assert_eq!(term.exit_code(SEES_WITHIN), Some(130), "{}", term.screen());
     assert!(sb.run_files().is_empty());
 }
+
+/// A CPU cgroup of the test's own at 10% of one CPU, and the busy loop it moves in; both
+/// gone when dropped.
+struct TenPercent {
+    dir: std::path::PathBuf,
+    hog: Option<Child>,
+}
+
+impl TenPercent {
+    fn make() -> Option<TenPercent> {
+        let name = format!("nslabt-watch-{}", std::process::id());
+        let (dir, file, value) = if std::path::Path::new("/sys/fs/cgroup/cpu").is_dir() {
+            (
+                format!("/sys/fs/cgroup/cpu/{name}"),
+                "cpu.cfs_quota_us",
+                "10000",
+            )
+        } else {
+            (format!("/sys/fs/cgroup/{name}"), "cpu.max", "10000 100000")
+        };
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir(&dir).ok()?;
+        let cg = TenPercent { dir, hog: None };
+        std::fs::write(cg.dir.join(file), value).ok()?;
+        Some(cg)
+    }
+
+    fn join_a_hog(&mut self) {
+        let hog = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .expect("a busy loop");
+        std::fs::write(self.dir.join("cgroup.procs"), hog.id().to_string()).unwrap();
+        self.hog = Some(hog);
+    }
+}
+
+impl Drop for TenPercent {
+    fn drop(&mut self) {
+        if let Some(mut h) = self.hog.take() {
+            let _ = h.kill();
+            let _ = h.wait();
+        }
+        let _ = wait_until(Duration::from_secs(5), || {
+            std::fs::remove_dir(&self.dir).is_ok()
+        });
+    }
+}
+
+/// Check 4 samples its cgroup for a while; at a change, the watch shows what it knows at
+/// once (a process is inside), the sampled facts as measuring, then the full judgement.
+#[test]
+fn a_process_joining_a_cpu_cgroup_is_shown_at_once_then_measured() {
+    require_root!();
+    let _g = serial();
+    let sb = Sandbox::new();
+    let Some(mut cg) = TenPercent::make() else {
+        assert!(
+            std::env::var_os("NSLAB_TESTS_STRICT").is_none(),
+            "could not make a CPU cgroup with a quota"
+        );
+        eprintln!("skipped: no CPU cgroup with a quota could be made here");
+        return;
+    };
+    let mut cmd = sb.cmd(&["check", "4", "--watch", "--json"]);
+    cmd.env("NSLAB_WATCH_SAMPLE_MS", NO_SAMPLING_MS.to_string());
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting nslab check 4 --watch");
+    let (tx, rx) = channel();
+    let out = BufReader::new(child.stdout.take().expect("piped"));
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let fact = |v: &serde_json::Value, name: &str| {
+        v["facts"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["name"] == name))
+            .and_then(|f| f["value"].as_str())
+            .map(str::to_string)
+    };
+    let (first, _) = line_with(&rx, "{");
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        fact(&first, "processes inside").as_deref(),
+        Some("none"),
+        "{first}"
+    );
+    cg.join_a_hog();
+    let (next, _) = line_with(&rx, "{");
+    let quick: serde_json::Value = serde_json::from_str(&next).unwrap();
+    assert_eq!(
+        fact(&quick, "processes inside").as_deref(),
+        Some("at least one"),
+        "{quick}"
+    );
+    assert_eq!(quick["measuring"], true, "{quick}");
+    assert_eq!(
+        fact(&quick, "measured share").as_deref(),
+        Some("(measuring)")
+    );
+    let (full, _) = line_with(&rx, "\"measuring\":false");
+    let full: serde_json::Value = serde_json::from_str(&full).unwrap();
+    assert_ne!(
+        fact(&full, "using CPU").as_deref(),
+        Some("(measuring)"),
+        "{full}"
+    );
+    if full["passed"] == true {
+        assert_eq!(exit_of(child), 0);
+    } else {
+        common::interrupt(&mut child);
+    }
+}

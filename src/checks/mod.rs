@@ -10,6 +10,7 @@ pub mod whose;
 
 use crate::lesson::{Fact, LessonInfo, Observation};
 pub use crate::report::CheckReport;
+use crate::report::MEASURING;
 use crate::views;
 
 /// `--pid PID` must name a process in `table`; otherwise a usage error with `fix`, the
@@ -41,10 +42,14 @@ pub fn report(info: &LessonInfo, obs: Observation) -> CheckReport {
     let observed = render_facts(&obs.facts);
     let expected = info.expected_check.trim_end().to_string() + "\n";
     let diff = views::diff::changes_only(&expected, &observed);
-    let passed = diff.is_empty();
+    let measuring = obs.facts.iter().any(|f| f.value == MEASURING);
+    let passed = diff.is_empty() && !measuring;
     let general = info.general_hint();
+    // While a fact is being measured, only a problem already found has a hint.
     let hint_id = if passed {
         None
+    } else if measuring {
+        obs.problem
     } else {
         obs.problem.or(general.map(|(id, _)| id))
     };
@@ -66,5 +71,6 @@ pub fn report(info: &LessonInfo, obs: Observation) -> CheckReport {
         hint,
         verify: obs.verify,
         notes: obs.notes,
+        measuring,
     }
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-pub use crate::report::Fact;
+pub use crate::report::{Fact, MEASURING};
 
 /// What `nslab check` was told on the command line.
 #[derive(Clone, Debug, Default)]
@@ -12,6 +12,9 @@ pub struct CheckArgs {
     pub pid: Option<i32>,
     /// Judge this cgroup (lesson 3): a name, a cgroup path or a directory.
     pub cgroup: Option<String>,
+    /// Judge at once: a check that samples over a while (check 4) leaves the facts that need
+    /// the sample [`MEASURING`](crate::report::MEASURING), and a full judgement follows.
+    pub quick: bool,
 }
 
 /// What a lesson's check made of the learner's work.

@@ -8,7 +8,7 @@ mod stage;
 mod steps;
 mod text;
 
-pub use check::{run_check, Check, CheckArgs, Fact, Observation};
+pub use check::{run_check, Check, CheckArgs, Fact, Observation, MEASURING};
 pub use stage::Stage;
 pub use steps::{Lesson, NoSteps, Run, Step, StepInfo, Steps, Table};
 

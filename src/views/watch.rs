@@ -2,7 +2,7 @@
 //! the hint for the first one that differs), or one line per change when piped.
 
 use crate::kernel::watch::Sources;
-use crate::report::CheckReport;
+use crate::report::{CheckReport, MEASURING};
 use crate::ui::{render_markdown_after, wrap};
 use console::style;
 
@@ -47,6 +47,11 @@ pub struct FactState {
 impl FactState {
     pub fn as_expected(&self) -> bool {
         self.seen.is_some() && self.seen == self.expected
+    }
+
+    /// Being measured: neither as expected nor not yet.
+    pub fn measuring(&self) -> bool {
+        self.seen.as_deref() == Some(MEASURING)
     }
 }
 
@@ -106,6 +111,7 @@ pub fn frame(r: &CheckReport, width: usize) -> String {
         let (mark, seen) = match (s.seen.as_deref(), s.as_expected()) {
             (Some(v), true) => (style("✓").green().to_string(), v),
             (Some("-"), false) => (style("·").dim().to_string(), NOT_REACHED),
+            (Some(MEASURING), false) => (style("…").dim().to_string(), MEASURING),
             (Some(v), false) => (style("✗").red().to_string(), v),
             (None, _) => (style("✗").red().to_string(), "(not seen)"),
         };
@@ -115,7 +121,7 @@ pub fn frame(r: &CheckReport, width: usize) -> String {
             &format!("  {mark} "),
             "      ",
         ));
-        if !s.as_expected() {
+        if !s.as_expected() && !s.measuring() {
             let expected = s.expected.as_deref().unwrap_or("(not part of a pass)");
             out.push_str(&wrap(expected, width, "      expected: ", "        "));
         }
@@ -134,6 +140,16 @@ pub fn same_judgement(a: &CheckReport, b: &CheckReport) -> bool {
     a.passed == b.passed && a.facts == b.facts && a.hint_id == b.hint_id && a.judged == b.judged
 }
 
+/// Does a quick judgement (`b`, some facts still being measured) say nothing new beside
+/// `a`: every fact it did not leave to measure as `a` had it?
+pub fn same_so_far(a: &CheckReport, b: &CheckReport) -> bool {
+    b.facts.iter().filter(|f| f.value != MEASURING).all(|f| {
+        a.facts
+            .iter()
+            .any(|g| g.name == f.name && g.value == f.value)
+    })
+}
+
 /// One line for a change, when the output is not a terminal.
 pub fn line(r: &CheckReport) -> String {
     let states = fact_states(r);
@@ -144,7 +160,7 @@ pub fn line(r: &CheckReport) -> String {
         r.verdict,
         states.len()
     );
-    if let Some(s) = states.iter().find(|s| !s.as_expected()) {
+    if let Some(s) = states.iter().find(|s| !s.as_expected() && !s.measuring()) {
         out.push_str(&format!(
             "; {}: {} (expected {})",
             s.name,
@@ -154,6 +170,10 @@ pub fn line(r: &CheckReport) -> String {
     }
     if let Some(id) = r.hint_id.filter(|_| !r.passed) {
         out.push_str(&format!("; hint: nslab hint {} {id}", r.exercise));
+    }
+    let measuring = states.iter().filter(|s| s.measuring()).count();
+    if measuring > 0 {
+        out.push_str(&format!("; measuring {measuring}"));
     }
     out
 }
@@ -273,5 +293,41 @@ mod tests {
         let mut facts = expected_facts();
         facts[0].value = "other".into();
         assert!(!same_judgement(&a, &judged(facts, Some("nothing-found"))));
+    }
+
+    #[test]
+    fn a_fact_being_measured_is_neither_a_tick_nor_a_cross() {
+        console::set_colors_enabled(false);
+        let mut facts = expected_facts();
+        let last = facts.len() - 1;
+        facts[last].value = MEASURING.into();
+        let quick = judged(facts, None);
+        assert!(
+            quick.measuring && !quick.passed && quick.hint.is_none(),
+            "{quick:?}"
+        );
+        let frame = frame(&quick, 80);
+        assert!(
+            frame.contains(&format!("… {}: {MEASURING}", quick.facts[last].name)),
+            "{frame}"
+        );
+        assert!(
+            !frame.contains('✗') && !frame.contains("expected:"),
+            "{frame}"
+        );
+        let l = line(&quick);
+        assert!(
+            l.ends_with("; measuring 1") && !l.contains("(expected"),
+            "{l}"
+        );
+        // Beside the full judgement it came from it says nothing new; beside another, it does.
+        let full = judged(expected_facts(), None);
+        assert!(same_so_far(&full, &quick));
+        assert!(!same_so_far(&judged(last_fact_wrong(), None), &{
+            let mut f = last_fact_wrong();
+            f[0].value = "something else".into();
+            f[last].value = MEASURING.into();
+            judged(f, None)
+        }));
     }
 }

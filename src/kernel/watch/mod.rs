@@ -339,6 +339,10 @@ impl Watcher {
                     } else if JOINS.iter().any(|j| name == *j) {
                         let dir = dir.clone();
                         self.interest.touch(&dir);
+                        // A process written in was not seen starting: follow it from here.
+                        if let Ok(pids) = cgroup::read_procs(&dir) {
+                            self.interest.follow(&pids);
+                        }
                     }
                 }
             }

@@ -58,6 +58,15 @@ impl Interest {
         }
     }
 
+    /// Follow processes just written into a marked cgroup: their end matters too.
+    pub fn follow(&mut self, pids: &[i32]) {
+        for &pid in pids {
+            if pid != self.me && !self.mine.contains(&pid) {
+                self.followed.insert(pid);
+            }
+        }
+    }
+
     /// Whether [`Look::cgroups`] is needed at all.
     pub fn wants_cgroups(&self) -> bool {
         !self.marked.is_empty()
@@ -308,6 +317,25 @@ mod tests {
         ));
         // Its number reused later by someone else's process.
         assert!(i.on(&fork(300, 401), in_pid_ns));
+    }
+
+    #[test]
+    fn a_process_written_into_a_cgroup_is_followed_to_its_end() {
+        let mut i = interest();
+        let exit = Event::Exit {
+            pid: 600,
+            tgid: 600,
+        };
+        assert!(!i.on(&exit, |_| None), "a stranger's end");
+        // `echo 600 > cgroup.procs` for a `sleep` started before: never seen starting.
+        i.follow(&[600, ME]);
+        assert!(i.on(&exit, |_| None));
+        assert!(!i.on(&exit, |_| None), "followed once");
+        i.follow(&[ME]);
+        assert!(
+            !i.on(&Event::Exit { pid: ME, tgid: ME }, |_| None),
+            "nslab itself is never followed"
+        );
     }
 
     #[test]

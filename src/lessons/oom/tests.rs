@@ -136,6 +136,7 @@ impl LearnerCgroup {
         CheckArgs {
             pid: None,
             cgroup: Some(self.dir.display().to_string()),
+            quick: false,
         }
     }
 }
@@ -217,6 +218,7 @@ fn root_exercise_failures_each_with_its_hint() {
     let obs = check(&CheckArgs {
         pid: None,
         cgroup: Some("nslabt-no-such-cgroup".into()),
+        quick: false,
     })
     .unwrap();
     assert_eq!(obs.problem, Some("no-cgroup"));
@@ -268,6 +270,7 @@ fn root_exercise_failures_each_with_its_hint() {
     let obs = check(&CheckArgs {
         pid: None,
         cgroup: Some(name),
+        quick: false,
     })
     .unwrap();
     assert_eq!(obs.problem, Some("wrong-limit"));
@@ -333,6 +336,7 @@ fn root_check_judges_the_cgroup_of_a_pid() {
     let obs = check(&CheckArgs {
         pid: Some(pid),
         cgroup: None,
+        quick: false,
     });
     let _ = shell.kill();
     let _ = shell.wait();
@@ -351,6 +355,7 @@ fn root_check_judges_the_cgroup_of_a_pid() {
     let gone = check(&CheckArgs {
         pid: Some(999_999_999),
         cgroup: None,
+        quick: false,
     })
     .unwrap_err();
     assert_eq!(crate::error::exit_code_of(&gone), crate::error::EXIT_USAGE);

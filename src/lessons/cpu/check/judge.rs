@@ -4,7 +4,8 @@ use super::{Sample, Seen, BUSY, FOUND, INSIDE, LIMIT, SHARE, THROTTLED};
 use crate::checks::whose::{self, Whose};
 use crate::kernel::cgroup::find::CpuCgroup;
 use crate::kernel::cgroup::CgVersion;
-use crate::lesson::{Fact, Observation};
+use crate::kernel::procs::ProcInfo;
+use crate::lesson::{Fact, Observation, MEASURING};
 use crate::views::chart::percent;
 
 /// The band a 10%-limited hog must land in on a noisy machine.
@@ -94,6 +95,7 @@ pub(super) fn judge(s: &Seen) -> Observation {
     let (chosen, notes) = choose(s);
     match (chosen, &s.sample) {
         (Some(c), Some(sample)) => judge_sampled(c, sample, notes),
+        (Some(c), None) => judge_unsampled(c, &s.table, notes),
         _ => match (s.asked, s.cgroups.first()) {
             (Some(pid), Some(c)) => {
                 let mut obs = nothing_found(notes);
@@ -217,6 +219,56 @@ pub(super) fn facts_of(s: &Sampled) -> (Vec<Fact>, Option<&'static str>) {
         ],
         problem,
     )
+}
+
+/// The processes in `c` that have not ended: one that just ended may still be listed, as a
+/// zombie, for a moment.
+pub(super) fn live_pids(c: &CpuCgroup, table: &[ProcInfo]) -> Vec<i32> {
+    c.pids
+        .iter()
+        .copied()
+        .filter(|pid| !table.iter().any(|t| t.pid == *pid && t.state == 'Z'))
+        .collect()
+}
+
+/// The chosen cgroup judged without a sample (a quick judgement, or nothing inside to
+/// sample): its limit and whether a process is in it now;
+/// with one inside, whether it is busy, its share and throttling are being measured.
+fn judge_unsampled(c: &CpuCgroup, table: &[ProcInfo], notes: Vec<String>) -> Observation {
+    let (q, p) = (c.quota.quota_us.unwrap_or(0), c.quota.period_us.max(1));
+    let live = live_pids(c, table);
+    let any_process = !live.is_empty();
+    let (mut facts, mut problem) = facts_of(&Sampled {
+        quota_us: q,
+        period_us: p,
+        any_process,
+        share: 0.0,
+        runnable: 0.0,
+        throttled: None,
+    });
+    if any_process {
+        for f in facts
+            .iter_mut()
+            .filter(|f| [BUSY, SHARE, THROTTLED].contains(&f.name.as_str()))
+        {
+            f.value = MEASURING.into();
+        }
+        problem = problem.filter(|p| *p == "wrong-limit");
+    }
+    let pids: Vec<String> = live.iter().map(i32::to_string).collect();
+    Observation {
+        judged: format!(
+            "cgroup {} ({}): quota {q} µs per {p} µs; {}{}",
+            c.path,
+            c.dir.display(),
+            if any_process { "PID " } else { "no process" },
+            pids.join(", ")
+        ),
+        facts,
+        problem,
+        verify: vec![format!("cat {}/cgroup.procs", c.dir.display())],
+        notes,
+    }
 }
 
 fn judge_sampled(c: &CpuCgroup, sm: &Sample, notes: Vec<String>) -> Observation {

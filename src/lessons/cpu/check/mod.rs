@@ -44,7 +44,8 @@ pub struct Seen {
     pub recorded: Recorded,
     /// `--pid`.
     pub asked: Option<i32>,
-    /// The sample of the cgroup [`choose`] picks; `None` when there is none.
+    /// The sample of the cgroup [`choose`] picks; `None` when none was taken (a quick
+    /// judgement, or nothing inside to sample).
     pub sample: Option<Sample>,
 }
 

@@ -1,7 +1,7 @@
 //! What check 4 reads: the cgroups with a CPU quota, their processes, and a short sample of
 //! the one the judgement picks.
 
-use super::judge::choose;
+use super::judge::{choose, live_pids};
 use super::{Sample, Seen};
 use crate::checks::whose::{Recorded, Terminal};
 use crate::error::Problem;
@@ -60,7 +60,11 @@ pub(super) fn observe(args: &CheckArgs) -> Result<Seen> {
         asked: args.pid,
         sample: None,
     };
-    if let Some(c) = choose(&seen).0 {
+    // A quick judgement takes no sample, and an empty cgroup needs none: nothing uses CPU.
+    let to_sample = choose(&seen)
+        .0
+        .filter(|c| !args.quick && !live_pids(c, &seen.table).is_empty());
+    if let Some(c) = to_sample {
         let c = c.clone();
         seen.sample = Some(sample(&layout, &c, SAMPLE_FOR)?);
     }

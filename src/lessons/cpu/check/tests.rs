@@ -3,6 +3,7 @@ use super::*;
 use crate::checks::{render_facts, report};
 use crate::kernel::cgroup::concepts::{CpuQuota, Time, TimeUnit};
 use crate::kernel::cgroup::CgVersion;
+use crate::lesson::MEASURING;
 use crate::lessons::cpu::INFO;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -350,4 +351,36 @@ fn the_cgroup_of_an_asked_pid_without_a_quota() {
     s.asked = Some(201);
     s.cgroups = vec![cg("/docker/web", 10_000, &[201], 30)];
     assert_eq!(choose(&s).0.map(|c| c.path.as_str()), Some("/docker/web"));
+}
+
+#[test]
+fn a_quick_judgement_leaves_the_sampled_facts_measuring_and_never_passes() {
+    let mut s = machine();
+    s.sample = None;
+    let (passed, problem, obs) = verdict(&s);
+    assert!(!passed);
+    assert_eq!(problem, None, "nothing is wrong so far");
+    let value = |name: &str| {
+        obs.facts
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.value.clone())
+    };
+    assert_eq!(value(INSIDE).as_deref(), Some("at least one"));
+    assert_eq!(value(LIMIT).as_deref(), Some("10% of one CPU"));
+    for name in [BUSY, SHARE, THROTTLED] {
+        assert_eq!(value(name).as_deref(), Some(MEASURING), "{name}");
+    }
+    let r = report(&INFO, obs);
+    assert!(r.measuring && r.hint_id.is_none(), "{r:?}");
+
+    // A wrong limit is known at once; an empty cgroup needs no measuring at all.
+    let mut wrong = s.clone();
+    wrong.cgroups[2].quota.quota_us = Some(20_000);
+    assert_eq!(verdict(&wrong).1, Some("wrong-limit"));
+    let mut empty = s.clone();
+    empty.cgroups[2].pids.clear();
+    let (_, problem, obs) = verdict(&empty);
+    assert_eq!(problem, Some("nothing-running"));
+    assert!(!report(&INFO, obs).measuring);
 }
