@@ -16,17 +16,18 @@ const SEES_WITHIN: Duration = Duration::from_secs(30);
 
 /// `nslab check 1 --watch …` piped, its stdout read line by line.
 fn watch_piped(sb: &Sandbox, extra: &[&str]) -> (Child, Receiver<String>) {
-    watch_piped_with(sb, extra, None)
+    watch_piped_with(sb, "1", extra, None)
 }
 
-/// As [`watch_piped`]; with `sample_ms`, the watch looks again without an event only that
-/// rarely (NSLAB_WATCH_SAMPLE_MS).
+/// As [`watch_piped`], of check `lesson`; with `sample_ms`, the watch looks again without
+/// an event only that rarely (NSLAB_WATCH_SAMPLE_MS).
 fn watch_piped_with(
     sb: &Sandbox,
+    lesson: &str,
     extra: &[&str],
     sample_ms: Option<u64>,
 ) -> (Child, Receiver<String>) {
-    let mut args = vec!["check", "1", "--watch"];
+    let mut args = vec!["check", lesson, "--watch"];
     args.extend_from_slice(extra);
     let mut cmd = sb.cmd(&args);
     if let Some(ms) = sample_ms {
@@ -118,7 +119,7 @@ fn a_process_starting_or_ending_wakes_the_watch() {
     require_root!();
     let _g = serial();
     let sb = Sandbox::new();
-    let (child, rx) = watch_piped_with(&sb, &[], Some(NO_SAMPLING_MS));
+    let (child, rx) = watch_piped_with(&sb, "1", &[], Some(NO_SAMPLING_MS));
     let (sources, _) = line_with(&rx, "watch: ");
     assert!(sources.contains(" and process events;"), "{sources}");
     line_with(&rx, "nslab hint 1 nothing-found");
@@ -268,23 +269,7 @@ fn a_process_joining_a_cpu_cgroup_is_shown_at_once_then_measured() {
         eprintln!("skipped: no CPU cgroup with a quota could be made here");
         return;
     };
-    let mut cmd = sb.cmd(&["check", "4", "--watch", "--json"]);
-    cmd.env("NSLAB_WATCH_SAMPLE_MS", NO_SAMPLING_MS.to_string());
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting nslab check 4 --watch");
-    let (tx, rx) = channel();
-    let out = BufReader::new(child.stdout.take().expect("piped"));
-    std::thread::spawn(move || {
-        for line in out.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = watch_piped_with(&sb, "4", &["--json"], Some(NO_SAMPLING_MS));
     let fact = |v: &serde_json::Value, name: &str| {
         v["facts"]
             .as_array()

@@ -253,17 +253,7 @@ mod tests {
     use super::*;
 
     fn p(pid: i32, ppid: i32, comm: &str) -> ProcInfo {
-        ProcInfo {
-            pid,
-            ppid,
-            comm: comm.into(),
-            cmdline: comm.into(),
-            state: 'S',
-            uid: 0,
-            start_time: pid as u64,
-            nspid: vec![pid],
-            pid_ns: Some(1),
-        }
+        ProcInfo::fixture(pid, ppid, comm)
     }
 
     #[test]

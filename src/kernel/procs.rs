@@ -28,6 +28,25 @@ pub struct ProcInfo {
     pub pid_ns: Option<u64>,
 }
 
+#[cfg(test)]
+impl ProcInfo {
+    /// A process for a judge's fixture: `comm` as root, asleep, in PID namespace 1, started
+    /// at tick `pid`.
+    pub fn fixture(pid: i32, ppid: i32, comm: &str) -> ProcInfo {
+        ProcInfo {
+            pid,
+            ppid,
+            comm: comm.into(),
+            cmdline: comm.into(),
+            state: 'S',
+            uid: 0,
+            start_time: pid as u64,
+            nspid: vec![pid],
+            pid_ns: Some(1),
+        }
+    }
+}
+
 impl ProcInfo {
     /// The PID inside its own (innermost) PID namespace.
     pub fn innermost_pid(&self) -> i32 {

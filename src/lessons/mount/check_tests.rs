@@ -14,15 +14,9 @@ const AFTER: i128 = MOUNTED + 3_000_000_000;
 
 fn p(pid: i32, ppid: i32, comm: &str) -> ProcInfo {
     ProcInfo {
-        pid,
-        ppid,
-        comm: comm.into(),
-        cmdline: comm.into(),
-        state: 'S',
-        uid: 0,
         start_time: 1000 + pid as u64,
-        nspid: vec![pid],
         pid_ns: Some(4026531836),
+        ..ProcInfo::fixture(pid, ppid, comm)
     }
 }
 

@@ -15,14 +15,7 @@ fn builds_a_masquerade_rule_that_parses_back() {
     rule.str(NFTA_RULE_TABLE, "nslab-7")
         .str(NFTA_RULE_CHAIN, "postrouting")
         .nest(NFTA_RULE_EXPRESSIONS, &exprs);
-    let chains = vec![Chain {
-        family: "ip".into(),
-        table: "nslab-7".into(),
-        name: "postrouting".into(),
-        hook: Some("postrouting".into()),
-        priority: Some(100),
-        chain_type: Some("nat".into()),
-    }];
+    let chains = vec![postrouting_chain()];
     let r = parse_rule(NFPROTO_IPV4, &rule.0, &chains).expect("a nat rule");
     assert_eq!(
         r.source,
@@ -310,6 +303,18 @@ fn tells_a_kernel_without_nftables_nat_from_other_refusals() {
     assert!(is_unsupported(&no_socket));
 }
 
+/// The base chain nslab's NAT table hangs its rule on.
+fn postrouting_chain() -> Chain {
+    Chain {
+        family: "ip".into(),
+        table: "nslab-7".into(),
+        name: "postrouting".into(),
+        hook: Some("postrouting".into()),
+        priority: Some(100),
+        chain_type: Some("nat".into()),
+    }
+}
+
 /// A NAT rule as the kernel lists it, from nslab's own expressions.
 fn masquerade_rule_bytes() -> Vec<u8> {
     let exprs = masquerade_expressions(Ipv4Addr::new(10, 203, 7, 9), 24, "nslab-h7");
@@ -358,14 +363,7 @@ proptest::proptest! {
             bytes[i] = value;
         }
         bytes.truncate(cut.index(bytes.len() + 1));
-        let chains = vec![Chain {
-            family: "ip".into(),
-            table: "nslab-7".into(),
-            name: "postrouting".into(),
-            hook: Some("postrouting".into()),
-            priority: Some(100),
-            chain_type: Some("nat".into()),
-        }];
+        let chains = vec![postrouting_chain()];
         let _ = parse_rule(NFPROTO_IPV4, &bytes, &chains);
     }
 }

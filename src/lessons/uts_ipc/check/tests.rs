@@ -15,15 +15,8 @@ const STARTED: i64 = 1_700_000_000;
 
 fn p(pid: i32, ppid: i32, comm: &str) -> ProcInfo {
     ProcInfo {
-        pid,
-        ppid,
-        comm: comm.into(),
-        cmdline: comm.into(),
-        state: 'S',
-        uid: 0,
         start_time: 1000 + pid as u64,
-        nspid: vec![pid],
-        pid_ns: Some(1),
+        ..ProcInfo::fixture(pid, ppid, comm)
     }
 }
 
