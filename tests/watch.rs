@@ -269,7 +269,9 @@ fn a_process_joining_a_cpu_cgroup_is_shown_at_once_then_measured() {
         eprintln!("skipped: no CPU cgroup with a quota could be made here");
         return;
     };
-    let (mut child, rx) = watch_piped_with(&sb, "4", &["--json"], Some(NO_SAMPLING_MS));
+    let (child, rx) = watch_piped_with(&sb, "4", &["--json"], Some(NO_SAMPLING_MS));
+    // Interrupted however the test ends.
+    let mut child = common::Background(child);
     let fact = |v: &serde_json::Value, name: &str| {
         v["facts"]
             .as_array()
@@ -305,7 +307,11 @@ fn a_process_joining_a_cpu_cgroup_is_shown_at_once_then_measured() {
         "{full}"
     );
     if full["passed"] == true {
-        assert_eq!(exit_of(child), 0);
+        assert_eq!(
+            child.wait().unwrap().code(),
+            Some(0),
+            "a pass ends the watch"
+        );
     } else {
         common::interrupt(&mut child);
     }

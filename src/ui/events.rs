@@ -3,48 +3,30 @@
 //! the descriptor `NSLAB_EVENTS_FD` names. A test holds a lesson's outline in a snapshot:
 //! its shape, which neither a reworded sentence nor another screen width changes.
 
-use std::os::fd::{BorrowedFd, RawFd};
+use crate::kernel::sys;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The descriptor, or -1. A plain number: a forked child may emit without taking a lock.
 static FD: AtomicI32 = AtomicI32::new(-1);
 
-/// Read `NSLAB_EVENTS_FD` once. Only a regular file or a pipe the caller opened is used
-/// (never a terminal), and it is closed on exec, so no program nslab starts inherits it.
+/// Read `NSLAB_EVENTS_FD` once: only a regular file or a pipe the caller opened is used.
 pub(super) fn open_from_env() {
-    let Some(fd) = std::env::var("NSLAB_EVENTS_FD")
+    if let Some(fd) = std::env::var("NSLAB_EVENTS_FD")
         .ok()
         .and_then(|v| v.trim().parse::<RawFd>().ok())
-        .filter(|fd| *fd > 2)
-    else {
-        return;
-    };
-    // SAFETY: fstat and fcntl only look at and flag a descriptor number; a number that is
-    // not open fails with EBADF.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return;
+        .and_then(sys::inherited_output)
+    {
+        FD.store(fd, Ordering::Relaxed);
     }
-    let kind = st.st_mode & libc::S_IFMT;
-    if kind != libc::S_IFREG && kind != libc::S_IFIFO {
-        return;
-    }
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
-        return;
-    }
-    FD.store(fd, Ordering::Relaxed);
 }
 
 /// One line: `kind` and, where it says what the thing is, `text` on one line.
 pub(super) fn emit(kind: &str, text: &str) {
     let fd = FD.load(Ordering::Relaxed);
-    if fd < 0 {
-        return;
+    if fd >= 0 {
+        sys::write_to(fd, event_line(kind, text).as_bytes());
     }
-    let line = event_line(kind, text);
-    // SAFETY: the descriptor was checked open at start and is never closed by nslab.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let _ = nix::unistd::write(fd, line.as_bytes());
 }
 
 fn event_line(kind: &str, text: &str) -> String {

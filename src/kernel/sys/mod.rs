@@ -5,6 +5,7 @@ mod channel;
 mod clone;
 mod fork;
 mod mounts;
+mod outfd;
 mod rights;
 mod sched;
 mod signals;
@@ -14,6 +15,7 @@ pub use channel::{channel, Channel, ChildIo};
 pub use clone::clone_recorded;
 pub use fork::{child_setup, fork_recorded, fork_unrecorded, kill_and_reap, Forked};
 pub use mounts::{make_mounts_private, mount_proc, remove_tree, unmount};
+pub use outfd::{inherited_output, write_to};
 pub use rights::with_file_rights_of;
 pub use sched::{cpu_list, set_affinity, unshare};
 pub use signals::{

@@ -19,15 +19,10 @@ pub(in crate::lessons::container) fn p(
     nspid: &[i32],
 ) -> ProcInfo {
     ProcInfo {
-        pid,
-        ppid,
-        comm: comm.into(),
-        cmdline: comm.into(),
-        state: 'S',
-        uid: 0,
         start_time: 1000 + pid as u64,
         nspid: nspid.to_vec(),
         pid_ns: Some(ns),
+        ..ProcInfo::fixture(pid, ppid, comm)
     }
 }
 

@@ -13,15 +13,10 @@ const BOX_ROOT: RootId = (2049, 917_505);
 
 fn p(pid: i32, ppid: i32, comm: &str, pid_ns: u64, nspid: &[i32]) -> ProcInfo {
     ProcInfo {
-        pid,
-        ppid,
-        comm: comm.into(),
-        cmdline: comm.into(),
-        state: 'S',
-        uid: 0,
         start_time: 1000 + pid as u64,
         nspid: nspid.to_vec(),
         pid_ns: Some(pid_ns),
+        ..ProcInfo::fixture(pid, ppid, comm)
     }
 }
 

@@ -297,15 +297,11 @@ mod tests {
 
     fn p(pid: i32, ppid: i32, comm: &str, uid: u32, ns: u64, nspid: &[i32]) -> ProcInfo {
         ProcInfo {
-            pid,
-            ppid,
-            comm: comm.into(),
-            cmdline: comm.into(),
-            state: 'S',
             uid,
             start_time: 1000 + pid as u64,
             nspid: nspid.to_vec(),
             pid_ns: Some(ns),
+            ..ProcInfo::fixture(pid, ppid, comm)
         }
     }
 
