@@ -153,6 +153,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     }
     crate::error::require_root("nslab run", "nslab run -- CMD")?;
     trace::take();
+    trace::keep(args.trace);
     let result = run_inner(args, &limits, &hostname, capabilities);
     if args.trace {
         print_trace();

@@ -100,18 +100,13 @@ impl HeldMounts {
     }
 }
 
-/// Join each cgroup directory nslab sends (a JSON list) once it has made them: `0` (the
-/// writer itself) into its [`join_file`] (by the version of the held cgroup filesystem it
-/// lies in), opened relative to that filesystem.
-pub(super) fn join_cgroups(io: &mut sys::ChildIo, held: &HeldMounts) -> Result<(), StartError> {
+/// Join each cgroup directory nslab has made: `0` (the writer itself) into its
+/// [`join_file`] (by the version of the held cgroup filesystem it lies in), opened
+/// relative to that filesystem.
+pub(super) fn join_cgroups(dirs: &[PathBuf], held: &HeldMounts) -> Result<(), StartError> {
     use nix::fcntl::{openat, OFlag};
     use std::os::fd::AsRawFd;
-    let order = io
-        .wait_order()
-        .ok_or_else(|| failure("joining the cgroup", "nslab has gone", None))?;
-    let dirs: Vec<PathBuf> = serde_json::from_str(&order)
-        .map_err(|e| failure("joining the cgroup", format!("unreadable order: {e}"), None))?;
-    for dir in &dirs {
+    for dir in dirs {
         let Some((mount, rel)) = held.locate(dir) else {
             return Err(failure(
                 "joining the cgroup",

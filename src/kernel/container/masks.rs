@@ -43,14 +43,21 @@ const SAFE: MsFlags = MsFlags::MS_NOSUID
     .union(MsFlags::MS_NODEV)
     .union(MsFlags::MS_NOEXEC);
 
-/// /proc, its read-only and masked paths; then /sys if the root has one, read-only, and
-/// its masked paths. /dev (with /dev/null) is mounted already.
-pub fn proc_and_sys() -> Result<(), StartError> {
+/// /proc, its read-only and masked paths. /dev (with /dev/null) is mounted already.
+pub fn proc() -> Result<(), StartError> {
     crate::kernel::sys::mount_proc(Path::new("/proc"))
         .map_err(|e| failure("mount proc", format!("{e:#}"), None))?;
     for p in READ_ONLY {
         read_only(Path::new(p))?;
     }
+    for p in MASKED.iter().filter(|p| p.starts_with("/proc/")) {
+        mask(Path::new(p))?;
+    }
+    Ok(())
+}
+
+/// /sys if the root has one, read-only, and its masked paths.
+pub fn sys() -> Result<(), StartError> {
     let sys = Path::new("/sys");
     if sys.is_dir() {
         traced(
@@ -66,11 +73,10 @@ pub fn proc_and_sys() -> Result<(), StartError> {
             ),
         )?;
     }
-    for p in MASKED {
-        if p.starts_with("/sys/") && !sys.is_dir() {
-            continue;
+    if sys.is_dir() {
+        for p in MASKED.iter().filter(|p| p.starts_with("/sys/")) {
+            mask(Path::new(p))?;
         }
-        mask(Path::new(p))?;
     }
     Ok(())
 }

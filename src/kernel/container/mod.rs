@@ -13,7 +13,9 @@
 //!   └─ meanwhile: makes the cgroup PID 1 joins, then waits for it
 //! ```
 //!
-//! (On pure cgroup v2 nslab makes the cgroup first and PID 1 is born inside it.)
+//! (On pure cgroup v2 nslab makes the cgroup first and PID 1 is born inside it.) For
+//! `nslab run` ([`start_with`]) the network namespace is not in the clone: nslab makes it
+//! meanwhile too, and PID 1 joins it before mounting /sys (`netns.rs`).
 //!
 //! PID 1 builds its whole root before it needs the cgroup: it keeps a descriptor on each
 //! cgroup filesystem it will join through, so that after pivot_root, with the host's tree
@@ -50,6 +52,7 @@ mod dev;
 mod escape;
 mod init;
 pub mod masks;
+mod netns;
 mod observe;
 mod pid1;
 #[cfg(test)]
@@ -71,7 +74,7 @@ use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::ffi::CString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -113,6 +116,10 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
     /// The capabilities the command keeps (a mask; [`caps::DEFAULT`] is runc's three).
     pub capabilities: u64,
+    /// nslab's pidfd on itself, inherited by PID 1 (set by `start_with`): nslab makes the
+    /// network namespace while PID 1 builds its root, and hands it over (see `netns.rs`).
+    #[serde(default, skip)]
+    pub nslab_pidfd: Option<std::os::fd::RawFd>,
     /// PID 1 stays as the container's init and the command runs as PID 2 (see `init.rs`):
     /// signals reach it, orphans are reaped. Without, the command itself is PID 1.
     #[serde(default)]
@@ -138,6 +145,7 @@ impl Spec {
             root_mode: RootMode::PivotRoot,
             join_netns: None,
             capabilities: caps::DEFAULT,
+            nslab_pidfd: None,
             init: false,
         }
     }
@@ -158,10 +166,15 @@ impl Spec {
             | CloneFlags::CLONE_NEWNS
             | CloneFlags::CLONE_NEWUTS
             | CloneFlags::CLONE_NEWIPC;
-        if self.join_netns.is_none() {
+        if self.join_netns.is_none() && !self.handed_net() {
             f |= CloneFlags::CLONE_NEWNET;
         }
         f
+    }
+
+    /// Does PID 1 get its network namespace from nslab, after its clone?
+    pub fn handed_net(&self) -> bool {
+        self.join_netns.is_none() && self.nslab_pidfd.is_some()
     }
 }
 
@@ -211,6 +224,14 @@ enum Report {
     Trace { lines: Vec<String> },
     Exec { call: String },
     Failed(StartError),
+}
+
+/// nslab's go-ahead to PID 1, once it has made the cgroup (and the network namespace).
+#[derive(Serialize, Deserialize)]
+struct Order {
+    cgroup_dirs: Vec<PathBuf>,
+    /// nslab's descriptor on the network namespace it made for PID 1.
+    netns_fd: Option<std::os::fd::RawFd>,
 }
 
 /// A running container.
@@ -282,22 +303,26 @@ fn take_terminal_foreground() {
 /// hierarchy's directory it joins itself, after its change of root and before it executes
 /// the command.
 pub fn start(spec: &Spec) -> Result<Container> {
-    let (mut v2, v1): (Vec<PathBuf>, Vec<PathBuf>) = spec
-        .cgroup_dirs
+    let (born_in, rest) = born_in_and_joined(&spec.cgroup_dirs);
+    start_inner(spec, born_in, false, move || Ok(rest))
+}
+
+/// The cgroup v2 directory PID 1 is born in, if any, and those it joins.
+fn born_in_and_joined(dirs: &[PathBuf]) -> (Option<PathBuf>, Vec<PathBuf>) {
+    let (mut v2, v1): (Vec<PathBuf>, Vec<PathBuf>) = dirs
         .iter()
         .cloned()
         .partition(|d| super::cgroup::version_of_dir(d) == CgVersion::V2);
     let born_in = (!v2.is_empty()).then(|| v2.remove(0));
-    start_inner(spec, born_in, move || {
-        Ok(v1.into_iter().chain(v2).collect())
-    })
+    (born_in, v1.into_iter().chain(v2).collect())
 }
 
 /// [`start`], with the cgroup PID 1 goes into made by `make_cgroup` (which returns its
 /// directories, holding `spec.cgroup_controllers`). On cgroup v1 that runs while PID 1
 /// builds its root filesystem, and PID 1 joins each hierarchy through `tasks` afterwards:
 /// on a machine with two CPUs, making the cgroup then costs little time of its own. On pure v2 it runs first, so that PID 1 can be
-/// born inside (a later join would wait for an RCU grace period).
+/// born inside (a later join would wait for an RCU grace period). Its network namespace,
+/// too, nslab makes while PID 1 builds its root (`netns.rs`).
 pub fn start_with(
     spec: &Spec,
     make_cgroup: impl FnOnce() -> Result<Vec<PathBuf>>,
@@ -305,25 +330,41 @@ pub fn start_with(
     if super::cgroup::is_pure_v2() {
         let mut spec = spec.clone();
         spec.cgroup_dirs = make_cgroup()?;
-        return start(&spec);
+        let (born_in, rest) = born_in_and_joined(&spec.cgroup_dirs);
+        return start_inner(&spec, born_in, true, move || Ok(rest));
     }
-    start_inner(spec, None, make_cgroup)
+    start_inner(spec, None, true, make_cgroup)
 }
 
 fn start_inner(
     spec: &Spec,
     born_in: Option<PathBuf>,
+    // Make the network namespace while PID 1 builds its root, rather than in its clone.
+    hand_over_net: bool,
     // The cgroup directories PID 1 joins, made while it builds its root.
     make_cgroup: impl FnOnce() -> Result<Vec<PathBuf>>,
 ) -> Result<Container> {
     let cgroup_fd = born_in.as_deref().map(open_cgroup_dir).transpose()?;
     let gave_terminal = own_terminal_foreground();
-    let spec_for_child = spec.clone();
-    let nslab_cpu = nix::sched::sched_getcpu().ok();
+    let handover = (hand_over_net && spec.join_netns.is_none())
+        .then(netns::Handover::prepare)
+        .flatten();
+    let mut spec_for_child = spec.clone();
+    spec_for_child.nslab_pidfd = handover.as_ref().map(|h| h.pidfd());
+    let flags = spec_for_child.clone_flags();
+    let off_nslab_cpu = nix::sched::sched_getcpu()
+        .ok()
+        .and_then(pid1::OffNslabCpu::plan);
+    let mover = off_nslab_cpu.clone();
     let (mut child, born) = match sys::clone_recorded(
-        spec.clone_flags(),
+        flags,
         cgroup_fd.as_ref().map(|f| f.as_fd()),
-        move |io| pid1_main(&spec_for_child, gave_terminal, nslab_cpu, io),
+        |pid1| {
+            if let Some(m) = &mover {
+                m.send(pid1.as_raw());
+            }
+        },
+        move |io| pid1_main(&spec_for_child, gave_terminal, off_nslab_cpu, io),
     ) {
         Ok(started) => started,
         Err(e) => {
@@ -340,11 +381,20 @@ fn start_inner(
         restore_terminal(gave_terminal);
         Err(e)
     };
+    // Held until PID 1 has taken it (it reports its execve after).
+    let netns = match handover.as_ref().map(netns::Handover::make).transpose() {
+        Ok(ns) => ns,
+        Err(e) => return fail(&mut child, e),
+    };
     let dirs = match make_cgroup() {
         Ok(dirs) => join_too.into_iter().chain(dirs).collect::<Vec<_>>(),
         Err(e) => return fail(&mut child, e),
     };
-    let order = serde_json::to_string(&dirs).context("cgroup directories")?;
+    let order = Order {
+        cgroup_dirs: dirs,
+        netns_fd: netns.as_ref().map(|fd| fd.as_raw_fd()),
+    };
+    let order = serde_json::to_string(&order).context("cgroup directories")?;
     if let Err(e) = child.order(&order) {
         // PID 1 builds its root before it reads the order and may have failed meanwhile,
         // leaving no reader: its own report says why, better than the broken pipe.

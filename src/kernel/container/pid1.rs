@@ -4,6 +4,7 @@
 //! cgroup namespace, and last the privileges it gives up.
 
 use super::cgroup_join::{join_cgroups, HeldMounts};
+use super::Order;
 use super::*;
 
 /// PID 1, from its first instruction in the new namespaces: its mounts and hostname, the
@@ -12,12 +13,11 @@ use super::*;
 pub(super) fn pid1_main(
     spec: &Spec,
     take_terminal: bool,
-    nslab_cpu: Option<usize>,
+    off_nslab_cpu: Option<OffNslabCpu>,
     io: &mut sys::ChildIo,
 ) -> i32 {
     // Lines nslab recorded before the clone were copied into this process: not ours to send.
     trace::take();
-    let off_nslab_cpu = nslab_cpu.and_then(OffNslabCpu::leave);
     let err = match pid1_setup(spec, take_terminal, off_nslab_cpu, io) {
         Err(e) => e,
         Ok(exec) if spec.init => super::init::fork_and_wait(exec, io),
@@ -34,33 +34,41 @@ pub(super) fn pid1_main(
 
 /// PID 1 off nslab's CPU while it builds its root and nslab makes the cgroup.
 ///
-/// A new process is usually placed on its parent's CPU, where it preempts the parent, and
-/// is often woken there again (after `umount2`, which waits for an RCU grace period). The
-/// scheduler then leaves it there, as a task that ran within the last half millisecond
-/// still has a warm cache, so the two would take turns on one CPU while another idles:
-/// half a millisecond more per start, measured on two CPUs. PID 1 therefore moves off
-/// nslab's CPU first, and back to the CPUs it started with (its cgroup's, or nslab's,
-/// which the command then inherits as after any fork) once its root is built.
+/// A new process is usually placed on its parent's CPU and waits there while the parent
+/// runs on (here nearly a millisecond while the other CPU idled), and is often woken there
+/// again (after `umount2`, which waits for an RCU grace period): the two would take turns
+/// on one CPU while another idles. So nslab moves PID 1 to the other CPUs the moment it
+/// exists (a task that has not run yet moves without a migration), and PID 1 goes back to
+/// the CPUs it was born with (its cgroup's, or nslab's, which the command then inherits as
+/// after any fork) once its root is built.
+#[derive(Clone)]
 pub(super) struct OffNslabCpu {
-    /// PID 1's own affinity when it started.
+    /// The affinity PID 1 is born with (nslab's own).
     own: nix::sched::CpuSet,
+    /// Those CPUs but nslab's.
+    elsewhere: nix::sched::CpuSet,
 }
 
 impl OffNslabCpu {
-    /// In PID 1: leave `nslab_cpu` if another CPU is allowed. Only a matter of speed: a
-    /// failure is in the trace and nothing more.
-    pub(super) fn leave(nslab_cpu: usize) -> Option<OffNslabCpu> {
+    /// In nslab, before the clone: the CPUs away from `nslab_cpu`, if there are any. Only
+    /// a matter of speed: without, PID 1 stays where the kernel puts it.
+    pub(super) fn plan(nslab_cpu: usize) -> Option<OffNslabCpu> {
         let own = nix::sched::sched_getaffinity(Pid::from_raw(0)).ok()?;
         let mut elsewhere = own;
         elsewhere.unset(nslab_cpu).ok()?;
         if sys::cpu_list(&elsewhere).is_empty() {
             return None;
         }
-        sys::set_affinity(0, &elsewhere).ok()?;
-        Some(OffNslabCpu { own })
+        Some(OffNslabCpu { own, elsewhere })
     }
 
-    /// In PID 1: back to the CPUs it started with, before the command can inherit fewer.
+    /// In nslab, right after the clone: move PID 1 (`pid`, as the host numbers it) off
+    /// nslab's CPU. A failure is in the trace and nothing more.
+    pub(super) fn send(&self, pid: i32) {
+        let _ = sys::set_affinity(pid, &self.elsewhere);
+    }
+
+    /// In PID 1: back to the CPUs it was born with, before the command can inherit fewer.
     pub(super) fn restore(self) -> Result<(), StartError> {
         sys::set_affinity(0, &self.own).map_err(|e| {
             failure(
@@ -119,9 +127,9 @@ fn pid1_setup(
             format!("setns({fd}, CLONE_NEWNET)"),
             nix::sched::setns(ns, CloneFlags::CLONE_NEWNET),
         )?;
-    } else {
-        // A new network namespace has only `lo`, down: up, it gives 127.0.0.1.
-        loopback_up()?;
+    } else if !spec.handed_net() {
+        // Born in a new network namespace (CLONE_NEWNET): only `lo`, down.
+        super::netns::loopback_up()?;
     }
     if take_terminal {
         traced(
@@ -172,7 +180,7 @@ fn pid1_setup(
     // Inside the new root, every path below resolves there (a symlink `dev` -> /etc is
     // the container's /etc): nothing is mounted on the host's tree.
     dev::setup()?;
-    masks::proc_and_sys()?;
+    masks::proc()?;
     nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
     // Every descriptor past stderr closes at execve (see the module docs).
     let r = unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
@@ -217,7 +225,16 @@ fn pid1_setup(
     if let Some(off) = off_nslab_cpu {
         off.restore()?;
     }
-    join_cgroups(io, &held)?;
+    let order = read_order(io)?;
+    if let (Some(pidfd), Some(fd)) = (spec.nslab_pidfd, order.netns_fd) {
+        super::netns::join(pidfd, fd)?;
+    } else if spec.handed_net() {
+        super::netns::of_its_own()?;
+    }
+    // Mounted once PID 1 is in its network namespace: /sys/class/net lists the
+    // interfaces of the namespace that mounts sysfs.
+    masks::sys()?;
+    join_cgroups(&order.cgroup_dirs, &held)?;
     drop(held);
     // Its own cgroup namespace, made once PID 1 is in its cgroups: there, each is `/`.
     traced(
@@ -227,6 +244,16 @@ fn pid1_setup(
     )?;
     caps::give_up(spec.capabilities)?;
     Ok(exec)
+}
+
+/// nslab's go-ahead: the cgroup directories it has made, and its descriptor on the network
+/// namespace it made, if it did.
+fn read_order(io: &mut sys::ChildIo) -> Result<Order, StartError> {
+    let line = io
+        .wait_order()
+        .ok_or_else(|| failure("waiting for nslab", "nslab has gone", None))?;
+    serde_json::from_str(&line)
+        .map_err(|e| failure("waiting for nslab", format!("unreadable order: {e}"), None))
 }
 
 /// Find `program` as execvp would, in the (already entered) root.
@@ -246,45 +273,6 @@ fn resolve(program: &str, env: &[(String, String)]) -> Option<String> {
         // SAFETY: c is a valid NUL-terminated string.
         unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
     })
-}
-
-/// `ip link set lo up`, with the oldest interface for it: SIOCSIFFLAGS on a socket.
-fn loopback_up() -> Result<(), StartError> {
-    use std::os::fd::AsRawFd;
-    let call = "socket(AF_INET, SOCK_DGRAM|SOCK_CLOEXEC, 0)";
-    let sock = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Inet,
-        nix::sys::socket::SockType::Datagram,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        None,
-    );
-    trace::syscall(match &sock {
-        Ok(fd) => format!("{call} = {}", fd.as_raw_fd()),
-        Err(e) => format!("{call} = -1 {e} ({})", e.desc()),
-    });
-    let sock = sock.map_err(|e| failure("socket", format!("{call}: {}", e.desc()), Some(e)))?;
-    #[repr(C)]
-    struct IfReq {
-        name: [u8; 16],
-        flags: libc::c_short,
-        pad: [u8; 22],
-    }
-    let mut req = IfReq {
-        name: [0; 16],
-        flags: (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as libc::c_short,
-        pad: [0; 22],
-    };
-    req.name[..2].copy_from_slice(b"lo");
-    // SAFETY: an ifreq-sized buffer, the name NUL-terminated.
-    let r = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req) };
-    traced(
-        "ioctl SIOCSIFFLAGS",
-        format!(
-            "ioctl({}, SIOCSIFFLAGS, {{ifr_name=\"lo\", ifr_flags=IFF_UP|IFF_LOOPBACK|IFF_RUNNING}})",
-            sock.as_raw_fd()
-        ),
-        Errno::result(r).map(drop),
-    )
 }
 
 /// Make `root` (a mount point) the root: chdir, pivot_root, detach the old root, chdir /.

@@ -13,11 +13,13 @@ fn pid1_leaves_nslab_s_cpu_and_takes_back_what_it_had() {
     let cpus = sys::cpu_list(&own);
     let nslab_cpu = cpus[0];
     trace::take();
-    let Some(off) = OffNslabCpu::leave(nslab_cpu) else {
+    let Some(off) = OffNslabCpu::plan(nslab_cpu) else {
         assert_eq!(cpus.len(), 1, "with {cpus:?} there is another CPU to go to");
         assert!(trace::take().is_empty(), "nothing tried with one CPU");
         return;
     };
+    let tid = nix::unistd::gettid().as_raw();
+    off.send(tid);
     let away = nix::sched::sched_getaffinity(Pid::from_raw(0)).unwrap();
     let restored = off.restore();
     let back = nix::sched::sched_getaffinity(Pid::from_raw(0)).unwrap();
@@ -33,7 +35,7 @@ fn pid1_leaves_nslab_s_cpu_and_takes_back_what_it_had() {
     assert_eq!(
         trace::take(),
         [
-            format!("sched_setaffinity(0, 128, [{}]) = 0", list(&cpus[1..])),
+            format!("sched_setaffinity({tid}, 128, [{}]) = 0", list(&cpus[1..])),
             format!("sched_setaffinity(0, 128, [{}]) = 0", list(&cpus)),
         ]
     );

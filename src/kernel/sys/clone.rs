@@ -24,11 +24,15 @@ const CLONE_STACK_BYTES: usize = 1 << 20;
 /// write has (the kernel takes a system-wide lock for writing, after an RCU grace period).
 /// Returns whether it was born there: a kernel older than 5.7, or a seccomp filter that
 /// refuses clone3, gets a plain clone, and the caller has it join by writing.
+///
+/// `on_born` runs in the parent the moment the child exists, before anything else.
 pub fn clone_recorded(
     flags: nix::sched::CloneFlags,
     cgroup: Option<BorrowedFd>,
+    on_born: impl FnOnce(Pid),
     body: impl FnOnce(&mut ChildIo) -> i32,
 ) -> Result<(Forked, bool)> {
+    let mut on_born = Some(on_born);
     let (channel, io) = channel::channel("child")?;
     let parent_pid = nix::unistd::getpid();
     // Outside the new PID namespace, getppid() of its first process reads 0.
@@ -54,6 +58,11 @@ pub fn clone_recorded(
         };
         if r == 0 {
             child_main(child_part.take(), &parent_ends, check_parent);
+        }
+        if r > 0 {
+            if let Some(f) = on_born.take() {
+                f(Pid::from_raw(r as i32));
+            }
         }
         let result = if r > 0 {
             Ok(Pid::from_raw(r as i32))
@@ -90,14 +99,18 @@ pub fn clone_recorded(
     // SAFETY: nslab does not run threads while cloning, and without CLONE_VM the child has
     // its own copy of the memory, as after fork; it leaves through _exit.
     let r = unsafe { nix::sched::clone(run, &mut stack, flags, Some(libc::SIGCHLD)) };
-    trace::syscall(format!(
+    let call = format!(
         "clone(flags={}|SIGCHLD) = {}",
         clone_flag_names(flags),
         match &r {
             Ok(pid) => pid.to_string(),
             Err(e) => format!("-1 {} ({})", e, e.desc()),
         }
-    ));
+    );
+    trace::syscall(call);
+    if let (Ok(pid), Some(f)) = (&r, on_born.take()) {
+        f(*pid);
+    }
     let child = r.with_context(|| format!("clone({})", clone_flag_names(flags)))?;
     adopt_started(child, channel).map(|f| (f, false))
 }

@@ -166,9 +166,9 @@ impl ContainerLesson {
         if calls.iter().any(|c| c.starts_with("sched_setaffinity")) {
             stage.say(
                 "The two sched_setaffinity lines are for speed, not isolation: while PID 1 builds its root \
-                 and nslab prepares the rest, PID 1 keeps off the CPU nslab is on, so the two work side by \
-                 side instead of taking turns. It takes back its CPUs before the command starts, which \
-                 inherits them as after any fork.",
+                 and nslab prepares the rest, nslab keeps PID 1 off the CPU nslab is on, so the two work \
+                 side by side instead of taking turns. PID 1 takes back its CPUs before the command \
+                 starts, which inherits them as after any fork.",
             );
         }
         self.running = Some(c);
