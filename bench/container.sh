@@ -228,11 +228,13 @@ $TABLES
 Where the time goes: \`nslab\` is one static executable (\`cargo build-static\`, as the
 README builds it), so its start loads no shared library; it is position-independent
 (static-pie), relocating itself at each start, since nslab runs as root.
-\`nslab run\` makes PID 1 with one clone(2) that carries the namespace flags, and creates the cgroup (on v1 a directory per
-hierarchy, under nslab's shared \`nslab\` parent, made and removed when no other run uses
-it) while PID 1 builds its whole root, pivot_root included, on another CPU (it moves off
-nslab's CPU first and back before the command starts: a new process is otherwise often put
-on its parent's CPU, and the two take turns there). PID 1 keeps a descriptor on each cgroup
+\`nslab run\` makes PID 1 with one clone(2) that carries the namespace flags but the network's,
+moves it to the other CPU at once (a new process is otherwise put on its parent's CPU and
+waits there while the parent runs on), and while PID 1 builds its whole root, pivot_root
+included, makes its network namespace (\`unshare(CLONE_NEWNET)\`, the dearest part of a start,
+handed to PID 1 with pidfd_getfd) and the cgroup (on v1 a directory per hierarchy, under
+nslab's shared \`nslab\` parent, made and removed when no other run uses it). PID 1 takes back
+its CPUs before the command starts. PID 1 keeps a descriptor on each cgroup
 filesystem it joins through, so only the joins and the execve wait for the cgroup. PID 1 joins on v1 by writing \`0\` to \`tasks\`: a move of the calling thread only, which the
 kernel makes without the system-wide lock that a \`cgroup.procs\` write takes and waits an RCU
 grace period for (7 to 20 ms on this machine). runc pays that wait (it writes
